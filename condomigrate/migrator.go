@@ -1,0 +1,465 @@
+package condomigrate
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/condo-dev/condo/internal/pgident"
+)
+
+// lockKey is the advisory lock that serialises migration runs: the first
+// eight bytes of SHA-256("condo migrate").
+const lockKey int64 = 0x2c0d0_6d16_7a7e
+
+// Config configures a [Migrator]. A nil *Config is valid.
+type Config struct {
+	// Shared holds the application's shared migrations. Nil means none.
+	Shared fs.FS
+	// Tenant holds the application's tenant migrations. Nil means none.
+	Tenant fs.FS
+	// Parallel is how many tenants are migrated at once. Defaults to the
+	// number of CPUs; capped at the pool size minus one (one connection
+	// holds the run's lock).
+	Parallel int
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Migrator applies the three migration lines. It is safe for concurrent
+// use; runs are serialised by an advisory lock in the database.
+type Migrator struct {
+	pool     *pgxpool.Pool
+	core     *Line
+	shared   *Line
+	tenant   *Line
+	parallel int
+	logger   *slog.Logger
+
+	catalogOK atomic.Bool // tenant checksums verified against the database once
+}
+
+// New loads the migration files and returns a Migrator. It returns a
+// [*FileError] (joined, wrapped) for each bad file.
+func New(pool *pgxpool.Pool, cfg *Config) (*Migrator, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	if cfg.Parallel < 0 {
+		return nil, fmt.Errorf("parallel must be positive, got %d", cfg.Parallel)
+	}
+	shared, err := Load("shared", cfg.Shared)
+	if err != nil {
+		return nil, err
+	}
+	tenant, err := Load("tenant", cfg.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	return &Migrator{
+		pool:     pool,
+		core:     coreLine(),
+		shared:   shared,
+		tenant:   tenant,
+		parallel: cmp.Or(cfg.Parallel, runtime.NumCPU()),
+		logger:   cmp.Or(cfg.Logger, slog.Default()),
+	}, nil
+}
+
+// TenantLine returns the tenant migrations.
+func (m *Migrator) TenantLine() *Line { return m.tenant }
+
+// Applied names one migration that a run applied (or, in a dry run, would
+// apply).
+type Applied struct {
+	Line    string
+	Version int64
+	Name    string
+}
+
+// SharedOpts tunes [Migrator.MigrateShared]. A nil *SharedOpts is valid.
+type SharedOpts struct {
+	// DryRun reports what would be applied and changes nothing.
+	DryRun bool
+}
+
+// SharedResult is what [Migrator.MigrateShared] did.
+type SharedResult struct {
+	Applied []Applied
+}
+
+const bootstrapSQL = `CREATE TABLE IF NOT EXISTS public.condo_migrations (
+    line       text        NOT NULL,
+    version    bigint      NOT NULL,
+    name       text        NOT NULL,
+    checksum   text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (line, version)
+)`
+
+// MigrateShared applies pending migrations of Condo's own line and then of
+// the application's shared line, all in one transaction, with search_path
+// set to public. It returns an error wrapping [ErrChecksumMismatch] or
+// [ErrUnknownVersion] when the files and the database disagree, and then
+// applies nothing.
+func (m *Migrator) MigrateShared(ctx context.Context, opts *SharedOpts) (*SharedResult, error) {
+	if opts == nil {
+		opts = &SharedOpts{}
+	}
+	res := &SharedResult{}
+	err := m.withLock(ctx, func(conn *pgxpool.Conn) error {
+		if _, err := conn.Exec(ctx, bootstrapSQL); err != nil {
+			return fmt.Errorf("create migrations table: %w", err)
+		}
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL search_path TO public"); err != nil {
+				return err
+			}
+			for _, line := range []*Line{m.core, m.shared} {
+				if len(line.Migrations) == 0 {
+					continue
+				}
+				applied, err := loadApplied(ctx, tx, line.Name)
+				if err != nil {
+					return err
+				}
+				if err := verify(line, applied); err != nil {
+					return err
+				}
+				for _, mig := range line.Migrations {
+					if _, ok := applied[mig.Version]; ok {
+						continue
+					}
+					res.Applied = append(res.Applied, Applied{line.Name, mig.Version, mig.Name})
+					if opts.DryRun {
+						continue
+					}
+					if _, err := tx.Exec(ctx, mig.SQL); err != nil {
+						return fmt.Errorf("apply %s migration %d_%s: %w", line.Name, mig.Version, mig.Name, err)
+					}
+					if _, err := tx.Exec(ctx, "INSERT INTO public.condo_migrations (line, version, name, checksum) VALUES ($1, $2, $3, $4)",
+						line.Name, mig.Version, mig.Name, mig.Checksum); err != nil {
+						return fmt.Errorf("record %s migration %d: %w", line.Name, mig.Version, err)
+					}
+					m.logger.LogAttrs(ctx, slog.LevelInfo, "applied migration",
+						slog.String("line", line.Name), slog.Int64("version", mig.Version), slog.String("name", mig.Name))
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// withLock runs fn on a dedicated connection holding the migration lock.
+func (m *Migrator) withLock(ctx context.Context, fn func(*pgxpool.Conn) error) error {
+	conn, err := m.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
+		return fmt.Errorf("take migration lock: %w", err)
+	}
+	defer func() {
+		// Unlock even when ctx was cancelled; if that fails the connection
+		// is closed so the session lock cannot outlive the run.
+		if _, err := conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockKey); err != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}()
+	return fn(conn)
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func loadApplied(ctx context.Context, q querier, line string) (map[int64]string, error) {
+	rows, err := q.Query(ctx, "SELECT version, checksum FROM public.condo_migrations WHERE line = $1", line)
+	if err != nil {
+		return nil, fmt.Errorf("read applied %s migrations: %w", line, err)
+	}
+	applied := map[int64]string{}
+	var v int64
+	var sum string
+	_, err = pgx.ForEachRow(rows, []any{&v, &sum}, func() error { applied[v] = sum; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("read applied %s migrations: %w", line, err)
+	}
+	return applied, nil
+}
+
+// verify compares the files with what the database recorded.
+func verify(line *Line, applied map[int64]string) error {
+	var errs []error
+	for v, sum := range applied {
+		mig, ok := line.Get(v)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s migration %d: %w", line.Name, v, ErrUnknownVersion))
+		case mig.Checksum != sum:
+			errs = append(errs, fmt.Errorf("%s migration %d_%s: %w (checksum %.12s…, applied %.12s…)",
+				line.Name, v, mig.Name, ErrChecksumMismatch, mig.Checksum, sum))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkTenantCatalog verifies the tenant files against the checksums
+// recorded when each version was first applied to a tenant.
+func (m *Migrator) checkTenantCatalog(ctx context.Context, q querier) error {
+	applied, err := loadApplied(ctx, q, m.tenant.Name)
+	if err != nil {
+		return err
+	}
+	return verify(m.tenant, applied)
+}
+
+// ApplyTenantTx brings one tenant schema to the latest tenant migration
+// inside the caller's transaction: it sets search_path to the schema alone,
+// creates the schema's migration table when from is 0, applies the
+// migrations above from, records them in the schema and in the shared
+// catalog, and sets the tenant's migration_version in the registry. It is
+// the step that tenant creation and fleet runs share. It returns the new
+// version, or a [*MigrateError] naming the migration that failed.
+func (m *Migrator) ApplyTenantTx(ctx context.Context, tx pgx.Tx, tenantID int64, slug, schema string, from int64) (int64, error) {
+	if err := pgident.Validate("schema", schema); err != nil {
+		return from, &MigrateError{Tenant: slug, Err: err}
+	}
+	if !m.catalogOK.Load() {
+		if err := m.checkTenantCatalog(ctx, tx); err != nil {
+			return from, &MigrateError{Tenant: slug, Err: err}
+		}
+		m.catalogOK.Store(true)
+	}
+	pending := m.tenant.After(from)
+	if len(pending) == 0 {
+		return from, nil
+	}
+	qs := pgident.Quote(schema)
+	prefix := "SET LOCAL search_path TO " + qs + ";\n"
+	if from == 0 {
+		prefix += `CREATE TABLE IF NOT EXISTS condo_migrations (
+    version    bigint      PRIMARY KEY,
+    name       text        NOT NULL,
+    checksum   text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+`
+	}
+	for i, mig := range pending {
+		sql := mig.SQL
+		if i == 0 {
+			// One round trip: the search_path change cannot fail on its own,
+			// so an error here belongs to the migration.
+			sql = prefix + sql
+		}
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			return from, &MigrateError{Tenant: slug, Version: mig.Version, Err: err}
+		}
+	}
+	// Record everything in one more round trip. Names are [a-z0-9_] and
+	// checksums hex (checked by Load), so literals need no escaping beyond
+	// what quoteLiteral does anyway.
+	var b strings.Builder
+	latest := pending[len(pending)-1].Version
+	for _, mig := range pending {
+		fmt.Fprintf(&b, "INSERT INTO %s.condo_migrations (version, name, checksum) VALUES (%d, %s, %s);\n",
+			qs, mig.Version, quoteLiteral(mig.Name), quoteLiteral(mig.Checksum))
+		fmt.Fprintf(&b, "INSERT INTO public.condo_migrations (line, version, name, checksum) VALUES (%s, %d, %s, %s) ON CONFLICT DO NOTHING;\n",
+			quoteLiteral(m.tenant.Name), mig.Version, quoteLiteral(mig.Name), quoteLiteral(mig.Checksum))
+	}
+	fmt.Fprintf(&b, "UPDATE public.condo_tenants SET migration_version = %d, updated_at = now() WHERE id = %d",
+		latest, tenantID)
+	if _, err := tx.Exec(ctx, b.String()); err != nil {
+		return from, &MigrateError{Tenant: slug, Version: latest, Err: fmt.Errorf("record versions: %w", err)}
+	}
+	return latest, nil
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// TenantOpts tunes [Migrator.MigrateTenants]. A nil *TenantOpts is valid.
+type TenantOpts struct {
+	// Slug limits the run to one tenant.
+	Slug string
+	// Parallel overrides Config.Parallel for this run.
+	Parallel int
+	// StopOnError stops handing out tenants after the first failure.
+	StopOnError bool
+	// DryRun lists the tenants that are behind and changes nothing.
+	DryRun bool
+	// Progress, when set, is called after each tenant (from several
+	// goroutines, one call at a time).
+	Progress func(Progress)
+}
+
+// Progress reports how far a fleet run is.
+type Progress struct {
+	Done, Failed, Total int
+	Tenant              string
+}
+
+// Pending is a tenant that is behind.
+type Pending struct {
+	Slug    string
+	Version int64 // current version
+}
+
+// TenantResult is what [Migrator.MigrateTenants] did.
+type TenantResult struct {
+	Latest   int64
+	UpToDate int       // tenants already at Latest
+	Pending  []Pending // tenants that were behind at the start
+	Migrated []string  // slugs migrated by this run
+	Failed   []*MigrateError
+}
+
+// MigrateTenants brings every tenant that is not deleted (or only
+// opts.Slug) to the latest tenant migration. Each tenant is migrated in its
+// own transaction. When some tenants fail the others are still migrated
+// and the error is a [*PartialError]; the result is returned either way.
+// Returns an error wrapping [ErrChecksumMismatch] or [ErrUnknownVersion]
+// before touching any tenant when the files disagree with the database.
+func (m *Migrator) MigrateTenants(ctx context.Context, opts *TenantOpts) (*TenantResult, error) {
+	if opts == nil {
+		opts = &TenantOpts{}
+	}
+	res := &TenantResult{Latest: m.tenant.Latest()}
+	err := m.withLock(ctx, func(conn *pgxpool.Conn) error {
+		if err := m.checkTenantCatalog(ctx, conn); err != nil {
+			return err
+		}
+		m.catalogOK.Store(true)
+		where, args := "status <> 'deleted'", []any{res.Latest}
+		if opts.Slug != "" {
+			where += " AND slug = $2"
+			args = append(args, opts.Slug)
+		}
+		err := conn.QueryRow(ctx, "SELECT count(*) FROM public.condo_tenants WHERE "+where+" AND migration_version >= $1", args...).Scan(&res.UpToDate)
+		if err != nil {
+			return fmt.Errorf("count tenants: %w", err)
+		}
+		rows, err := conn.Query(ctx, "SELECT id, slug, migration_version FROM public.condo_tenants WHERE "+where+" AND migration_version < $1 ORDER BY id", args...)
+		if err != nil {
+			return fmt.Errorf("list tenants behind: %w", err)
+		}
+		type job struct {
+			id      int64
+			slug    string
+			version int64
+		}
+		var jobs []job
+		var j job
+		if _, err := pgx.ForEachRow(rows, []any{&j.id, &j.slug, &j.version}, func() error {
+			jobs = append(jobs, j)
+			res.Pending = append(res.Pending, Pending{Slug: j.slug, Version: j.version})
+			return nil
+		}); err != nil {
+			return fmt.Errorf("list tenants behind: %w", err)
+		}
+		if opts.Slug != "" && len(jobs) == 0 && res.UpToDate == 0 {
+			return fmt.Errorf("tenant %q: %w", opts.Slug, ErrTenantNotFound)
+		}
+		if opts.DryRun || len(jobs) == 0 {
+			return nil
+		}
+
+		parallel := min(cmp.Or(opts.Parallel, m.parallel), max(int(m.pool.Config().MaxConns)-1, 1), len(jobs))
+		runCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		ch := make(chan job)
+		var (
+			mu   sync.Mutex
+			wg   sync.WaitGroup
+			done int
+		)
+		for range parallel {
+			wg.Go(func() {
+				for j := range ch {
+					err := m.migrateOne(ctx, j.id, j.slug)
+					mu.Lock()
+					done++
+					var me *MigrateError
+					if err != nil {
+						if !errors.As(err, &me) {
+							me = &MigrateError{Tenant: j.slug, Err: err}
+						}
+						res.Failed = append(res.Failed, me)
+						if opts.StopOnError {
+							stop()
+						}
+						m.logger.LogAttrs(ctx, slog.LevelWarn, "tenant migration failed",
+							slog.String("tenant", j.slug), slog.Int64("version", me.Version), slog.Any("error", me.Err))
+					} else {
+						res.Migrated = append(res.Migrated, j.slug)
+					}
+					if opts.Progress != nil {
+						opts.Progress(Progress{Done: done, Failed: len(res.Failed), Total: len(jobs), Tenant: j.slug})
+					}
+					mu.Unlock()
+				}
+			})
+		}
+	feed:
+		for _, j := range jobs {
+			select {
+			case ch <- j:
+			case <-runCtx.Done():
+				break feed
+			}
+		}
+		close(ch)
+		wg.Wait()
+		return ctx.Err()
+	})
+	if err != nil {
+		return res, err
+	}
+	if len(res.Failed) > 0 {
+		return res, &PartialError{Failed: res.Failed}
+	}
+	return res, nil
+}
+
+// ErrTenantNotFound is returned by [Migrator.MigrateTenants] when
+// TenantOpts.Slug names no tenant.
+var ErrTenantNotFound = errors.New("tenant not found")
+
+// migrateOne migrates one tenant in its own transaction. The registry row
+// is locked first, so a concurrent creation, rename or purge waits, and a
+// version that moved on meanwhile is noticed.
+func (m *Migrator) migrateOne(ctx context.Context, id int64, slug string) error {
+	return pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+		var schema, status string
+		var version int64
+		err := tx.QueryRow(ctx, "SELECT slug, schema_name, status, migration_version FROM public.condo_tenants WHERE id = $1 FOR UPDATE", id).
+			Scan(&slug, &schema, &status, &version)
+		if errors.Is(err, pgx.ErrNoRows) || status == "deleted" {
+			return nil // purged or deleted since the run started
+		}
+		if err != nil {
+			return &MigrateError{Tenant: slug, Err: err}
+		}
+		_, err = m.ApplyTenantTx(ctx, tx, id, slug, schema, version)
+		return err
+	})
+}
+
+// String is for logs: "tenant 12 → 3".
+func (p Pending) String() string { return p.Slug + "@" + strconv.FormatInt(p.Version, 10) }

@@ -1,0 +1,231 @@
+package condotest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/condo-dev/condo/condomigrate"
+	"github.com/condo-dev/condo/internal/pgcluster"
+)
+
+// server is the process-wide test cluster. It is the one piece of package
+// state here, as in river's DBPool: a test process has exactly one server,
+// started lazily by whichever test needs it first and stopped by [Main].
+var server struct {
+	once    sync.Once
+	url     string // superuser URL of the maintenance database
+	cluster *pgcluster.Cluster
+	dir     string
+	err     error
+}
+
+// Main runs the tests and then stops the test cluster, if one was started.
+// Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	server.cluster.Stop()
+	if server.dir != "" {
+		_ = os.RemoveAll(server.dir)
+	}
+	os.Exit(code)
+}
+
+// AdminURL returns a superuser connection string of the test server,
+// starting the server when needed.
+func AdminURL(t testing.TB) string {
+	t.Helper()
+	server.once.Do(func() {
+		if u := os.Getenv("CONDO_TEST_DATABASE_URL"); u != "" {
+			server.url = u
+			return
+		}
+		dir, err := os.MkdirTemp("", "condotest-")
+		if err != nil {
+			server.err = err
+			return
+		}
+		server.dir = dir
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c, err := pgcluster.Start(ctx, pgcluster.Config{Dir: dir, Fast: true})
+		if err != nil {
+			server.err = err
+			return
+		}
+		server.cluster = c
+		server.url = c.URL(pgcluster.Superuser, "postgres")
+	})
+	if server.err != nil {
+		t.Fatalf("condotest: test PostgreSQL server: %v", server.err)
+	}
+	return server.url
+}
+
+// Database is one test's database.
+type Database struct {
+	// Name is the database name.
+	Name string
+	// Role is the login role that owns the database.
+	Role string
+	// URL connects as Role.
+	URL string
+	// Pool is a pool connected as Role, with search_path set to ''.
+	Pool *pgxpool.Pool
+}
+
+// NewDatabase creates a database for this test, owned by a new login role
+// with CREATEROLE, applies Condo's shared migrations, and returns a pool
+// connected as that role. Everything is dropped when the test ends.
+func NewDatabase(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	return NewDatabaseInfo(t, nil).Pool
+}
+
+// DatabaseOpts tunes [NewDatabaseInfo]. A nil *DatabaseOpts is valid.
+type DatabaseOpts struct {
+	// MaxConns caps the pool. Defaults to 8.
+	MaxConns int32
+	// SkipMigrations leaves the database empty.
+	SkipMigrations bool
+}
+
+// NewDatabaseInfo is [NewDatabase] returning names and URL too.
+func NewDatabaseInfo(t testing.TB, opts *DatabaseOpts) *Database {
+	t.Helper()
+	if opts == nil {
+		opts = &DatabaseOpts{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, AdminURL(t))
+	if err != nil {
+		t.Fatalf("condotest: connect as superuser: %v", err)
+	}
+	defer admin.Close(context.Background())
+
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	name := "ct_" + hex.EncodeToString(b[:])
+	for _, q := range []string{
+		fmt.Sprintf("CREATE ROLE %s LOGIN CREATEROLE", name),
+		fmt.Sprintf("CREATE DATABASE %s OWNER %s TEMPLATE template0", name, name),
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("condotest: %s: %v", q, err)
+		}
+	}
+	// The application role gets the public schema's ownership in its
+	// database so shared migrations can create tables there.
+	cfgAdmin, _ := pgx.ParseConfig(AdminURL(t))
+	cfgAdmin.Database = name
+	dbAdmin, err := pgx.ConnectConfig(ctx, cfgAdmin)
+	if err != nil {
+		t.Fatalf("condotest: connect to %s: %v", name, err)
+	}
+	_, err = dbAdmin.Exec(ctx, fmt.Sprintf("ALTER SCHEMA public OWNER TO %s", name))
+	dbAdmin.Close(context.Background())
+	if err != nil {
+		t.Fatalf("condotest: own public schema: %v", err)
+	}
+
+	cfg, err := pgxpool.ParseConfig(AdminURL(t))
+	if err != nil {
+		t.Fatalf("condotest: %v", err)
+	}
+	cfg.ConnConfig.User = name
+	cfg.ConnConfig.Password = ""
+	cfg.ConnConfig.Database = name
+	cfg.MaxConns = opts.MaxConns
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 8
+	}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET search_path TO ''")
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("condotest: pool: %v", err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		dropDatabase(t, name)
+	})
+	if !opts.SkipMigrations {
+		m, err := condomigrate.New(pool, &condomigrate.Config{Logger: Logger(t)})
+		if err != nil {
+			t.Fatalf("condotest: migrator: %v", err)
+		}
+		if _, err := m.MigrateShared(ctx, nil); err != nil {
+			t.Fatalf("condotest: shared migrations: %v", err)
+		}
+	}
+	return &Database{Name: name, Role: name, URL: roleURL(t, name), Pool: pool}
+}
+
+func roleURL(t testing.TB, role string) string {
+	cfg, err := pgx.ParseConfig(AdminURL(t))
+	if err != nil {
+		t.Fatalf("condotest: %v", err)
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", role, cfg.Host, cfg.Port, role)
+}
+
+func dropDatabase(t testing.TB, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, server.url)
+	if err != nil {
+		t.Errorf("condotest: cleanup: %v", err)
+		return
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name)); err != nil {
+		t.Errorf("condotest: drop database %s: %v", name, err)
+	}
+	// Tenant roles made by the test's role are named after it.
+	rows, err := admin.Query(ctx, "SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname = $2", name+"%", name)
+	if err != nil {
+		t.Errorf("condotest: list roles: %v", err)
+		return
+	}
+	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Errorf("condotest: list roles: %v", err)
+		return
+	}
+	for _, r := range roles {
+		if _, err := admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{r}.Sanitize()); err != nil {
+			t.Errorf("condotest: drop role %s: %v", r, err)
+		}
+	}
+}
+
+// Logger returns a logger that writes to t.Log at debug level when
+// CONDO_TEST_DEBUG is set and at warn level otherwise.
+func Logger(t testing.TB) *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("CONDO_TEST_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,28 @@
+// Package condotest provides test helpers for code built on Condo: one
+// throwaway PostgreSQL cluster per test process, one database per test, and a
+// logger that writes to the test log.
+//
+// # The cluster
+//
+// The first helper that needs a server starts one (initdb and postgres in a
+// temporary directory, on a free loopback port) and [Main] stops it after the
+// tests ran. Set CONDO_TEST_DATABASE_URL to a superuser connection string to
+// use a running server instead. When no PostgreSQL binaries are found the
+// helpers fail the test with a message naming the package to install.
+//
+// # Databases
+//
+// [NewDatabase] creates a database owned by a fresh unprivileged login role
+// with CREATEROLE (as a production deployment would have), applies Condo's
+// shared migrations, and drops database and roles when the test ends. Its
+// pool sets search_path to the empty string on every connection, so a query
+// that relies on a search_path outside a tenant transaction fails loudly.
+//
+//	func TestMain(m *testing.M) { condotest.Main(m) }
+//
+//	func TestSomething(t *testing.T) {
+//		t.Parallel()
+//		pool := condotest.NewDatabase(t)
+//		...
+//	}
+package condotest

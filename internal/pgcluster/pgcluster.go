@@ -1,0 +1,298 @@
+// Package pgcluster runs a private PostgreSQL server: initdb once into a
+// data directory, then postgres as a child process on a loopback port.
+//
+// It is used by condotest (one throwaway cluster per test process) and by
+// the reference app's dev command (a cluster under a state folder, reused
+// from run to run). PostgreSQL refuses to run as root, so when the current
+// user is root the server runs as the "postgres" user when it exists, else
+// as "nobody", and the data directory is handed to that user.
+//
+// The server is started as a direct child with a parent-death signal rather
+// than daemonised with pg_ctl: when the owning process dies for any reason,
+// the kernel stops the server too, so no postgres is ever left behind.
+package pgcluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrNoPostgres is returned by [Start] when the PostgreSQL server binaries
+// (initdb, postgres) cannot be found.
+var ErrNoPostgres = errors.New("PostgreSQL server binaries (initdb, postgres) not found: install them, e.g. `apt-get install postgresql` on Debian/Ubuntu or `brew install postgresql` on macOS, or set PATH to include them")
+
+// Config says where and how to run the cluster.
+type Config struct {
+	// Dir is the directory holding the data directory ("data"), the socket and
+	// the log. It is created when missing and reused when it already holds a
+	// cluster.
+	Dir string
+	// Port is the TCP port on 127.0.0.1. Zero picks a free port.
+	Port int
+	// Fast turns off fsync and full-page writes: for throwaway test clusters
+	// only, where losing data on a crash does not matter.
+	Fast bool
+	// Settings are extra postgresql.conf settings passed with -c.
+	Settings map[string]string
+}
+
+// Cluster is a running server.
+type Cluster struct {
+	dir  string
+	port int
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  *os.File
+}
+
+// Superuser is the name of the bootstrap superuser of clusters made here.
+const Superuser = "postgres"
+
+// FindBinDir returns the directory holding initdb and postgres: from PATH,
+// else from Debian's /usr/lib/postgresql/<version>/bin (newest first).
+func FindBinDir() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if _, err := exec.LookPath("postgres"); err == nil {
+			return filepath.Dir(p), nil
+		}
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	best, bestV := "", -1
+	for _, m := range matches {
+		v, err := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(m))))
+		if err == nil && v > bestV {
+			best, bestV = filepath.Dir(m), v
+		}
+	}
+	if best == "" {
+		return "", ErrNoPostgres
+	}
+	return best, nil
+}
+
+// Start initialises the cluster in cfg.Dir when needed and starts the
+// server. It returns when the server accepts connections.
+func Start(ctx context.Context, cfg Config) (*Cluster, error) {
+	bin, err := FindBinDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("cluster dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster dir: %w", err)
+	}
+	cred, uid, gid, err := runAs()
+	if err != nil {
+		return nil, err
+	}
+	if cred != nil {
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return nil, fmt.Errorf("hand cluster dir to uid %d: %w", uid, err)
+		}
+		if err := checkTraversable(dir, uid); err != nil {
+			return nil, err
+		}
+	}
+	data := filepath.Join(dir, "data")
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		_ = os.RemoveAll(data) // a half-made data dir from an interrupted initdb
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, "initdb"),
+			"-D", data, "-U", Superuser, "-A", "trust", "-E", "UTF8",
+			"--locale=C", "--no-instructions", "--no-sync")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("initdb: %w: %s", err, lastLines(out, 5))
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("cluster dir: %w", err)
+	}
+	// A server that died without cleaning up leaves its pid file; the owning
+	// process is gone (it was our child), so the file is stale.
+	_ = os.Remove(filepath.Join(data, "postmaster.pid"))
+
+	port := cfg.Port
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	logPath := filepath.Join(dir, "postgres.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cluster log: %w", err)
+	}
+	args := []string{"-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1", "-k", dir,
+		"-c", "max_connections=300", "-c", "shared_buffers=128MB",
+		"-c", "max_locks_per_transaction=256"}
+	if cfg.Fast {
+		args = append(args, "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off")
+	}
+	for k, v := range cfg.Settings {
+		args = append(args, "-c", k+"="+v)
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Pdeathsig SIGQUIT: immediate shutdown if we die; Setpgid keeps a
+	// terminal's Ctrl-C away from the server so we can stop it in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	c := &Cluster{dir: dir, port: port, cmd: cmd, done: make(chan struct{}), log: logf}
+	go func() { _ = cmd.Wait(); close(c.done) }()
+	if err := c.waitReady(ctx, 30*time.Second); err != nil {
+		c.Stop()
+		out, _ := os.ReadFile(logPath)
+		return nil, fmt.Errorf("postgres did not start: %w: %s", err, lastLines(out, 10))
+	}
+	return c, nil
+}
+
+// Port is the server's TCP port on 127.0.0.1.
+func (c *Cluster) Port() int { return c.port }
+
+// URL returns a connection string for database db as user.
+func (c *Cluster) URL(userName, db string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", userName, c.port, db)
+}
+
+// Stop shuts the server down (fast shutdown, then immediate after 10 s) and
+// waits for it to exit.
+func (c *Cluster) Stop() {
+	if c == nil || c.cmd.Process == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+		<-c.done
+	}
+	c.log.Close()
+}
+
+func (c *Cluster) waitReady(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	sock := filepath.Join(c.dir, fmt.Sprintf(".s.PGSQL.%d", c.port))
+	for {
+		select {
+		case <-c.done:
+			return errors.New("server exited")
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		// The socket lock file appears once the postmaster listens; a TCP
+		// connect then confirms it. A real query is left to the caller.
+		if _, err := os.Stat(sock + ".lock"); err == nil {
+			conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", c.port), time.Second)
+			if err == nil {
+				conn.Close()
+				if ok := probeStartup(c.port); ok {
+					return nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// probeStartup sends a startup message and reports whether the server
+// answered with something other than "the database system is starting up".
+func probeStartup(port int) bool {
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	var msg bytes.Buffer
+	params := "user\x00" + Superuser + "\x00database\x00postgres\x00\x00"
+	n := 8 + len(params)
+	msg.Write([]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n), 0, 3, 0, 0})
+	msg.WriteString(params)
+	if _, err := conn.Write(msg.Bytes()); err != nil {
+		return false
+	}
+	r := bufio.NewReader(conn)
+	t, err := r.ReadByte()
+	if err != nil {
+		return false
+	}
+	// 'R' is an authentication request (trust answers AuthenticationOk);
+	// 'E' while starting up carries SQLSTATE 57P03.
+	return t == 'R'
+}
+
+// runAs returns the credential to run PostgreSQL with: nil when we are not
+// root, else that of "postgres" or "nobody".
+func runAs() (*syscall.Credential, int, int, error) {
+	if os.Geteuid() != 0 {
+		return nil, os.Geteuid(), os.Getegid(), nil
+	}
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, uid, gid, nil
+	}
+	return nil, 0, 0, errors.New("running as root and neither a postgres nor a nobody user exists to run PostgreSQL as")
+}
+
+// checkTraversable reports a clear error when an ancestor of dir cannot be
+// entered by uid (a project under /root, say).
+func checkTraversable(dir string, uid int) error {
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("cluster dir: %w", err)
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if ok && int(st.Uid) != uid && fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("cluster dir %s: PostgreSQL runs as uid %d, which cannot enter %s; choose a state directory outside it", dir, uid, d)
+		}
+		if d == "/" || d == "." {
+			return nil
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pick a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

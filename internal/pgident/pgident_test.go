@@ -1,0 +1,73 @@
+package pgident
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"simple", "tenant_1", true},
+		{"underscore start", "_x", true},
+		{"max length", strings.Repeat("a", 63), true},
+		{"empty", "", false},
+		{"too long", strings.Repeat("a", 64), false},
+		{"pg prefix", "pg_catalog", false},
+		{"digit start", "1abc", false},
+		{"upper case", "Tenant", false},
+		{"quote", `a"b`, false},
+		{"semicolon", "a;drop", false},
+		{"space", "a b", false},
+		{"hyphen", "a-b", false},
+		{"cyrillic a", "\u0430bc", false},
+		{"nul", "a\x00", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := Validate("schema", tt.in)
+			if (err == nil) != tt.ok {
+				t.Fatalf("Validate(%q) = %v, want ok=%v", tt.in, err, tt.ok)
+			}
+			var ne *NameError
+			if err != nil && !errors.As(err, &ne) {
+				t.Fatalf("error %T is not *NameError", err)
+			}
+		})
+	}
+}
+
+func TestQuote(t *testing.T) {
+	t.Parallel()
+	if got, want := Quote(`a"b`), `"a""b"`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	if got, want := QuoteQualified("s", "t"), `"s"."t"`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+func FuzzValidate(f *testing.F) {
+	for _, s := range []string{"tenant_1", "pg_x", `a"b`, "", "ä"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if Validate("schema", s) != nil {
+			return
+		}
+		// Anything accepted must be unchanged by quoting apart from the
+		// surrounding quotes: no character needed escaping.
+		if Quote(s) != `"`+s+`"` {
+			t.Fatalf("accepted %q needs escaping", s)
+		}
+		if len(s) > MaxLen || strings.HasPrefix(s, "pg_") {
+			t.Fatalf("accepted %q", s)
+		}
+	})
+}
