@@ -238,6 +238,12 @@ func (m *Migrator) checkTenantCatalog(ctx context.Context, q querier) error {
 // the step that tenant creation and fleet runs share. It returns the new
 // version, or a [*MigrateError] naming the migration that failed.
 func (m *Migrator) ApplyTenantTx(ctx context.Context, tx pgx.Tx, tenantID int64, slug, schema string, from int64) (int64, error) {
+	return m.ApplyTenantTxUpto(ctx, tx, tenantID, slug, schema, from, m.tenant.Latest())
+}
+
+// ApplyTenantTxUpto is [Migrator.ApplyTenantTx] stopping at version upto
+// (used to import an export made at that version).
+func (m *Migrator) ApplyTenantTxUpto(ctx context.Context, tx pgx.Tx, tenantID int64, slug, schema string, from, upto int64) (int64, error) {
 	if err := pgident.Validate("schema", schema); err != nil {
 		return from, &MigrateError{Tenant: slug, Err: err}
 	}
@@ -248,6 +254,9 @@ func (m *Migrator) ApplyTenantTx(ctx context.Context, tx pgx.Tx, tenantID int64,
 		m.catalogOK.Store(true)
 	}
 	pending := m.tenant.After(from)
+	for len(pending) > 0 && pending[len(pending)-1].Version > upto {
+		pending = pending[:len(pending)-1]
+	}
 	if len(pending) == 0 {
 		return from, nil
 	}

@@ -1,0 +1,37 @@
+// Package condo is the core of Condo, a framework for subdomain-based
+// multi-tenant SaaS on PostgreSQL: every customer (tenant) gets its own
+// subdomain, its own PostgreSQL schema and its own database role, while the
+// public schema holds what all tenants share (the registry, domains, users).
+//
+// # Registry
+//
+// [Registry] keeps tenants and their domains in the shared schema and
+// manages their lifecycle: [Registry.Create] makes the registry row, the
+// domains, the schema, the role and applies every tenant migration in one
+// transaction; [Registry.Suspend], [Registry.Rename], [Registry.Delete] and
+// the domain methods change them, each announcing the change on
+// [NotifyChannel] so that every server instance sees it at once.
+//
+// # Tenant transactions
+//
+// Tenant code runs only inside [Registry.InTenantTx] (or [Registry.InTx]):
+// a transaction that begins with SET LOCAL search_path and SET LOCAL ROLE,
+// sent with BEGIN in one round trip. Nothing is set on the session, so a
+// pooled connection never leaks one tenant's settings into another request,
+// and the tenant's role can use its own schema and nothing else: the
+// database refuses reads of other tenants and of the registry. Without a
+// tenant in the context the API fails with [ErrNoTenant].
+//
+// # Names
+//
+// Tenant slugs are DNS labels ([ValidateSlug]); hosts are normalised by
+// [NormalizeHost]; schema and role names are derived from the tenant's id
+// and only reach SQL validated and quoted. Bad names get a [*NameError] that
+// says what is wrong.
+//
+// # Migrations
+//
+// Package condomigrate applies the shared and tenant migration lines; the
+// fleet runner migrates thousands of tenants in parallel, each
+// all-or-nothing.
+package condo

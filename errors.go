@@ -1,0 +1,37 @@
+package condo
+
+import (
+	"errors"
+
+	"github.com/condo-dev/condo/internal/pgident"
+)
+
+// Sentinel errors. Functions document which of them they return; callers
+// test with errors.Is.
+var (
+	// ErrTenantNotFound: no tenant has that slug, id or host.
+	ErrTenantNotFound = errors.New("tenant not found")
+	// ErrTenantExists: the slug is taken (by a tenant in any status).
+	ErrTenantExists = errors.New("tenant already exists")
+	// ErrDomainTaken: the host already belongs to a tenant.
+	ErrDomainTaken = errors.New("domain already belongs to a tenant")
+	// ErrDomainNotFound: the host is not registered to the tenant.
+	ErrDomainNotFound = errors.New("domain not found")
+	// ErrTenantSuspended: the tenant exists but is suspended.
+	ErrTenantSuspended = errors.New("tenant is suspended")
+	// ErrTenantDeleted: the tenant exists but is deleted (not purged).
+	ErrTenantDeleted = errors.New("tenant is deleted")
+	// ErrNoTenant: tenant code ran without a tenant in its context. Condo
+	// never falls back to the shared schema.
+	ErrNoTenant = errors.New("no tenant in context")
+	// ErrUnknownHost: the request's host belongs to no tenant and to no
+	// configured site.
+	ErrUnknownHost = errors.New("unknown host")
+	// ErrIncompatibleExport: an export file cannot be imported here (another
+	// format, or migrations this application does not have).
+	ErrIncompatibleExport = errors.New("incompatible export")
+)
+
+// NameError reports a tenant slug, host or schema name that is not
+// acceptable and says why. Test for it with errors.As.
+type NameError = pgident.NameError

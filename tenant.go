@@ -1,0 +1,74 @@
+package condo
+
+import (
+	"context"
+	"time"
+)
+
+// Status is a tenant's lifecycle state.
+type Status string
+
+// Tenant states. Only active tenants are served; a suspended tenant's site
+// shows a suspended page; a deleted tenant is kept (data and slug) until it
+// is purged, and is served like an unknown host.
+const (
+	StatusActive    Status = "active"
+	StatusSuspended Status = "suspended"
+	StatusDeleted   Status = "deleted"
+)
+
+// Tenant is one customer: a row in the shared registry, a schema and a
+// database role of its own.
+type Tenant struct {
+	ID   int64  `json:"id"`
+	Slug string `json:"slug"`
+	Name string `json:"name"`
+	// Schema and Role are derived from ID ("tenant_42" and
+	// "<prefix>tenant_42"), so renaming a tenant never touches its data.
+	Schema           string     `json:"schema"`
+	Role             string     `json:"role"`
+	Status           Status     `json:"status"`
+	PaidUntil        *time.Time `json:"paid_until"`
+	OnTrial          bool       `json:"on_trial"`
+	CreatedOn        time.Time  `json:"created_on"`
+	MigrationVersion int64      `json:"migration_version"`
+	Domains          []Domain   `json:"domains"`
+}
+
+// Domain is a host name registered to a tenant: a custom domain such as
+// shop.example.org. Subdomains of the platform's base domains need no row:
+// they resolve by slug.
+type Domain struct {
+	Host     string `json:"host"`
+	Primary  bool   `json:"primary"`
+	Verified bool   `json:"verified"`
+	// VerifyToken is the proof the owner must publish before an unverified
+	// domain counts. Empty once verified.
+	VerifyToken string `json:"verify_token,omitempty"`
+}
+
+// PrimaryDomain returns the tenant's primary custom domain, or "" when it
+// has none.
+func (t *Tenant) PrimaryDomain() string {
+	for _, d := range t.Domains {
+		if d.Primary {
+			return d.Host
+		}
+	}
+	return ""
+}
+
+type tenantKey struct{}
+
+// WithTenant returns a context carrying t. Tenant transactions
+// ([Registry.InTenantTx]) run in the tenant found here.
+func WithTenant(ctx context.Context, t *Tenant) context.Context {
+	return context.WithValue(ctx, tenantKey{}, t)
+}
+
+// TenantFromContext returns the tenant put in ctx by [WithTenant] or by the
+// tenant middleware.
+func TenantFromContext(ctx context.Context) (*Tenant, bool) {
+	t, ok := ctx.Value(tenantKey{}).(*Tenant)
+	return t, ok && t != nil
+}
