@@ -11,12 +11,12 @@ import (
 // returns a new slice each time, so callers may extend it.
 func DefaultReserved() []string {
 	return []string{
-	"www", "admin", "api", "app", "public", "static", "assets", "cdn", "mail",
-	"smtp", "imap", "pop", "ftp", "ns", "ns1", "ns2", "dns", "mx", "status",
-	"help", "support", "docs", "blog", "dashboard", "login", "signup", "auth",
-	"account", "accounts", "billing", "root", "system", "postgres", "condo",
-	"localhost", "test", "dev", "staging", "internal", "webmail", "autoconfig",
-	"autodiscover", "wpad",
+		"www", "admin", "api", "app", "public", "static", "assets", "cdn", "mail",
+		"smtp", "imap", "pop", "ftp", "ns", "ns1", "ns2", "dns", "mx", "status",
+		"help", "support", "docs", "blog", "dashboard", "login", "signup", "auth",
+		"account", "accounts", "billing", "root", "system", "postgres", "condo",
+		"localhost", "test", "dev", "staging", "internal", "webmail", "autoconfig",
+		"autodiscover", "wpad",
 	}
 }
 
