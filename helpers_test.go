@@ -1,0 +1,63 @@
+package condo_test
+
+import (
+	"testing"
+	"testing/fstest"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condomigrate"
+	"github.com/condo-dev/condo/condotest"
+)
+
+// hotelMigrations is the reference app's tenant line (W1/W2 of WORKLOADS.md).
+func hotelMigrations() fstest.MapFS {
+	return fstest.MapFS{
+		"0001_hotels.sql": {Data: []byte(`
+CREATE TABLE hotel (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name       varchar(100) NOT NULL,
+    city       varchar(100) NOT NULL,
+    stars      smallint NOT NULL CHECK (stars BETWEEN 1 AND 5),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE room (
+    id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hotel_id bigint NOT NULL REFERENCES hotel (id) ON DELETE CASCADE,
+    number   varchar(10) NOT NULL,
+    beds     smallint NOT NULL,
+    price    numeric(8,2) NOT NULL
+);`)},
+	}
+}
+
+type env struct {
+	pool     *pgxpool.Pool
+	migrator *condomigrate.Migrator
+	reg      *condo.Registry
+	db       *condotest.Database
+}
+
+func newEnv(t testing.TB, tenantFS fstest.MapFS, opts *condotest.DatabaseOpts) *env {
+	t.Helper()
+	db := condotest.NewDatabaseInfo(t, opts)
+	if tenantFS == nil {
+		tenantFS = hotelMigrations()
+	}
+	m, err := condomigrate.New(db.Pool, &condomigrate.Config{Tenant: tenantFS, Logger: condotest.Logger(t)})
+	if err != nil {
+		t.Fatalf("migrator: %v", err)
+	}
+	reg := condo.NewRegistry(db.Pool, m, &condo.RegistryConfig{Logger: condotest.Logger(t)})
+	return &env{pool: db.Pool, migrator: m, reg: reg, db: db}
+}
+
+func (e *env) create(t testing.TB, slug string, domains ...string) *condo.Tenant {
+	t.Helper()
+	ten, err := e.reg.Create(t.Context(), condo.CreateParams{Slug: slug, Name: "Tenant " + slug, Domains: domains})
+	if err != nil {
+		t.Fatalf("create %s: %v", slug, err)
+	}
+	return ten
+}
