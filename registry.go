@@ -116,8 +116,12 @@ type CreateParams struct {
 	// OnCreated runs after the registry's own OnTenantCreated hook, in the
 	// same transaction.
 	OnCreated OnTenantCreatedFunc
-	// version, when non-zero, stops migrations at that version (import).
+	// version, when non-zero, stops migrations at that version (import);
+	// -1 applies none.
 	version int64
+	// skipHooks leaves out the registry's OnTenantCreated (import: the
+	// data comes from the file, not from seeding).
+	skipHooks bool
 }
 
 func (r *Registry) prefix(ctx context.Context, q pgx.Tx) (string, error) {
@@ -217,15 +221,19 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 			return translate(err)
 		}
 		migrate := r.migrator.ApplyTenantTx
-		if p.version > 0 {
+		if p.version != 0 {
 			migrate = func(ctx context.Context, tx pgx.Tx, id int64, slug, schema string, from int64) (int64, error) {
-				return r.migrator.ApplyTenantTxUpto(ctx, tx, id, slug, schema, from, p.version)
+				return r.migrator.ApplyTenantTxUpto(ctx, tx, id, slug, schema, from, max(p.version, 0))
 			}
 		}
 		if t.MigrationVersion, err = migrate(ctx, tx, t.ID, t.Slug, t.Schema, 0); err != nil {
 			return err
 		}
-		for _, hook := range []OnTenantCreatedFunc{r.hook, p.OnCreated} {
+		hooks := []OnTenantCreatedFunc{r.hook, p.OnCreated}
+		if p.skipHooks {
+			hooks = hooks[1:]
+		}
+		for _, hook := range hooks {
 			if hook == nil {
 				continue
 			}

@@ -1,0 +1,533 @@
+package condocli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/condo-dev/condo"
+)
+
+func newTenantsCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "tenants",
+		Aliases: []string{"tenant"},
+		Short:   "Create, list, change and delete tenants",
+	}
+	cmd.AddCommand(
+		tenantsCreateCmd(a), tenantsListCmd(a), tenantsShowCmd(a), tenantsUpdateCmd(a),
+		tenantsStatusCmd(a, "suspend", "Stop serving a tenant (its data is kept)", (*condo.Registry).Suspend),
+		tenantsStatusCmd(a, "resume", "Serve a suspended tenant again", (*condo.Registry).Resume),
+		tenantsStatusCmd(a, "restore", "Bring back a deleted (not purged) tenant", (*condo.Registry).Restore),
+		tenantsRenameCmd(a), tenantsDomainsCmd(a), tenantsDeleteCmd(a),
+		tenantsExportCmd(a), tenantsImportCmd(a), tenantsExecCmd(a),
+	)
+	return cmd
+}
+
+// run wraps a command body that needs the database.
+func (a *app) run(fn func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		env, err := a.open(cmd.Context())
+		if err != nil {
+			return err
+		}
+		return fn(cmd.Context(), cmd, env, args)
+	}
+}
+
+func parseDate(flag, s string) (*time.Time, error) {
+	if s == "" {
+		return nil, nil
+	}
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: want a date like 2027-01-31, got %q", flag, s)
+	}
+	return &d, nil
+}
+
+func tenantsCreateCmd(a *app) *cobra.Command {
+	var (
+		name, paidUntil string
+		domains         []string
+		trial, asJSON   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create SLUG --name NAME",
+		Short: "Create a tenant: registry row, domains, schema, role and migrations, atomically",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+			paid, err := parseDate("paid-until", paidUntil)
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				return errors.New("--name is required")
+			}
+			t, err := env.Registry.Create(ctx, condo.CreateParams{Slug: args[0], Name: name, Domains: domains, PaidUntil: paid, OnTrial: trial})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), tenantView(t))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created tenant %s (schema %s, migration %d)\n", t.Slug, t.Schema, t.MigrationVersion)
+			return nil
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "display name (required)")
+	f.StringArrayVar(&domains, "domain", nil, "custom domain; repeat for more, the first is primary")
+	f.StringVar(&paidUntil, "paid-until", "", "paid until this date (YYYY-MM-DD)")
+	f.BoolVar(&trial, "trial", false, "tenant is on trial")
+	f.BoolVar(&asJSON, "json", false, "print the tenant as JSON")
+	return cmd
+}
+
+// tenantJSON is the stable JSON shape of a tenant on the command line.
+type tenantJSON struct {
+	ID               int64          `json:"id"`
+	Slug             string         `json:"slug"`
+	Name             string         `json:"name"`
+	Schema           string         `json:"schema"`
+	Role             string         `json:"role"`
+	Status           condo.Status   `json:"status"`
+	PaidUntil        *string        `json:"paid_until"`
+	OnTrial          bool           `json:"on_trial"`
+	CreatedOn        string         `json:"created_on"`
+	MigrationVersion int64          `json:"migration_version"`
+	Domains          []condo.Domain `json:"domains"`
+}
+
+func tenantView(t *condo.Tenant) tenantJSON {
+	v := tenantJSON{ID: t.ID, Slug: t.Slug, Name: t.Name, Schema: t.Schema, Role: t.Role, Status: t.Status,
+		OnTrial: t.OnTrial, CreatedOn: t.CreatedOn.Format(time.DateOnly), MigrationVersion: t.MigrationVersion, Domains: t.Domains}
+	if t.PaidUntil != nil {
+		s := t.PaidUntil.Format(time.DateOnly)
+		v.PaidUntil = &s
+	}
+	if v.Domains == nil {
+		v.Domains = []condo.Domain{}
+	}
+	return v
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func tenantsListCmd(a *app) *cobra.Command {
+	var (
+		p                  condo.ListParams
+		status, paidBefore string
+		trial, asJSON, all bool
+		noTrial            bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List tenants",
+		Args:  cobra.NoArgs,
+		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, _ []string) error {
+			p.Status = condo.Status(status)
+			p.AllStatuses = all
+			switch p.Status {
+			case "", condo.StatusActive, condo.StatusSuspended, condo.StatusDeleted:
+			default:
+				return fmt.Errorf("--status: want active, suspended or deleted, got %q", status)
+			}
+			if trial && noTrial {
+				return errors.New("--trial and --no-trial exclude each other")
+			}
+			if trial || noTrial {
+				p.OnTrial = &trial
+			}
+			var err error
+			if p.PaidBefore, err = parseDate("paid-before", paidBefore); err != nil {
+				return err
+			}
+			var all []tenantJSON
+			for {
+				page, err := env.Registry.List(ctx, p)
+				if err != nil {
+					return err
+				}
+				for _, t := range page.Tenants {
+					all = append(all, tenantView(t))
+				}
+				if page.Next == "" || p.Limit > 0 {
+					break
+				}
+				p.After = page.Next
+			}
+			if asJSON {
+				if all == nil {
+					all = []tenantJSON{}
+				}
+				return printJSON(cmd.OutOrStdout(), all)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SLUG\tNAME\tSTATUS\tPAID UNTIL\tTRIAL\tCREATED\tSCHEMA\tDOMAINS")
+			for _, t := range all {
+				paid := "-"
+				if t.PaidUntil != nil {
+					paid = *t.PaidUntil
+				}
+				hosts := make([]string, len(t.Domains))
+				for i, d := range t.Domains {
+					hosts[i] = d.Host
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", t.Slug, t.Name, t.Status, paid, t.OnTrial, t.CreatedOn, t.Schema, strings.Join(hosts, ","))
+			}
+			return tw.Flush()
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&status, "status", "", "only tenants in this status (active, suspended, deleted)")
+	f.BoolVar(&all, "all", false, "include deleted tenants")
+	f.BoolVar(&trial, "trial", false, "only tenants on trial")
+	f.BoolVar(&noTrial, "no-trial", false, "only tenants not on trial")
+	f.StringVar(&paidBefore, "paid-before", "", "only tenants paid until before this date (or never)")
+	f.StringVar(&p.Search, "search", "", "match slug, name or domain")
+	f.IntVar(&p.Limit, "limit", 0, "at most this many (default: all)")
+	f.StringVar(&p.After, "after", "", "start after this slug")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func tenantsShowCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show SLUG",
+		Short: "Show one tenant",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+			t, err := env.Registry.Get(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			v := tenantView(t)
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			paid := "-"
+			if v.PaidUntil != nil {
+				paid = *v.PaidUntil
+			}
+			fmt.Fprintf(tw, "slug:\t%s\nname:\t%s\nstatus:\t%s\nschema:\t%s\nrole:\t%s\npaid until:\t%s\non trial:\t%v\ncreated on:\t%s\nmigration:\t%d\n",
+				v.Slug, v.Name, v.Status, v.Schema, v.Role, paid, v.OnTrial, v.CreatedOn, v.MigrationVersion)
+			for _, d := range v.Domains {
+				flags := ""
+				if d.Primary {
+					flags += " primary"
+				}
+				if !d.Verified {
+					flags += " unverified (token " + d.VerifyToken + ")"
+				}
+				fmt.Fprintf(tw, "domain:\t%s%s\n", d.Host, flags)
+			}
+			return tw.Flush()
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func tenantsUpdateCmd(a *app) *cobra.Command {
+	var (
+		name, paidUntil string
+		trial           bool
+		clearPaid       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "update SLUG [--name N] [--paid-until DATE] [--trial=true|false]",
+		Short: "Change a tenant's name, paid-until date or trial flag",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+			var p condo.UpdateParams
+			if cmd.Flags().Changed("name") {
+				p.Name = &name
+			}
+			paid, err := parseDate("paid-until", paidUntil)
+			if err != nil {
+				return err
+			}
+			p.PaidUntil, p.ClearPaidUntil = paid, clearPaid
+			if cmd.Flags().Changed("trial") {
+				p.OnTrial = &trial
+			}
+			t, err := env.Registry.Update(ctx, args[0], p)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "updated tenant %s\n", t.Slug)
+			return nil
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "new display name")
+	f.StringVar(&paidUntil, "paid-until", "", "paid until this date (YYYY-MM-DD)")
+	f.BoolVar(&clearPaid, "clear-paid-until", false, "remove the paid-until date")
+	f.BoolVar(&trial, "trial", false, "on trial")
+	return cmd
+}
+
+func tenantsStatusCmd(a *app, verb, short string, fn func(*condo.Registry, context.Context, string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " SLUG",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+			if err := fn(env.Registry, ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s done\n", args[0], verb)
+			return nil
+		}),
+	}
+}
+
+func tenantsRenameCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rename OLD NEW",
+		Short: "Change a tenant's slug (its subdomain); data stays in place",
+		Args:  cobra.ExactArgs(2),
+		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+			if err := env.Registry.Rename(ctx, args[0], args[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "renamed %s to %s\n", args[0], args[1])
+			return nil
+		}),
+	}
+}
+
+func tenantsDomainsCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "domains", Short: "Manage a tenant's custom domains"}
+	var primary, unverified bool
+	add := &cobra.Command{
+		Use:   "add SLUG HOST",
+		Short: "Add a custom domain",
+		Args:  cobra.ExactArgs(2),
+		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+			d, err := env.Registry.AddDomain(ctx, args[0], args[1], &condo.DomainOpts{Primary: primary, Unverified: unverified})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "added %s to %s\n", d.Host, args[0])
+			if !d.Verified {
+				fmt.Fprintf(cmd.OutOrStdout(), "unverified: publish TXT _condo-challenge.%s = %q, or serve it at http://%s/.well-known/condo-verify/%s\n",
+					d.Host, d.VerifyToken, d.Host, d.VerifyToken)
+			}
+			return nil
+		}),
+	}
+	add.Flags().BoolVar(&primary, "primary", false, "make it the primary domain")
+	add.Flags().BoolVar(&unverified, "unverified", false, "require the owner to prove control before it is served")
+	two := func(use, short string, fn func(*condo.Registry, context.Context, string, string) error) *cobra.Command {
+		return &cobra.Command{
+			Use: use, Short: short, Args: cobra.ExactArgs(2),
+			RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+				if err := fn(env.Registry, ctx, args[0], args[1]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s: done\n", args[0], args[1])
+				return nil
+			}),
+		}
+	}
+	cmd.AddCommand(add,
+		two("remove SLUG HOST", "Remove a custom domain", (*condo.Registry).RemoveDomain),
+		two("primary SLUG HOST", "Make a domain the primary one", (*condo.Registry).SetPrimaryDomain),
+	)
+	return cmd
+}
+
+func tenantsDeleteCmd(a *app) *cobra.Command {
+	var purge, yes bool
+	cmd := &cobra.Command{
+		Use:   "delete SLUG [--purge] [--yes]",
+		Short: "Delete a tenant (kept until --purge drops its schema, role and rows)",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+			slug := args[0]
+			if purge && !yes {
+				// Purging is forever: ask for the slug to be typed, as the
+				// admin page does.
+				f, ok := a.cfg.Stdin.(*os.File)
+				if !ok || !isTerminal(f) {
+					return errors.New("purge deletes the tenant's data for good: pass --yes to confirm")
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "This drops schema, role and data of %q for good. Type the slug to confirm: ", slug)
+				line, _ := bufio.NewReader(a.cfg.Stdin).ReadString('\n')
+				if strings.TrimSpace(line) != slug {
+					return errors.New("not confirmed; nothing deleted")
+				}
+			}
+			if err := env.Registry.Delete(ctx, slug, &condo.DeleteOpts{Purge: purge}); err != nil {
+				return err
+			}
+			if purge {
+				fmt.Fprintf(cmd.OutOrStdout(), "purged tenant %s\n", slug)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted tenant %s (data kept; `tenants restore` undoes, `tenants delete --purge` removes it)\n", slug)
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&purge, "purge", false, "drop the schema, role and registry rows for good")
+	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	return cmd
+}
+
+func tenantsExportCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "export SLUG FILE",
+		Short: "Write one tenant's schema version and data to a file (- for stdout)",
+		Args:  cobra.ExactArgs(2),
+		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+			w := cmd.OutOrStdout()
+			var f *os.File
+			if args[1] != "-" {
+				var err error
+				// Write to a temporary file and rename, so a failed export never
+				// leaves a truncated file that looks complete.
+				if f, err = os.CreateTemp(dirOf(args[1]), ".condo-export-*"); err != nil {
+					return err
+				}
+				defer os.Remove(f.Name())
+				defer f.Close()
+				w = f
+			}
+			if err := env.Registry.Export(ctx, args[0], w); err != nil {
+				return err
+			}
+			if f != nil {
+				if err := f.Close(); err != nil {
+					return err
+				}
+				if err := os.Rename(f.Name(), args[1]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "exported %s to %s\n", args[0], args[1])
+			}
+			return nil
+		}),
+	}
+}
+
+func dirOf(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i+1]
+	}
+	return "."
+}
+
+func tenantsImportCmd(a *app) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "import FILE SLUG",
+		Short: "Create a new tenant from an export file (- for stdin)",
+		Args:  cobra.ExactArgs(2),
+		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+			var r io.Reader = a.cfg.Stdin
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r = f
+			}
+			t, err := env.Registry.Import(ctx, r, condo.ImportParams{Slug: args[1], Name: name})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "imported tenant %s (schema %s, migration %d)\n", t.Slug, t.Schema, t.MigrationVersion)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&name, "name", "", "display name (default: the exported one)")
+	return cmd
+}
+
+func tenantsExecCmd(a *app) *cobra.Command {
+	var sql string
+	cmd := &cobra.Command{
+		Use:   `exec SLUG --sql "SELECT ..."`,
+		Short: "Run one SQL statement in the tenant's transaction and role, and print the rows",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+			if strings.TrimSpace(sql) == "" {
+				return errors.New("--sql is required")
+			}
+			t, err := env.Registry.Get(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if t.Status == condo.StatusDeleted {
+				return fmt.Errorf("tenant %q: %w", t.Slug, condo.ErrTenantDeleted)
+			}
+			return env.Registry.InTx(ctx, t, func(ctx context.Context, tx pgx.Tx) error {
+				rows, err := tx.Query(ctx, sql)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fds := rows.FieldDescriptions()
+				if len(fds) > 0 {
+					names := make([]string, len(fds))
+					for i, fd := range fds {
+						names[i] = fd.Name
+					}
+					fmt.Fprintln(tw, strings.Join(names, "\t"))
+				}
+				n := 0
+				for rows.Next() {
+					vals, err := rows.Values()
+					if err != nil {
+						return err
+					}
+					cells := make([]string, len(vals))
+					for i, v := range vals {
+						if v == nil {
+							cells[i] = "NULL"
+						} else {
+							cells[i] = fmt.Sprint(v)
+						}
+					}
+					fmt.Fprintln(tw, strings.Join(cells, "\t"))
+					n++
+				}
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if len(fds) > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "(%d rows)\n", n)
+				} else {
+					fmt.Fprintln(cmd.OutOrStdout(), rows.CommandTag().String())
+				}
+				return nil
+			})
+		}),
+	}
+	cmd.Flags().StringVar(&sql, "sql", "", "the statement")
+	return cmd
+}
