@@ -150,7 +150,7 @@ func TestEditedMigrationRefused(t *testing.T) {
 	ctx := t.Context()
 	createTenants(t, pool, newMigrator(t, pool, lines(nil)), 2)
 	edited := newMigrator(t, pool, fstest.MapFS{
-		"0001_hotel.sql": {Data: []byte(v1 + "\n-- edited")},
+		"0001_hotel.sql":  {Data: []byte(v1 + "\n-- edited")},
 		"0002_rating.sql": {Data: []byte(v2)},
 	})
 	if _, err := edited.MigrateTenants(ctx, nil); !errors.Is(err, condomigrate.ErrChecksumMismatch) {
