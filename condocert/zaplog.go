@@ -1,0 +1,76 @@
+package condocert
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// zapToSlog returns a zap logger that writes to l: certmagic logs through
+// zap, and this keeps zap out of Condo's API.
+func zapToSlog(l *slog.Logger) *zap.Logger {
+	return zap.New(&slogCore{l: l})
+}
+
+type slogCore struct {
+	l     *slog.Logger
+	attrs []slog.Attr
+	name  string
+}
+
+func zapLevel(l zapcore.Level) slog.Level {
+	switch {
+	case l <= zapcore.DebugLevel:
+		return slog.LevelDebug
+	case l == zapcore.InfoLevel:
+		return slog.LevelInfo
+	case l == zapcore.WarnLevel:
+		return slog.LevelWarn
+	}
+	return slog.LevelError
+}
+
+func (c *slogCore) Enabled(l zapcore.Level) bool {
+	return c.l.Enabled(context.Background(), zapLevel(l))
+}
+
+func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
+	return &slogCore{l: c.l, name: c.name, attrs: append(c.attrs[:len(c.attrs):len(c.attrs)], fieldsToAttrs(fields)...)}
+}
+
+func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	attrs := make([]slog.Attr, 0, len(c.attrs)+len(fields)+1)
+	if e.LoggerName != "" {
+		attrs = append(attrs, slog.String("component", "certmagic."+strings.TrimPrefix(e.LoggerName, ".")))
+	}
+	attrs = append(attrs, c.attrs...)
+	attrs = append(attrs, fieldsToAttrs(fields)...)
+	c.l.LogAttrs(context.Background(), zapLevel(e.Level), e.Message, attrs...)
+	return nil
+}
+
+func (c *slogCore) Sync() error { return nil }
+
+func fieldsToAttrs(fields []zapcore.Field) []slog.Attr {
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range fields {
+		f.AddTo(enc)
+	}
+	attrs := make([]slog.Attr, 0, len(enc.Fields))
+	for _, f := range fields {
+		if v, ok := enc.Fields[f.Key]; ok {
+			attrs = append(attrs, slog.Any(f.Key, v))
+		}
+	}
+	return attrs
+}
