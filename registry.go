@@ -205,12 +205,7 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 		// The migration table is created before the default privileges, so
 		// the tenant role can neither read nor forge its migration history.
 		ddl := "CREATE SCHEMA " + s + ";\n" +
-			"CREATE TABLE " + s + `.condo_migrations (
-    version    bigint      PRIMARY KEY,
-    name       text        NOT NULL,
-    checksum   text        NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-);` + "\n" +
+			"SET LOCAL search_path TO " + s + ";\n" + condomigrate.TenantHistoryDDL + ";\n" +
 			"CREATE ROLE " + ro + " NOLOGIN;\n" +
 			"GRANT " + ro + " TO CURRENT_USER;\n" +
 			"GRANT USAGE ON SCHEMA " + s + " TO " + ro + ";\n" +

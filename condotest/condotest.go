@@ -58,7 +58,10 @@ func AdminURL(t testing.TB) string {
 		server.dir = dir
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		c, err := pgcluster.Start(ctx, pgcluster.Config{Dir: dir, Fast: true})
+		// Tests trade durability for speed; benchmarks that must reflect
+		// production set CONDO_TEST_DURABLE=1.
+		fast := os.Getenv("CONDO_TEST_DURABLE") == ""
+		c, err := pgcluster.Start(ctx, pgcluster.Config{Dir: dir, Fast: fast})
 		if err != nil {
 			server.err = err
 			return
