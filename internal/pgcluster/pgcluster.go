@@ -33,6 +33,62 @@ import (
 // (initdb, postgres) cannot be found.
 var ErrNoPostgres = errors.New("PostgreSQL server binaries (initdb, postgres) not found: install them, e.g. `apt-get install postgresql` on Debian/Ubuntu or `brew install postgresql` on macOS, or set PATH to include them")
 
+// ErrAlreadyRunning is matched (errors.Is) by the [*RunningError] that
+// [Start] returns when a server already runs on the directory.
+var ErrAlreadyRunning = errors.New("PostgreSQL server already running")
+
+// RunningError says that a live server already uses a cluster directory.
+type RunningError struct {
+	Dir  string
+	PID  int
+	Port int
+}
+
+func (e *RunningError) Error() string {
+	return fmt.Sprintf("PostgreSQL in %s is already running, pid %d, port %d", e.Dir, e.PID, e.Port)
+}
+
+// Is makes errors.Is(err, ErrAlreadyRunning) true.
+func (e *RunningError) Is(target error) bool { return target == ErrAlreadyRunning }
+
+// Running reports the pid and port of the postgres server running on the
+// cluster in dir (as made by [Start]), read from its postmaster.pid. It
+// returns zeros and no error when there is no pid file or the process in it
+// is gone (a stale file), and an error only when the file cannot be read.
+func Running(dir string) (pid, port int, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid"))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("read pid file: %w", err)
+	}
+	// Line 1 is the pid, line 4 the port (PostgreSQL's pidfile.h).
+	lines := strings.Split(string(b), "\n")
+	pid, err = strconv.Atoi(strings.TrimSpace(lines[0]))
+	if err != nil || pid <= 0 || !alive(pid) {
+		return 0, 0, nil
+	}
+	if len(lines) > 3 {
+		port, _ = strconv.Atoi(strings.TrimSpace(lines[3]))
+	}
+	return pid, port, nil
+}
+
+// alive reports whether pid is a live process that could be a postgres
+// server. Where /proc exists, a pid reused by another program after a
+// crash does not count.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return true // no /proc: trust kill(2)
+	}
+	return strings.HasPrefix(strings.TrimSpace(string(comm)), "postgres")
+}
+
 // Config says where and how to run the cluster.
 type Config struct {
 	// Dir is the directory holding the data directory ("data"), the socket and
@@ -121,8 +177,15 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("cluster dir: %w", err)
 	}
-	// A server that died without cleaning up leaves its pid file; the owning
-	// process is gone (it was our child), so the file is stale.
+	// A server that died without cleaning up leaves its pid file. It is
+	// stale only when no postgres runs under that pid any more; a live one
+	// belongs to another process (a second command on the same state
+	// folder), and starting a second server would fail or, worse, race it.
+	if pid, port, err := Running(dir); err != nil {
+		return nil, err
+	} else if pid != 0 {
+		return nil, &RunningError{Dir: dir, PID: pid, Port: port}
+	}
 	_ = os.Remove(filepath.Join(data, "postmaster.pid"))
 
 	port := cfg.Port
