@@ -11,18 +11,22 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/letsencrypt/pebble/v2/ca"
 	"github.com/letsencrypt/pebble/v2/db"
@@ -91,8 +95,10 @@ func startKnot(t testing.TB) *knot {
 	var secret [32]byte
 	_, _ = rand.Read(secret[:])
 	k := &knot{KeyName: "acme-key", Secret: base64.StdEncoding.EncodeToString(secret[:])}
-	if err := os.MkdirAll(filepath.Join(dir, "zones"), 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"zones", "db"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	zones := map[string]string{
 		"example.test":  "$ORIGIN example.test.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n",
@@ -401,3 +407,124 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error
 }
 
 var errNotYet = errors.New("not yet")
+
+// secondPool opens another pool on the test database, as a second server
+// instance would.
+func secondPool(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET search_path TO ''")
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// lookupTXT asks the DNS server at addr for name's TXT values.
+func lookupTXT(t testing.TB, addr, name string) []string {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), dns.TypeTXT)
+	r, _, err := (&dns.Client{Net: "tcp", Timeout: 5 * time.Second}).Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("TXT %s: %v", name, err)
+	}
+	var out []string
+	for _, rr := range r.Answer {
+		if txt, ok := rr.(*dns.TXT); ok {
+			out = append(out, strings.Join(txt.Txt, ""))
+		}
+	}
+	return out
+}
+
+// handshakeAt is handshake verifying as of time at.
+func handshakeAt(addr, name string, roots *x509.CertPool, at time.Time) (*x509.Certificate, error) {
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: &tls.Config{
+		ServerName: name, RootCAs: roots, Time: func() time.Time { return at },
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.(*tls.Conn).ConnectionState().PeerCertificates[0], nil
+}
+
+// logCapture records log lines and also passes them to the test log.
+type logCapture struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logCapture) logger(t testing.TB) *slog.Logger {
+	inner := condotest.Logger(t).Handler()
+	return slog.New(&captureHandler{l: l, next: inner, level: slog.LevelInfo})
+}
+
+// count returns how many error lines mention all of words.
+func (l *logCapture) count(words ...string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+next:
+	for _, line := range l.lines {
+		if !strings.Contains(line, "level=ERROR") {
+			continue
+		}
+		for _, w := range words {
+			if !strings.Contains(line, w) {
+				continue next
+			}
+		}
+		n++
+	}
+	return n
+}
+
+func (l *logCapture) dump() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+type captureHandler struct {
+	l     *logCapture
+	next  slog.Handler
+	attrs []slog.Attr
+	level slog.Level
+}
+
+func (h *captureHandler) Enabled(_ context.Context, lv slog.Level) bool { return lv >= h.level }
+func (h *captureHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &captureHandler{l: h.l, next: h.next.WithAttrs(as), attrs: append(slices.Clip(h.attrs), as...), level: h.level}
+}
+func (h *captureHandler) WithGroup(string) slog.Handler { return h }
+func (h *captureHandler) Handle(ctx context.Context, r slog.Record) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "level=%s msg=%q", r.Level, r.Message)
+	for _, a := range h.attrs {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	})
+	h.l.mu.Lock()
+	h.l.lines = append(h.l.lines, b.String())
+	h.l.mu.Unlock()
+	if h.next.Enabled(ctx, r.Level) {
+		return h.next.Handle(ctx, r)
+	}
+	return nil
+}

@@ -177,6 +177,7 @@ func New(pool *pgxpool.Pool, cfg *Config) (*Manager, error) {
 		RenewalWindowRatio: c.RenewalWindowRatio,
 		Storage:            m.storage,
 		Logger:             zl,
+		OnEvent:            m.onEvent,
 	}
 	issuer := certmagic.ACMEIssuer{
 		CA:           c.CA,
@@ -210,6 +211,34 @@ func New(pool *pgxpool.Pool, cfg *Config) (*Manager, error) {
 		m.od.Issuers = []certmagic.Issuer{m.odIss}
 	}
 	return m, nil
+}
+
+// onEvent turns certmagic's events into Condo's log lines: one per
+// issuance, and one per failed attempt (attempts follow certmagic's
+// back-off: 1 min, 2 min, … up to 6 h between them).
+func (m *Manager) onEvent(ctx context.Context, event string, data map[string]any) error {
+	name, _ := data["identifier"].(string)
+	renewal, _ := data["renewal"].(bool)
+	switch event {
+	case "cert_obtained":
+		m.logger.LogAttrs(ctx, slog.LevelInfo, "certificate obtained",
+			slog.String("host", name), slog.Bool("renewal", renewal))
+	case "cert_failed":
+		err, _ := data["error"].(error)
+		msg := "certificate issuance failed"
+		attrs := []slog.Attr{slog.String("host", name)}
+		if renewal {
+			msg = "certificate renewal failed; still serving the current certificate"
+			if d, ok := data["remaining"].(time.Duration); ok {
+				attrs = append(attrs, slog.Duration("remaining", d.Round(time.Second)))
+			}
+		}
+		if err != nil {
+			attrs = append(attrs, slog.String("error", err.Error()))
+		}
+		m.logger.LogAttrs(ctx, slog.LevelError, msg, attrs...)
+	}
+	return nil
 }
 
 // Storage returns the Manager's storage.

@@ -114,6 +114,9 @@ func (s *Storage) Encrypted() bool { return s.aead != nil }
 // String names the storage in certmagic's logs.
 func (s *Storage) String() string { return "condocert.Storage" }
 
+// errNotHeld: the lock is not (or no longer) this Storage's.
+var errNotHeld = errors.New("not held by this instance")
+
 func normKey(key string) string { return strings.Trim(key, "/") }
 
 // prefixRange returns the bounds of the keys strictly under dir: with the
@@ -361,7 +364,7 @@ WHERE name = $1 AND owner = $2`, name, s.owner, leaseDuration.Seconds())
 		return fmt.Errorf("renew lock %q: %w", name, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("renew lock %q: not held by this instance", name)
+		return fmt.Errorf("renew lock %q: %w", name, errNotHeld)
 	}
 	return nil
 }
@@ -375,12 +378,16 @@ func (s *Storage) Unlock(ctx context.Context, name string) error {
 		delete(s.held, name)
 	}
 	s.mu.Unlock()
+	// Release even if ctx is done (certmagic unlocks with the context of
+	// an operation that may have been cancelled), as a rollback would.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	tag, err := s.pool.Exec(ctx, `DELETE FROM public.condo_cert_locks WHERE name = $1 AND owner = $2`, name, s.owner)
 	if err != nil {
 		return fmt.Errorf("unlock %q: %w", name, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("unlock %q: not held by this instance", name)
+		return fmt.Errorf("unlock %q: %w", name, errNotHeld)
 	}
 	return nil
 }
@@ -396,7 +403,7 @@ func (s *Storage) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	var errs []error
 	for _, name := range names {
-		if err := s.Unlock(ctx, name); err != nil {
+		if err := s.Unlock(ctx, name); err != nil && !errors.Is(err, errNotHeld) {
 			errs = append(errs, err)
 		}
 	}

@@ -21,16 +21,17 @@ type slogCore struct {
 	name  string
 }
 
+// zapLevel maps certmagic's levels one step down: its errors are details
+// of failures the Manager reports itself, once, at error level (see
+// Manager.onEvent), and its info lines are chatty.
 func zapLevel(l zapcore.Level) slog.Level {
 	switch {
-	case l <= zapcore.DebugLevel:
+	case l <= zapcore.InfoLevel:
 		return slog.LevelDebug
-	case l == zapcore.InfoLevel:
-		return slog.LevelInfo
 	case l == zapcore.WarnLevel:
-		return slog.LevelWarn
+		return slog.LevelInfo
 	}
-	return slog.LevelError
+	return slog.LevelWarn
 }
 
 func (c *slogCore) Enabled(l zapcore.Level) bool {

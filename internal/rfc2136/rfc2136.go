@@ -56,9 +56,9 @@ func (e *Error) Error() string {
 	return msg
 }
 
-// ErrTSIG is wrapped by errors about a response whose TSIG signature does
-// not verify (usually: the secret is wrong).
-var ErrTSIG = errors.New("rfc2136: TSIG verification failed: the TSIG secret or algorithm is probably wrong")
+// ErrTSIG is wrapped by errors about a response that fails TSIG
+// authentication (usually: the server does not know the key or secret).
+var ErrTSIG = errors.New("TSIG authentication failed: the TSIG key name, secret or algorithm is wrong, or the clocks differ")
 
 // Algorithm returns the canonical TSIG algorithm name for alg, or an error.
 func Algorithm(alg string) (string, error) {
@@ -90,8 +90,8 @@ func (c *Client) exchange(ctx context.Context, op, name string, m *dns.Msg) (*dn
 	}
 	r, _, err := cl.ExchangeContext(ctx, m, c.Server)
 	if err != nil {
-		if errors.Is(err, dns.ErrSig) || errors.Is(err, dns.ErrSecret) || errors.Is(err, dns.ErrKey) {
-			return nil, fmt.Errorf("%s %s at %s: %w (%v)", op, name, c.Server, ErrTSIG, err)
+		if errors.Is(err, dns.ErrSig) || errors.Is(err, dns.ErrSecret) || errors.Is(err, dns.ErrKey) || errors.Is(err, dns.ErrAuth) || errors.Is(err, dns.ErrTime) {
+			return nil, fmt.Errorf("rfc2136: %s %s at %s with key %q: %w (%v)", op, name, c.Server, c.KeyName, ErrTSIG, err)
 		}
 		return nil, fmt.Errorf("rfc2136: %s %s at %s: %w", op, name, c.Server, err)
 	}
