@@ -439,6 +439,13 @@ func (m *Migrator) MigrateTenants(ctx context.Context, opts *TenantOpts) (*Tenan
 		}
 		close(ch)
 		wg.Wait()
+		if len(res.Migrated) > 0 {
+			// A synchronous commit that writes a commit record flushes the
+			// WAL up to it, and so every asynchronous commit before it.
+			if _, err := conn.Exec(ctx, "BEGIN; SELECT txid_current(); COMMIT"); err != nil {
+				return fmt.Errorf("flush: %w", err)
+			}
+		}
 		return ctx.Err()
 	})
 	if err != nil {
@@ -457,8 +464,15 @@ var ErrTenantNotFound = errors.New("tenant not found")
 // migrateOne migrates one tenant in its own transaction. The registry row
 // is locked first, so a concurrent creation, rename or purge waits, and a
 // version that moved on meanwhile is noticed.
+//
+// The transaction commits with synchronous_commit off: a crash right after
+// it may lose the migration of this tenant, whole (DDL, history and
+// registry version go together), and the next run redoes it. That trade
+// takes a WAL flush off every tenant. MigrateTenants flushes once at the
+// end, so a finished run is durable.
 func (m *Migrator) migrateOne(ctx context.Context, id int64, slug string) error {
-	return pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+	opts := pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL synchronous_commit TO off"}
+	return pgx.BeginTxFunc(ctx, m.pool, opts, func(tx pgx.Tx) error {
 		var schema, status string
 		var version int64
 		err := tx.QueryRow(ctx, "SELECT slug, schema_name, status, migration_version FROM public.condo_tenants WHERE id = $1 FOR UPDATE", id).
