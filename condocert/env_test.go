@@ -528,3 +528,5 @@ func (h *captureHandler) Handle(ctx context.Context, r slog.Record) error {
 	}
 	return nil
 }
+
+func newDatabase(t testing.TB) *pgxpool.Pool { return condotest.NewDatabase(t) }

@@ -295,4 +295,3 @@ func TestRFC2136SingleRecords(t *testing.T) {
 		t.Fatalf("TXT after removing one: got %q, want two", got)
 	}
 }
-

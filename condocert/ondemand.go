@@ -136,7 +136,7 @@ func clientIP(ctx context.Context) string {
 func (m *Manager) decide(ctx context.Context, name string) error {
 	ip := clientIP(ctx)
 	if ip != "" && !m.limits.client.allow(ip) {
-		m.logger.LogAttrs(ctx, slog.LevelWarn, "on-demand certificate refused: client rate limit",
+		m.logger.LogAttrs(ctx, slog.LevelDebug, "on-demand certificate refused: client rate limit",
 			slog.String("host", name), slog.String("client", ip))
 		return ErrRateLimited
 	}
