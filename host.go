@@ -2,6 +2,7 @@ package condo
 
 import (
 	"net"
+	"strconv"
 	"strings"
 
 	"golang.org/x/net/idna"
@@ -14,7 +15,10 @@ import (
 func NormalizeHost(host string) (string, error) {
 	bad := func(reason string) error { return &NameError{Kind: "host", Name: host, Reason: reason} }
 	h := host
-	if hp, _, err := net.SplitHostPort(h); err == nil {
+	if hp, port, err := net.SplitHostPort(h); err == nil {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return "", bad("invalid port")
+		}
 		h = hp
 	}
 	h = strings.TrimSuffix(h, ".")
