@@ -530,3 +530,22 @@ func (h *captureHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func newDatabase(t testing.TB) *pgxpool.Pool { return condotest.NewDatabase(t) }
+
+func newDatabaseInfo(t testing.TB) *condotest.Database { return condotest.NewDatabaseInfo(t, nil) }
+
+type atomicCounter struct{ n atomic.Int64 }
+
+func (c *atomicCounter) next() int64 { return c.n.Add(1) + 1000 }
+
+// listenTLS serves 200s with cfg on a loopback port.
+func listenTLS(t testing.TB, cfg *tls.Config) (net.Listener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), TLSConfig: cfg, ErrorLog: log.New(io.Discard, "", 0)}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln, ln.Addr().String()
+}
