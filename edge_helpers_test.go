@@ -1,0 +1,146 @@
+package condo_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condotest"
+)
+
+// echoHandlers answer with what the router decided, so tests can read it
+// from the body: "tenant:<slug>", "public", "admin".
+func echoHandlers() condo.Handlers {
+	return condo.Handlers{
+		Public: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "public") }),
+		Tenant: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t, ok := condo.TenantFromContext(r.Context())
+			if !ok {
+				http.Error(w, "no tenant", 500)
+				return
+			}
+			fmt.Fprintf(w, "tenant:%s path:%s client:%s xff:%s", t.Slug, r.URL.Path,
+				condo.ClientAddr(r.Context()), r.Header.Get("X-Forwarded-For"))
+		}),
+		Reserved: map[string]http.Handler{
+			"admin": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "admin") }),
+		},
+	}
+}
+
+type edgeOpts struct {
+	resolver *condo.ResolverConfig
+	server   *condo.ServerConfig
+	noStart  bool
+}
+
+type edge struct {
+	env      *env
+	resolver *condo.Resolver
+	server   *condo.Server
+	ts       *httptest.Server
+}
+
+// newEdge puts a Server with a Router over e's registry behind httptest.
+func newEdge(t testing.TB, e *env, o *edgeOpts) *edge {
+	t.Helper()
+	if o == nil {
+		o = &edgeOpts{}
+	}
+	rc := o.resolver
+	if rc == nil {
+		rc = &condo.ResolverConfig{}
+	}
+	if rc.BaseDomains == nil {
+		rc.BaseDomains = []string{"example.test", "saas.localhost"}
+	}
+	rc.Logger = condotest.Logger(t)
+	res, err := condo.NewResolver(e.reg, rc)
+	if err != nil {
+		t.Fatalf("NewResolver: %v", err)
+	}
+	if !o.noStart {
+		if err := res.Start(t.Context()); err != nil {
+			t.Fatalf("resolver Start: %v", err)
+		}
+		t.Cleanup(func() { _ = res.Stop(context.Background()) })
+	}
+	sc := o.server
+	if sc == nil {
+		sc = &condo.ServerConfig{}
+	}
+	if sc.Handler == nil {
+		sc.Handler = res.Router(echoHandlers())
+	}
+	sc.Resolver = res
+	if sc.Logger == nil {
+		sc.Logger = condotest.Logger(t)
+	}
+	srv, err := condo.NewServer(sc)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	return &edge{env: e, resolver: res, server: srv, ts: ts}
+}
+
+// get sends GET path with the Host header host and returns status and body.
+func (ed *edge) get(t testing.TB, host, path string, hdr map[string]string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", ed.ts.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := ed.ts.Client().Do(req)
+	if err != nil {
+		t.Fatalf("GET %s%s: %v", host, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+// rawGet sends a request with a Host header the Go client would refuse to
+// send, over a plain TCP connection, and returns the status code.
+func (ed *edge) rawGet(t testing.TB, host string) int {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ed.ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("raw GET Host %q: %v", host, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// waitFor polls cond until it is true or the deadline passes.
+func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}

@@ -1,0 +1,643 @@
+package condo
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"golang.org/x/sync/singleflight"
+)
+
+// RouteKind says what a host is.
+type RouteKind uint8
+
+// Route kinds. See [Resolver.Resolve].
+const (
+	// RouteUnknown: no site is here (404). Deleted tenants resolve to it.
+	RouteUnknown RouteKind = iota
+	// RoutePublic: a base domain itself or one of its public labels ("www").
+	RoutePublic
+	// RouteTenant: an active tenant, by subdomain or custom domain.
+	RouteTenant
+	// RouteSuspended: a suspended tenant. Served a page of its own.
+	RouteSuspended
+	// RouteReserved: a reserved label of a base domain ("admin.example.com").
+	RouteReserved
+)
+
+func (k RouteKind) String() string {
+	switch k {
+	case RoutePublic:
+		return "public"
+	case RouteTenant:
+		return "tenant"
+	case RouteSuspended:
+		return "suspended"
+	case RouteReserved:
+		return "reserved"
+	}
+	return "unknown"
+}
+
+// Route is where a host leads.
+type Route struct {
+	Kind RouteKind
+	// Host is the normalised host.
+	Host string
+	// Base is the base domain the host is under, or "" for a custom domain.
+	Base string
+	// Label is the reserved or public label ("admin", "www"), or the slug the
+	// host named.
+	Label string
+	// Tenant is set for RouteTenant and RouteSuspended. It is shared with the
+	// cache: treat it as read-only.
+	Tenant *Tenant
+}
+
+// ResolverConfig configures a [Resolver]. A nil *ResolverConfig is valid
+// but resolves custom domains only.
+type ResolverConfig struct {
+	// BaseDomains are the platform's domains, such as "example.com": the
+	// domain itself and its PublicLabels serve the public site, "slug.base"
+	// is a tenant, and deeper names ("a.b.base") are nothing. Other hosts are
+	// looked up among tenants' verified custom domains. One-label domains
+	// such as "localhost" are allowed, for development.
+	BaseDomains []string
+	// PublicLabels are the labels of a base domain that serve the public
+	// site. Defaults to ["www"].
+	PublicLabels []string
+	// Reserved labels of a base domain are never tenants: they route to
+	// [Handlers].Reserved or get a 404. Defaults to the registry's reserved
+	// labels.
+	Reserved []string
+	// CacheSize is the most hosts (found or not) kept in memory. Defaults to
+	// 100,000. Negative disables the cache.
+	CacheSize int
+	// TTL bounds how long a found tenant is cached, as a safety net behind
+	// LISTEN/NOTIFY invalidation. Defaults to 5 minutes.
+	TTL time.Duration
+	// NegativeTTL bounds how long "no such host" is cached. Defaults to
+	// 1 minute.
+	NegativeTTL time.Duration
+	// PathPrefix, when set (such as "/t/"), also routes "/t/slug/..." on a
+	// public host to tenant slug with the prefix and slug removed from the
+	// path: for set-ups without wildcard DNS.
+	PathPrefix string
+	// TenantHeader, when set (such as "X-Condo-Tenant"), routes a request
+	// that carries it to the tenant it names by slug, but only when the
+	// request came from a trusted proxy ([ServerConfig].TrustedProxies);
+	// from anyone else the header is ignored.
+	TenantHeader string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Resolver maps hosts to tenants: subdomains of the base domains by slug,
+// other hosts by verified custom domain. Lookups are cached, including
+// misses, and the cache is kept right by listening on [NotifyChannel]:
+// every registry change made by any process evicts the hosts it affects.
+// While the listener is not connected (before [Resolver.Start], or while it
+// reconnects) the cache is not used, so a stale answer is never served;
+// concurrent lookups of one host still share one query.
+//
+// Routing cost does not depend on the number of tenants: a cached host is
+// one map lookup, a miss one indexed query.
+type Resolver struct {
+	reg      *Registry
+	bases    []string // longest first
+	public   []string
+	reserved []string
+	prefix   string
+	header   string
+	ttl      int64 // nanoseconds
+	negTTL   int64
+	logger   *slog.Logger
+
+	cache  *hostCache
+	group  singleflight.Group
+	listen atomic.Bool // listener connected: the cache may be used
+
+	stats resolverStats
+
+	mu   sync.Mutex // guards stop, done
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+type resolverStats struct {
+	hits, misses, queries, notifications, reconnects atomic.Uint64
+}
+
+// NewResolver returns a resolver over reg. It returns a [*NameError]
+// (joined) for each base domain that is not a valid host name.
+func NewResolver(reg *Registry, cfg *ResolverConfig) (*Resolver, error) {
+	if reg == nil {
+		panic("condo: NewResolver needs a registry")
+	}
+	if cfg == nil {
+		cfg = &ResolverConfig{}
+	}
+	var errs []error
+	var bases []string
+	for _, b := range cfg.BaseDomains {
+		h, reason := normalizeHost(b, 1)
+		if reason != "" {
+			errs = append(errs, &NameError{Kind: "base domain", Name: b, Reason: reason})
+			continue
+		}
+		bases = append(bases, h)
+	}
+	slices.SortFunc(bases, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	prefix := cfg.PathPrefix
+	if prefix != "" {
+		if !strings.HasPrefix(prefix, "/") || prefix == "/" {
+			errs = append(errs, fmt.Errorf("path prefix %q must start with / and name a segment", prefix))
+		}
+		prefix = strings.TrimSuffix(prefix, "/") + "/"
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	r := &Resolver{
+		reg:      reg,
+		bases:    slices.Compact(bases),
+		public:   cfg.PublicLabels,
+		reserved: cfg.Reserved,
+		prefix:   prefix,
+		header:   cfg.TenantHeader,
+		ttl:      int64(cmp.Or(cfg.TTL, 5*time.Minute)),
+		negTTL:   int64(cmp.Or(cfg.NegativeTTL, time.Minute)),
+		logger:   cmp.Or(cfg.Logger, slog.Default()),
+	}
+	if r.public == nil {
+		r.public = []string{"www"}
+	}
+	if r.reserved == nil {
+		r.reserved = reg.Reserved()
+	}
+	if size := cmp.Or(cfg.CacheSize, 100_000); size > 0 {
+		r.cache = newHostCache(size)
+	}
+	return r, nil
+}
+
+// BaseDomains returns the normalised base domains, longest first.
+func (r *Resolver) BaseDomains() []string { return slices.Clone(r.bases) }
+
+// Resolve says where host (a Host header: any case, port, trailing dot or
+// Unicode) leads. It returns a [*NameError] when host is not a valid host
+// name, [ErrUnknownHost] (with a RouteUnknown route) when it names no site:
+// an unknown or deleted tenant, a deeper name under a base domain, an IP
+// address, or a host that is neither under a base domain nor a verified
+// custom domain. Other errors come from the database.
+func (r *Resolver) Resolve(ctx context.Context, host string) (Route, error) {
+	if isIP(host) {
+		return Route{Kind: RouteUnknown}, ErrUnknownHost
+	}
+	h, reason := normalizeHost(host, 1)
+	if reason != "" {
+		return Route{}, &NameError{Kind: "host", Name: host, Reason: reason}
+	}
+	for _, base := range r.bases {
+		if h == base {
+			return Route{Kind: RoutePublic, Host: h, Base: base}, nil
+		}
+		if len(h) > len(base)+1 && h[len(h)-len(base)-1] == '.' && strings.HasSuffix(h, base) {
+			label := h[:len(h)-len(base)-1]
+			if strings.IndexByte(label, '.') >= 0 {
+				return Route{Kind: RouteUnknown, Host: h, Base: base}, ErrUnknownHost
+			}
+			if slices.Contains(r.public, label) {
+				return Route{Kind: RoutePublic, Host: h, Base: base, Label: label}, nil
+			}
+			if slices.Contains(r.reserved, label) {
+				return Route{Kind: RouteReserved, Host: h, Base: base, Label: label}, nil
+			}
+			return r.resolveSlug(ctx, h, base, label)
+		}
+	}
+	if strings.IndexByte(h, '.') < 0 {
+		// A one-label host that is not a base domain cannot be a custom
+		// domain (NormalizeHost requires two labels).
+		return Route{Kind: RouteUnknown, Host: h}, ErrUnknownHost
+	}
+	t, err := r.lookup(ctx, cacheKey{host: true, name: h})
+	return route(h, "", "", t, err)
+}
+
+// ResolveSlug resolves a tenant by slug, as the subdomain of a base domain
+// would. Returns [ErrUnknownHost] for an unknown or deleted tenant and for
+// a slug that is reserved or not valid.
+func (r *Resolver) ResolveSlug(ctx context.Context, slug string) (Route, error) {
+	return r.resolveSlug(ctx, "", "", slug)
+}
+
+func (r *Resolver) resolveSlug(ctx context.Context, host, base, slug string) (Route, error) {
+	if ValidateSlug(slug, r.reserved) != nil || slices.Contains(r.public, slug) {
+		// Not a name any tenant can have (e.g. "xn--..." or "a--b"): no query.
+		return Route{Kind: RouteUnknown, Host: host, Base: base}, ErrUnknownHost
+	}
+	t, err := r.lookup(ctx, cacheKey{name: slug})
+	return route(host, base, slug, t, err)
+}
+
+func route(host, base, label string, t *Tenant, err error) (Route, error) {
+	rt := Route{Host: host, Base: base, Label: label}
+	if err != nil {
+		return rt, err
+	}
+	switch {
+	case t == nil || t.Status == StatusDeleted:
+		return rt, ErrUnknownHost
+	case t.Status == StatusSuspended:
+		rt.Kind, rt.Tenant = RouteSuspended, t
+	default:
+		rt.Kind, rt.Tenant = RouteTenant, t
+	}
+	return rt, nil
+}
+
+// lookup returns the tenant for a key, nil when there is none.
+func (r *Resolver) lookup(ctx context.Context, k cacheKey) (*Tenant, error) {
+	useCache := r.cache != nil && r.listen.Load()
+	now := time.Now().UnixNano()
+	if useCache {
+		if t, ok := r.cache.get(k, now); ok {
+			r.stats.hits.Add(1)
+			return t, nil
+		}
+	}
+	r.stats.misses.Add(1)
+	sfKey := k.name
+	if k.host {
+		sfKey = "h:" + sfKey
+	}
+	v, err, _ := r.group.Do(sfKey, func() (any, error) {
+		// The generation is read before the query: if a notification
+		// arrives while it runs, the answer may predate the change and is
+		// not cached.
+		gen := r.cacheGen()
+		r.stats.queries.Add(1)
+		// A cancelled request must not fail the other requests sharing
+		// this lookup.
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		var t *Tenant
+		var err error
+		if k.host {
+			t, err = r.reg.GetByHost(qctx, k.name)
+		} else {
+			t, err = r.reg.Get(qctx, k.name)
+		}
+		if errors.Is(err, ErrTenantNotFound) {
+			t, err = nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("resolve %s: %w", k.name, err)
+		}
+		if useCache && r.listen.Load() {
+			ttl := r.ttl
+			if t == nil {
+				ttl = r.negTTL
+			}
+			r.cache.put(k, t, time.Now().UnixNano()+ttl, gen)
+		}
+		return t, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	t, _ := v.(*Tenant)
+	return t, nil
+}
+
+func (r *Resolver) cacheGen() uint64 {
+	if r.cache == nil {
+		return 0
+	}
+	return r.cache.generation()
+}
+
+// Start connects the change listener (one dedicated connection, outside
+// the pool, with the pool's connection settings) and turns the cache on. It
+// returns an error when the first connection fails; after that the
+// listener reconnects by itself, with backoff, and empties the cache each
+// time since notifications may have been missed. Call [Resolver.Stop] to
+// end it.
+func (r *Resolver) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done != nil {
+		return errors.New("resolver already started")
+	}
+	conn, err := r.connect(ctx)
+	if err != nil {
+		return err
+	}
+	r.flush()
+	r.listen.Store(true)
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	r.stop, r.done = stop, make(chan struct{})
+	go r.run(runCtx, conn, r.done)
+	return nil
+}
+
+// Stop ends the listener and turns the cache off. It waits for the
+// listener to close its connection, or for ctx.
+func (r *Resolver) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	stop, done := r.stop, r.done
+	r.stop, r.done = nil, nil
+	r.mu.Unlock()
+	if stop == nil {
+		return nil
+	}
+	stop()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Listening reports whether the change listener is connected (and so the
+// cache in use).
+func (r *Resolver) Listening() bool { return r.listen.Load() }
+
+func (r *Resolver) connect(ctx context.Context) (*pgx.Conn, error) {
+	cfg := r.reg.pool.Config().ConnConfig.Copy()
+	// Interrupt waits by a read deadline, which leaves the connection
+	// usable, rather than by a cancel request.
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect change listener: %w", err)
+	}
+	if _, err := conn.Exec(cctx, "LISTEN "+pgx.Identifier{NotifyChannel}.Sanitize()); err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("listen on %s: %w", NotifyChannel, err)
+	}
+	return conn, nil
+}
+
+// pingEvery is how long the listener waits in silence before checking that
+// its connection is alive.
+const pingEvery = 15 * time.Second
+
+func (r *Resolver) run(ctx context.Context, conn *pgx.Conn, done chan struct{}) {
+	defer close(done)
+	defer func() {
+		r.listen.Store(false)
+		r.flush()
+		if conn != nil {
+			_ = conn.Close(context.Background())
+		}
+	}()
+	for {
+		wctx, cancel := context.WithTimeout(ctx, pingEvery)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err == nil {
+			r.stats.notifications.Add(1)
+			r.apply(n.Payload)
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if wctx.Err() != nil && !conn.IsClosed() {
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err = conn.Ping(pctx)
+			cancel()
+			if err == nil {
+				continue
+			}
+		}
+		// The connection is gone: stop caching until a new one listens.
+		r.listen.Store(false)
+		r.flush()
+		_ = conn.Close(context.Background())
+		conn = nil
+		r.logger.LogAttrs(ctx, slog.LevelWarn, "change listener disconnected; cache off until reconnected",
+			slog.String("error", err.Error()))
+		delay := 100 * time.Millisecond
+		for conn == nil {
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			conn, err = r.connect(ctx)
+			if err != nil {
+				r.logger.LogAttrs(ctx, slog.LevelWarn, "change listener reconnect", slog.String("error", err.Error()))
+				delay = min(delay*2, 5*time.Second)
+			}
+		}
+		r.stats.reconnects.Add(1)
+		r.flush()
+		r.listen.Store(true)
+		r.logger.LogAttrs(ctx, slog.LevelInfo, "change listener reconnected")
+	}
+}
+
+func (r *Resolver) flush() {
+	if r.cache != nil {
+		r.cache.flush()
+	}
+}
+
+// apply evicts what a registry change affects: the tenant's entries by id,
+// its slugs and hosts (which may be cached as misses). A payload it cannot
+// read empties the cache.
+func (r *Resolver) apply(payload string) {
+	if r.cache == nil {
+		return
+	}
+	var c Change
+	if err := json.Unmarshal([]byte(payload), &c); err != nil {
+		r.logger.LogAttrs(context.Background(), slog.LevelWarn, "unreadable registry notification; cache emptied",
+			slog.String("error", err.Error()))
+		r.cache.flush()
+		return
+	}
+	keys := make([]cacheKey, 0, 2+len(c.Hosts))
+	for _, s := range []string{c.Slug, c.OldSlug} {
+		if s != "" {
+			keys = append(keys, cacheKey{name: s})
+		}
+	}
+	for _, h := range c.Hosts {
+		keys = append(keys, cacheKey{host: true, name: h})
+	}
+	r.cache.evict(c.ID, keys)
+}
+
+// ResolverStats are counters of a [Resolver] since it was made.
+type ResolverStats struct {
+	Hits, Misses, Queries, Notifications, Reconnects uint64
+	Entries                                          int
+}
+
+// Stats returns the resolver's counters.
+func (r *Resolver) Stats() ResolverStats {
+	s := ResolverStats{
+		Hits:          r.stats.hits.Load(),
+		Misses:        r.stats.misses.Load(),
+		Queries:       r.stats.queries.Load(),
+		Notifications: r.stats.notifications.Load(),
+		Reconnects:    r.stats.reconnects.Load(),
+	}
+	if r.cache != nil {
+		s.Entries = r.cache.len()
+	}
+	return s
+}
+
+// isIP reports whether a Host header is an IP address (with or without a
+// port). Parsing is only tried when the host could be one, since a failed
+// parse allocates.
+func isIP(host string) bool {
+	h := stripPort(host)
+	if h == "" || !(h[0] == '[' || h[len(h)-1] >= '0' && h[len(h)-1] <= '9') {
+		return false
+	}
+	_, err := netip.ParseAddr(strings.Trim(h, "[]"))
+	return err == nil
+}
+
+func stripPort(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if i := strings.IndexByte(h, ']'); i > 0 {
+			return h[:i+1]
+		}
+		return h
+	}
+	if strings.Count(h, ":") == 1 {
+		return h[:strings.IndexByte(h, ':')]
+	}
+	return h
+}
+
+// cacheKey is a slug (a subdomain of any base domain) or a custom host.
+type cacheKey struct {
+	host bool
+	name string
+}
+
+type cacheEntry struct {
+	t       *Tenant // nil: no such tenant
+	expires int64   // unix nanoseconds
+}
+
+// hostCache is a bounded map in two generations: entries go into cur; when
+// cur is full it becomes old and a new cur starts; a hit in old moves the
+// entry to cur. Recently used entries survive, the rest are dropped a
+// generation at a time, and every operation is O(1) (eviction by tenant
+// id, on a notification, scans the entries).
+type hostCache struct {
+	mu       sync.RWMutex
+	cur, old map[cacheKey]cacheEntry
+	max      int // per generation
+	gen      uint64
+}
+
+func newHostCache(size int) *hostCache {
+	return &hostCache{cur: map[cacheKey]cacheEntry{}, old: map[cacheKey]cacheEntry{}, max: max(size/2, 1)}
+}
+
+func (c *hostCache) get(k cacheKey, now int64) (*Tenant, bool) {
+	c.mu.RLock()
+	e, ok := c.cur[k]
+	if !ok {
+		e, ok = c.old[k]
+		c.mu.RUnlock()
+		if !ok || e.expires <= now {
+			return nil, false
+		}
+		c.mu.Lock()
+		if _, stillOld := c.old[k]; stillOld {
+			delete(c.old, k)
+			c.putLocked(k, e)
+		}
+		c.mu.Unlock()
+		return e.t, true
+	}
+	c.mu.RUnlock()
+	if e.expires <= now {
+		return nil, false
+	}
+	return e.t, true
+}
+
+func (c *hostCache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+func (c *hostCache) put(k cacheKey, t *Tenant, expires int64, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	delete(c.old, k)
+	c.putLocked(k, cacheEntry{t: t, expires: expires})
+}
+
+func (c *hostCache) putLocked(k cacheKey, e cacheEntry) {
+	if _, ok := c.cur[k]; !ok && len(c.cur) >= c.max {
+		c.old, c.cur = c.cur, make(map[cacheKey]cacheEntry, c.max)
+	}
+	c.cur[k] = e
+}
+
+func (c *hostCache) evict(id int64, keys []cacheKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for _, m := range []map[cacheKey]cacheEntry{c.cur, c.old} {
+		for _, k := range keys {
+			delete(m, k)
+		}
+		if id != 0 {
+			for k, e := range m {
+				if e.t != nil && e.t.ID == id {
+					delete(m, k)
+				}
+			}
+		}
+	}
+}
+
+func (c *hostCache) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.cur, c.old = map[cacheKey]cacheEntry{}, map[cacheKey]cacheEntry{}
+}
+
+func (c *hostCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.cur) + len(c.old)
+}
