@@ -236,6 +236,11 @@ func TestCreateIsAtomic(t *testing.T) {
 			}
 			return hookErr
 		}}, is(hookErr)},
+		{"connection killed", e.reg, condo.CreateParams{Slug: "g", Name: "x", OnCreated: func(ctx context.Context, tx pgx.Tx, _ *condo.Tenant) error {
+			// What the server sees when the creating process dies mid-way.
+			_, err := tx.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())")
+			return err
+		}}, func(err error) bool { return err != nil }},
 		{"bad domain", e.reg, condo.CreateParams{Slug: "e", Name: "x", Domains: []string{"a..b"}}, isNameError},
 		{"cancelled", e.reg, condo.CreateParams{Slug: "f", Name: "x", OnCreated: func(ctx context.Context, tx pgx.Tx, _ *condo.Tenant) error {
 			_, err := tx.Exec(ctx, "SELECT pg_sleep(10)")

@@ -2,6 +2,7 @@ package condocli_test
 
 import (
 	"bytes"
+	"io/fs"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,7 @@ CREATE TABLE room (
 type cli struct {
 	t   *testing.T
 	url string
+	fs  fstest.MapFS // tenant migrations; nil means tenantFS
 }
 
 // run executes the CLI and returns stdout, stderr and the error.
@@ -34,7 +36,7 @@ func (c cli) run(args ...string) (string, string, error) {
 	var out, errb bytes.Buffer
 	cmd := condocli.NewCommand(&condocli.Config{
 		Name:             "hotels",
-		TenantMigrations: tenantFS,
+		TenantMigrations: c.migrations(),
 		Getenv:           func(k string) string { return map[string]string{"DATABASE_URL": c.url}[k] },
 		Stdin:            strings.NewReader(""),
 		Stdout:           &out,
@@ -73,6 +75,17 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("dry run output: %s", out)
 	}
 	c.ok("migrate")
+	// A tenant created by an older release is behind; a fleet run brings it
+	// up to date and prints plain progress lines when not on a terminal.
+	old := cli{t: t, url: db.URL, fs: fstest.MapFS{"0001_hotels.sql": tenantFS["0001_hotels.sql"]}}
+	old.ok("tenants", "create", "early", "--name", "Early")
+	_, errs, err := c.run("migrate", "--tenants", "--parallel", "1")
+	if err != nil || !strings.Contains(errs, "tenants: 1/1 done, 0 failed") {
+		t.Fatalf("migrate: %v; stderr: %s", err, errs)
+	}
+	c.fails("--parallel must be at least 1", "migrate", "--parallel", "-1")
+	c.fails("exclude each other", "migrate", "--shared", "--tenants")
+	c.ok("tenants", "delete", "early", "--purge", "--yes")
 	c.ok("tenants", "create", "acme", "--name", "Acme", "--domain", "acme.example.org", "--paid-until", "2027-01-31", "--trial")
 	c.ok("tenants", "create", "globex", "--name", "Globex")
 	c.ok("tenants", "exec", "acme", "--sql", "INSERT INTO hotel (name, city, stars) VALUES ('Acme Plaza', 'Paris', 4)")
@@ -142,4 +155,11 @@ func TestCLI(t *testing.T) {
 	if _, _, err := (cli{t: t, url: ""}).run("tenants", "list"); err != condocli.ErrNoDatabase {
 		t.Fatalf("no database: %v", err)
 	}
+}
+
+func (c cli) migrations() fs.FS {
+	if c.fs != nil {
+		return c.fs
+	}
+	return tenantFS
 }
