@@ -2,8 +2,8 @@ package condocli_test
 
 import (
 	"bytes"
-	"io/fs"
 	"encoding/json"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
