@@ -549,3 +549,5 @@ func listenTLS(t testing.TB, cfg *tls.Config) (net.Listener, string) {
 	t.Cleanup(func() { _ = srv.Close() })
 	return ln, ln.Addr().String()
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -204,3 +204,13 @@ func (m *Manager) Import(ctx context.Context, certPEM, keyPEM []byte) (CertInfo,
 		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Key: base + ".crt",
 	}, nil
 }
+
+// AddCertificate serves cert (with its Leaf or parseable chain) from
+// memory on this instance only, unmanaged: it is neither stored nor
+// renewed. It is for certificates an application obtains itself.
+func (m *Manager) AddCertificate(ctx context.Context, cert tls.Certificate) error {
+	if _, err := m.dns.CacheUnmanagedTLSCertificate(ctx, cert, []string{"condo:added"}); err != nil {
+		return fmt.Errorf("add certificate: %w", err)
+	}
+	return nil
+}
