@@ -411,11 +411,39 @@ func (m *Manager) Obtain(ctx context.Context, names ...string) error {
 			errs = append(errs, fmt.Errorf("obtain %s: %w", n, err))
 			continue
 		}
-		if _, err := m.dns.CacheManagedCertificate(ctx, n); err != nil {
-			errs = append(errs, fmt.Errorf("load %s: %w", n, err))
+		if err := m.swap(ctx, m.dns, n); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// swap loads name's certificate from storage into memory and drops the
+// managed certificates with the same names it replaces.
+func (m *Manager) swap(ctx context.Context, cfg *certmagic.Config, name string) error {
+	cert, err := cfg.CacheManagedCertificate(ctx, name)
+	if err != nil {
+		return fmt.Errorf("load %s: %w", name, err)
+	}
+	var old []string
+	for _, c := range m.cache.AllMatchingCertificates(name) {
+		if c.Hash() != cert.Hash() && slices.Equal(c.Names, cert.Names) && !isOperatorCert(c) {
+			old = append(old, c.Hash())
+		}
+	}
+	m.cache.Remove(old)
+	return nil
+}
+
+// isOperatorCert reports whether c came from a file, an import or
+// AddCertificate rather than from a CA through this Manager.
+func isOperatorCert(c certmagic.Certificate) bool {
+	for _, t := range c.Tags {
+		if strings.HasPrefix(t, "condo:") {
+			return true
+		}
+	}
+	return false
 }
 
 // Renew renews the certificates of names (default: the base domains')
@@ -432,8 +460,8 @@ func (m *Manager) Renew(ctx context.Context, force bool, names ...string) error 
 			errs = append(errs, fmt.Errorf("renew %s: %w", n, err))
 			continue
 		}
-		if _, err := cfg.CacheManagedCertificate(ctx, n); err != nil {
-			errs = append(errs, fmt.Errorf("load %s: %w", n, err))
+		if err := m.swap(ctx, cfg, n); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -450,7 +478,18 @@ const (
 // Revoke revokes the certificate of name with the CA and deletes it from
 // storage.
 func (m *Manager) Revoke(ctx context.Context, name string, reason int) error {
-	if err := m.configFor([]string{name}).RevokeCert(ctx, name, reason, true); err != nil {
+	cfg := m.configFor([]string{name})
+	// certmagic's revocation path does not set up the account's e-mail
+	// (issuance does, in PreCheck); without it, it would register a new,
+	// empty account that does not own the certificate.
+	for _, iss := range cfg.Issuers {
+		if a, ok := iss.(*certmagic.ACMEIssuer); ok {
+			if err := a.PreCheck(ctx, []string{name}, false); err != nil {
+				return fmt.Errorf("revoke %s: %w", name, err)
+			}
+		}
+	}
+	if err := cfg.RevokeCert(ctx, name, reason, true); err != nil {
 		return fmt.Errorf("revoke %s: %w", name, err)
 	}
 	return nil

@@ -79,6 +79,22 @@ func TestWildcard(t *testing.T) {
 		t.Errorf("List: got %q, want %q", got, want)
 	}
 
+	// A forced renewal (`condo certs renew --force`) is served at once.
+	finals := e.ca.finals.Load()
+	if err := m.Renew(ctx, true, e.base); err != nil {
+		t.Fatalf("Renew: %v", err)
+	}
+	if got := e.ca.finals.Load() - finals; got != 1 {
+		t.Errorf("Renew: %d issuances, want 1", got)
+	}
+	renewed, err := handshake(addr, e.base, e.ca.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if renewed.SerialNumber.Cmp(apex.SerialNumber) == 0 {
+		t.Errorf("after Renew: still serving serial %x", apex.SerialNumber)
+	}
+
 	// Restart: a new manager on the same database serves the stored
 	// certificates without talking to the CA for new orders.
 	if err := m.Stop(ctx); err != nil {
@@ -103,6 +119,18 @@ func TestWildcard(t *testing.T) {
 	}
 	if got := e.ca.orders.Load() - orders; got != 0 {
 		t.Errorf("after restart: %d new orders, want 0", got)
+	}
+	if l, err := handshake(addr2, e.base, e.ca.Root); err != nil || l.SerialNumber.Cmp(renewed.SerialNumber) != 0 {
+		t.Errorf("after restart: apex %v; want the renewed certificate", err)
+	}
+
+	// Revoke: the CA is told and the certificate leaves storage.
+	if err := m2.Revoke(ctx, e.base, condocert.ReasonSuperseded); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	list, err = m2.List(ctx)
+	if err != nil || len(list) != 1 || list[0].Names[0] != "*."+e.base {
+		t.Errorf("List after Revoke: %+v, %v; want only the wildcard", list, err)
 	}
 }
 

@@ -16,9 +16,8 @@ func zapToSlog(l *slog.Logger) *zap.Logger {
 }
 
 type slogCore struct {
-	l     *slog.Logger
-	attrs []slog.Attr
-	name  string
+	l      *slog.Logger
+	fields []zapcore.Field // from With, converted only when written: certmagic calls With on every handshake
 }
 
 // zapLevel maps certmagic's levels one step down: its errors are details
@@ -39,7 +38,7 @@ func (c *slogCore) Enabled(l zapcore.Level) bool {
 }
 
 func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
-	return &slogCore{l: c.l, name: c.name, attrs: append(c.attrs[:len(c.attrs):len(c.attrs)], fieldsToAttrs(fields)...)}
+	return &slogCore{l: c.l, fields: append(c.fields[:len(c.fields):len(c.fields)], fields...)}
 }
 
 func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -50,11 +49,11 @@ func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 }
 
 func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
-	attrs := make([]slog.Attr, 0, len(c.attrs)+len(fields)+1)
+	attrs := make([]slog.Attr, 0, len(c.fields)+len(fields)+1)
 	if e.LoggerName != "" {
 		attrs = append(attrs, slog.String("component", "certmagic."+strings.TrimPrefix(e.LoggerName, ".")))
 	}
-	attrs = append(attrs, c.attrs...)
+	attrs = append(attrs, fieldsToAttrs(c.fields)...)
 	attrs = append(attrs, fieldsToAttrs(fields)...)
 	c.l.LogAttrs(context.Background(), zapLevel(e.Level), e.Message, attrs...)
 	return nil
