@@ -1,19 +1,190 @@
 package condocli
 
 import (
-	"errors"
+	"cmp"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/condo-dev/condo"
 )
 
-// ServeConfig configures the serve command: the application's handlers.
-// (Placeholder until the HTTP edge lands; its owner replaces this file.)
-type ServeConfig struct{}
+// ServeConfig configures the serve command: the application's handlers and,
+// optionally, where HTTPS certificates come from. A nil *ServeConfig serves
+// Condo's default pages only.
+type ServeConfig struct {
+	// Handlers builds the application's handlers once the database is open:
+	// the public site, the tenant app and reserved hosts (see
+	// [condo.Handlers]).
+	Handlers func(ctx context.Context, env *Env) (condo.Handlers, error)
+	// TLS, when set, supplies HTTPS for the base domains (package condocert
+	// does). It is used when --https is given without --cert-file.
+	TLS func(ctx context.Context, env *Env, p TLSParams) (*TLSResult, error)
+}
+
+// TLSParams is what [ServeConfig].TLS is told.
+type TLSParams struct {
+	// BaseDomains are the normalised base domains the server answers for.
+	BaseDomains []string
+}
+
+// TLSResult is what [ServeConfig].TLS provides.
+type TLSResult struct {
+	// Config serves HTTPS.
+	Config *tls.Config
+	// HTTPHandler, when set, wraps the plain-HTTP handler (ACME HTTP-01).
+	HTTPHandler func(http.Handler) http.Handler
+	// Stop, when set, runs after the server stopped.
+	Stop func(ctx context.Context) error
+}
+
+type serveFlags struct {
+	httpAddr, httpsAddr, metricsAddr string
+	certFile, keyFile                string
+	baseDomains, trustedProxies      []string
+	pathPrefix, tenantHeader         string
+	redirect                         string
+	h2c, noAccessLog                 bool
+	shutdownTimeout                  time.Duration
+	dbConns                          int
+}
 
 func newServeCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var f serveFlags
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the HTTP(S) server",
-		RunE:  func(*cobra.Command, []string) error { return errors.New("serve: not built yet") },
+		Long: `Serve the application: every subdomain of a base domain is a tenant, the
+base domain itself and www are the public site, tenants' verified custom
+domains go to their tenant, and anything else gets 404.
+
+Every flag has an environment variable (shown in brackets) for containers.
+The server stops gracefully on SIGTERM or SIGINT: it stops accepting, lets
+requests in flight finish (up to --shutdown-timeout) and exits 0.
+
+Behind a reverse proxy, pass its address with --trusted-proxy so that its
+X-Forwarded-* headers are believed (see "proxy-config"); without it they are
+ignored. Without a proxy, give --https and the server listens on both ports
+and redirects HTTP to HTTPS.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.serve(cmd, f)
+		},
 	}
+	env := func(name, def string) string { return cmp.Or(a.cfg.Getenv(name), def) }
+	list := func(name string, def ...string) []string {
+		if v := a.cfg.Getenv(name); v != "" {
+			return strings.Split(v, ",")
+		}
+		return def
+	}
+	dur := func(name string, def time.Duration) time.Duration {
+		if d, err := time.ParseDuration(a.cfg.Getenv(name)); err == nil {
+			return d
+		}
+		return def
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.httpAddr, "http", env("CONDO_HTTP_ADDR", ":8080"), "plain-HTTP listen address [CONDO_HTTP_ADDR]")
+	fl.StringVar(&f.httpsAddr, "https", env("CONDO_HTTPS_ADDR", ""), "HTTPS listen address, e.g. :443 (empty: no HTTPS) [CONDO_HTTPS_ADDR]")
+	fl.StringVar(&f.certFile, "cert-file", env("CONDO_CERT_FILE", ""), "PEM certificate for HTTPS, e.g. a wildcard for the base domain [CONDO_CERT_FILE]")
+	fl.StringVar(&f.keyFile, "key-file", env("CONDO_KEY_FILE", ""), "PEM private key of --cert-file [CONDO_KEY_FILE]")
+	fl.StringSliceVar(&f.baseDomains, "base-domain", list("CONDO_BASE_DOMAINS", "localhost"), "base domain: slug.<base> is a tenant (repeatable) [CONDO_BASE_DOMAINS, comma-separated]")
+	fl.StringSliceVar(&f.trustedProxies, "trusted-proxy", list("CONDO_TRUSTED_PROXIES"), `networks whose X-Forwarded-*/Forwarded headers are believed: CIDRs, addresses, "loopback", "private" [CONDO_TRUSTED_PROXIES]`)
+	fl.StringVar(&f.metricsAddr, "metrics", env("CONDO_METRICS_ADDR", ""), "listen address of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9090 [CONDO_METRICS_ADDR]")
+	fl.StringVar(&f.pathPrefix, "path-prefix", env("CONDO_PATH_PREFIX", ""), `also serve tenants at /<prefix>/<slug>/ on the public host, e.g. "/t/" (for set-ups without wildcard DNS) [CONDO_PATH_PREFIX]`)
+	fl.StringVar(&f.tenantHeader, "tenant-header", env("CONDO_TENANT_HEADER", ""), "header naming the tenant slug, believed from trusted proxies only [CONDO_TENANT_HEADER]")
+	fl.StringVar(&f.redirect, "redirect", env("CONDO_REDIRECT", "auto"), "redirect HTTP to HTTPS: auto (when --https is set), always (behind a TLS proxy), never [CONDO_REDIRECT]")
+	fl.BoolVar(&f.h2c, "h2c", a.cfg.Getenv("CONDO_H2C") != "", "also accept HTTP/2 without TLS (from a proxy) [CONDO_H2C]")
+	fl.BoolVar(&f.noAccessLog, "no-access-log", a.cfg.Getenv("CONDO_NO_ACCESS_LOG") != "", "do not log every request [CONDO_NO_ACCESS_LOG]")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", dur("CONDO_SHUTDOWN_TIMEOUT", 30*time.Second), "how long a shutdown waits for requests in flight [CONDO_SHUTDOWN_TIMEOUT]")
+	fl.IntVar(&f.dbConns, "db-conns", 20, "database connections in the pool")
+	return cmd
+}
+
+func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
+	ctx := cmd.Context()
+	var redirect condo.RedirectMode
+	switch f.redirect {
+	case "auto", "":
+	case "always":
+		redirect = condo.RedirectAlways
+	case "never":
+		redirect = condo.RedirectNever
+	default:
+		return fmt.Errorf("--redirect: want auto, always or never, got %q", f.redirect)
+	}
+	trusted, err := condo.ParseTrustedProxies(f.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxy: %w", err)
+	}
+	// The pool is sized for serving rather than for migrations.
+	a.parallel = max(a.parallel, f.dbConns-2)
+	env, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	logger := env.Logger
+	res, err := condo.NewResolver(env.Registry, &condo.ResolverConfig{
+		BaseDomains:  f.baseDomains,
+		PathPrefix:   f.pathPrefix,
+		TenantHeader: f.tenantHeader,
+		Logger:       logger,
+	})
+	if err != nil {
+		return err
+	}
+	var handlers condo.Handlers
+	sc := a.cfg.Serve
+	if sc != nil && sc.Handlers != nil {
+		if handlers, err = sc.Handlers(ctx, env); err != nil {
+			return err
+		}
+	}
+	cfg := &condo.ServerConfig{
+		Handler:          res.Router(handlers),
+		HTTPAddr:         f.httpAddr,
+		HTTPSAddr:        f.httpsAddr,
+		CertFile:         f.certFile,
+		KeyFile:          f.keyFile,
+		Redirect:         redirect,
+		H2C:              f.h2c,
+		TrustedProxies:   trusted,
+		Resolver:         res,
+		ShutdownTimeout:  f.shutdownTimeout,
+		Ready:            env.Pool.Ping,
+		Metrics:          condo.NewMetrics(nil),
+		MetricsAddr:      f.metricsAddr,
+		DisableAccessLog: f.noAccessLog,
+		Logger:           logger,
+	}
+	if f.httpsAddr != "" && f.certFile == "" {
+		if sc == nil || sc.TLS == nil {
+			return fmt.Errorf("--https needs --cert-file and --key-file")
+		}
+		tr, err := sc.TLS(ctx, env, TLSParams{BaseDomains: res.BaseDomains()})
+		if err != nil {
+			return fmt.Errorf("https: %w", err)
+		}
+		cfg.TLSConfig, cfg.HTTPHandler = tr.Config, tr.HTTPHandler
+		if tr.Stop != nil {
+			defer func() { _ = tr.Stop(context.WithoutCancel(ctx)) }()
+		}
+	}
+	srv, err := condo.NewServer(cfg)
+	if err != nil {
+		return err
+	}
+	if err := res.Start(ctx); err != nil {
+		return err
+	}
+	defer func() { _ = res.Stop(context.WithoutCancel(ctx)) }()
+	// ctx is cancelled by SIGTERM or SIGINT (see Main): a graceful shutdown,
+	// after which serve returns nil.
+	return srv.ListenAndServe(ctx)
 }

@@ -1,0 +1,222 @@
+package condocli_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/condotest"
+)
+
+// TestServeHelperProcess is the server process of TestServe: the test
+// binary run again, as "hotels serve" with real signal handling.
+func TestServeHelperProcess(t *testing.T) {
+	marker := os.Getenv("CONDO_SERVE_HELPER")
+	if marker == "" {
+		t.Skip("helper process of TestServe")
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /slow", func(w http.ResponseWriter, r *http.Request) {
+		_ = os.WriteFile(marker, nil, 0o600)
+		_, _ = io.Copy(io.Discard, r.Body) // until the test closes the body
+		fmt.Fprint(w, "done")
+	})
+	tenant := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ten, _ := condo.TenantFromContext(r.Context())
+		fmt.Fprintf(w, "tenant:%s", ten.Slug)
+	})
+	// Main reads os.Args: keep what follows "--".
+	for i, a := range os.Args {
+		if a == "--" {
+			os.Args = append([]string{"hotels"}, os.Args[i+1:]...)
+			break
+		}
+	}
+	os.Exit(condocli.Main(&condocli.Config{
+		Name:             "hotels",
+		TenantMigrations: tenantFS,
+		Serve: &condocli.ServeConfig{Handlers: func(context.Context, *condocli.Env) (condo.Handlers, error) {
+			return condo.Handlers{Public: mux, Tenant: tenant}, nil
+		}},
+	}))
+}
+
+// TestServe runs serve as a separate process: tenants by host, a suspend
+// through the CLI (another process's registry) seen by the server within a
+// second, and SIGTERM draining a request in flight.
+func TestServe(t *testing.T) {
+	t.Parallel()
+	db := condotest.NewDatabaseInfo(t, nil)
+	c := cli{t: t, url: db.URL}
+	c.ok("migrate")
+	c.ok("tenants", "create", "acme", "--name", "Acme")
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	marker := filepath.Join(t.TempDir(), "entered")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServeHelperProcess$", "-test.count=1", "--",
+		"serve", "--http", addr, "--base-domain", "example.test", "--shutdown-timeout", "20s")
+	cmd.Env = append(os.Environ(), "CONDO_SERVE_HELPER="+marker, "DATABASE_URL="+db.URL)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var exitErr error
+	go func() { exitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}
+	get := func(host, path string) (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		req.Host = host
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	waitUntil(t, 30*time.Second, "server ready", func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("server exited: %v\n%s", exitErr, stderr.String())
+		default:
+		}
+		s, _ := get("example.test", "/readyz")
+		return s == 200
+	})
+	if s, body := get("acme.example.test", "/"); s != 200 || body != "tenant:acme" {
+		t.Fatalf("tenant host: got %d %q", s, body)
+	}
+	if s, _ := get("nobody.example.test", "/"); s != 404 {
+		t.Errorf("unknown tenant: got %d, want 404", s)
+	}
+
+	// A suspend through the CLI, in this process, reaches the server.
+	start := time.Now()
+	c.ok("tenants", "suspend", "acme")
+	waitUntil(t, time.Second, "suspend seen by the server", func() bool { s, _ := get("acme.example.test", "/"); return s == 403 })
+	t.Logf("suspend visible to the server after %v", time.Since(start).Round(time.Millisecond))
+
+	// SIGTERM with a request in flight.
+	pr, pw := io.Pipe()
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	inflight := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/slow", pr)
+		req.Host = "example.test"
+		resp, err := client.Do(req)
+		if err != nil {
+			inflight <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		inflight <- result{resp.StatusCode, string(b), err}
+	}()
+	_, _ = pw.Write([]byte("x"))
+	waitUntil(t, 10*time.Second, "slow request in the handler", func() bool { _, err := os.Stat(marker); return err == nil })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "new connections refused", func() bool {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return true
+		}
+		conn.Close()
+		return false
+	})
+	select {
+	case <-exited:
+		t.Fatalf("server exited with a request in flight: %v", exitErr)
+	default:
+	}
+	pw.Close()
+	select {
+	case r := <-inflight:
+		if r.err != nil || r.status != 200 || r.body != "done" {
+			t.Errorf("in-flight request: got %d %q %v, want 200 done", r.status, r.body, r.err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("in-flight request did not complete")
+	}
+	select {
+	case <-exited:
+		if exitErr != nil {
+			t.Errorf("server exit: %v, want 0\n%s", exitErr, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not exit after SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), "shutting down") {
+		t.Errorf("no shutdown log in:\n%s", stderr.String())
+	}
+}
+
+func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestProxyConfig(t *testing.T) {
+	t.Parallel()
+	c := cli{t: t}
+	out := c.ok("proxy-config", "nginx", "--domain", "Example.COM", "--upstream", "127.0.0.1:9000")
+	for _, want := range []string{
+		"server 127.0.0.1:9000;", "server_name example.com *.example.com;", "proxy_set_header Host $host;",
+		"proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;", "proxy_set_header X-Forwarded-Proto $scheme;",
+		"keepalive_timeout 60s;", `proxy_set_header Connection "";`, "proxy_http_version 1.1;", "--trusted-proxy 127.0.0.1",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("nginx config lacks %q:\n%s", want, out)
+		}
+	}
+	out = c.ok("proxy-config", "nginx", "--domain", "example.com", "--https")
+	for _, want := range []string{"listen 443 ssl;", "/etc/letsencrypt/live/example.com/fullchain.pem", "return 308 https://$host$request_uri;", "--redirect always"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("nginx https config lacks %q:\n%s", want, out)
+		}
+	}
+	out = c.ok("proxy-config", "apache", "--domain", "example.com", "--https")
+	for _, want := range []string{"ServerAlias example.com *.example.com", "ProxyPreserveHost On",
+		"ProxyPass        / http://127.0.0.1:8080/", "ttl=60", `RequestHeader set X-Forwarded-Proto "https"`, "<VirtualHost *:443>", "R=308"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("apache config lacks %q:\n%s", want, out)
+		}
+	}
+	c.fails("--domain is required", "proxy-config", "nginx")
+	c.fails("unknown proxy", "proxy-config", "caddy", "--domain", "example.com")
+	c.fails("invalid host", "proxy-config", "nginx", "--domain", "exa_mple.com")
+}
