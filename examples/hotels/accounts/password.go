@@ -1,0 +1,125 @@
+package accounts
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Argon2Params are argon2id's cost parameters.
+type Argon2Params struct {
+	// Time is the number of passes. Defaults to 2.
+	Time uint32
+	// MemoryKiB is the memory used, in KiB. Defaults to 19456 (19 MiB).
+	MemoryKiB uint32
+	// Threads defaults to 1.
+	Threads uint8
+}
+
+// DefaultArgon2 returns OWASP's recommended minimum for argon2id (19 MiB,
+// two passes, one thread): about 30 ms on one core.
+func DefaultArgon2() Argon2Params { return Argon2Params{Time: 2, MemoryKiB: 19 * 1024, Threads: 1} }
+
+const (
+	saltLen = 16
+	keyLen  = 32
+	// MinPasswordLen and MaxPasswordLen bound passwords, in characters.
+	MinPasswordLen = 10
+	MaxPasswordLen = 200
+)
+
+// HashPassword returns the argon2id hash of password in PHC form:
+// $argon2id$v=19$m=...,t=...,p=...$salt$hash.
+func HashPassword(password string, p Argon2Params) string {
+	salt := make([]byte, saltLen)
+	_, _ = rand.Read(salt) // crypto/rand never fails on supported platforms
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, keyLen)
+	enc := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.MemoryKiB, p.Time, p.Threads, enc.EncodeToString(salt), enc.EncodeToString(key))
+}
+
+// errBadHash is a stored hash this package cannot read.
+var errBadHash = errors.New("unrecognised password hash")
+
+// VerifyPassword reports whether password matches a hash made by
+// [HashPassword], with the parameters recorded in the hash. It compares in
+// constant time.
+func VerifyPassword(password, hash string) (bool, error) {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false, errBadHash
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, errBadHash
+	}
+	var p Argon2Params
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Threads); err != nil {
+		return false, errBadHash
+	}
+	if p.Time == 0 || p.Threads == 0 || p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > 1<<20 {
+		return false, errBadHash
+	}
+	enc := base64.RawStdEncoding
+	salt, err1 := enc.DecodeString(parts[4])
+	want, err2 := enc.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(want) == 0 {
+		return false, errBadHash
+	}
+	got := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// commonPasswords are passwords long enough to pass the length rule that
+// every password list starts with.
+func commonPasswords() []string {
+	return []string{
+		"password", "password1", "password12", "password123", "password1234", "passw0rd",
+		"1234567890", "12345678910", "0123456789", "qwertyuiop", "qwerty1234", "qwerty12345",
+		"1q2w3e4r5t", "1qaz2wsx3edc", "iloveyou123", "letmein123", "welcome123", "abc1234567",
+		"administrator", "changeme123", "trustno1234", "football123", "sunshine123",
+		"princess123", "superman123", "baseball123", "monkey12345", "dragon12345",
+		"asdfghjkl1", "zxcvbnm123", "hotels12345", "condo12345",
+	}
+}
+
+// CheckPassword returns an [*InputError] for field "password" when
+// password is too weak: shorter than [MinPasswordLen] characters, longer
+// than [MaxPasswordLen], a well-known password, too repetitive, or built
+// on the e-mail address.
+func CheckPassword(password, email string) error {
+	bad := func(msg string) error { return &InputError{Field: "password", Message: msg} }
+	n := utf8.RuneCountInString(password)
+	switch {
+	case n < MinPasswordLen:
+		return bad(fmt.Sprintf("Use at least %d characters.", MinPasswordLen))
+	case n > MaxPasswordLen:
+		return bad(fmt.Sprintf("Use at most %d characters.", MaxPasswordLen))
+	case !utf8.ValidString(password):
+		return bad("The password is not valid text.")
+	}
+	lower := strings.ToLower(password)
+	for _, c := range commonPasswords() {
+		if lower == c {
+			return bad("This password is one of the most common ones. Choose another.")
+		}
+	}
+	distinct := map[rune]bool{}
+	for _, r := range lower {
+		distinct[r] = true
+	}
+	if len(distinct) < 5 {
+		return bad("This password is too repetitive. Use more different characters.")
+	}
+	if local, _, ok := strings.Cut(strings.ToLower(email), "@"); ok && len(local) >= 4 && strings.Contains(lower, local) {
+		return bad("The password must not contain your e-mail address.")
+	}
+	return nil
+}

@@ -1,0 +1,349 @@
+package site
+
+import (
+	"cmp"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/examples/hotels/accounts"
+	"github.com/condo-dev/condo/examples/hotels/ui"
+)
+
+//go:embed templates/*.html
+var templates embed.FS
+
+// Config configures the public site. A nil *Config is valid.
+type Config struct {
+	// SiteName is the product's name. Defaults to "Hotels".
+	SiteName string
+	// TrialDays is the length of a new tenant's trial (its paid_until).
+	// Defaults to 14.
+	TrialDays int
+	// SignupLimit throttles signups per client address. Defaults to 10 an
+	// hour.
+	SignupLimit *accounts.Limit
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler is the public site.
+type Handler struct {
+	reg     *condo.Registry
+	store   *accounts.Store
+	auth    *accounts.Auth
+	tmpl    *ui.Templates
+	name    string
+	trial   int
+	limit   accounts.Limit
+	logger  *slog.Logger
+	handler http.Handler
+}
+
+// New returns the public site over reg and store.
+func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	logger := cmp.Or(cfg.Logger, slog.Default())
+	sub, _ := fs.Sub(templates, "templates")
+	tmpl, err := ui.Parse(sub, nil, logger)
+	if err != nil {
+		return nil, fmt.Errorf("public site: %w", err)
+	}
+	h := &Handler{
+		reg: reg, store: store, tmpl: tmpl,
+		name:   cmp.Or(cfg.SiteName, "Hotels"),
+		trial:  cmp.Or(cfg.TrialDays, 14),
+		limit:  accounts.Limit{Max: 10, Window: time.Hour, Block: time.Hour},
+		logger: logger,
+	}
+	if cfg.SignupLimit != nil {
+		h.limit = *cfg.SignupLimit
+	}
+	h.auth = accounts.NewAuth(store, &accounts.AuthConfig{Realm: accounts.RealmUser, Error: h.errorPage, Logger: logger})
+	app := http.NewServeMux()
+	app.HandleFunc("GET /{$}", h.landing)
+	app.HandleFunc("GET /signup", h.signupForm)
+	app.HandleFunc("POST /signup", h.signup)
+	app.HandleFunc("GET /signup/check", h.check)
+	app.HandleFunc("GET /go", h.goToWorkspace)
+	app.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.errorPage(w, r, http.StatusNotFound, "Page not found", "There is no page at this address.")
+	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", ui.Static())
+	mux.Handle("/", h.auth.Middleware(app))
+	h.handler = mux
+	return h, nil
+}
+
+// ServeHTTP serves the public site.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
+
+func (h *Handler) view(w http.ResponseWriter, r *http.Request, title string, data any) *ui.View {
+	st := accounts.StateFrom(r.Context())
+	return &ui.View{Title: title, Site: h.name, CSRF: st.CSRF, Flash: ui.TakeFlash(w, r), Data: data,
+		Nav: []ui.NavItem{{Label: "Create a workspace", Href: "/signup", Current: r.URL.Path == "/signup"}}}
+}
+
+func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	v := h.view(w, r, title, nil)
+	if status == http.StatusNotFound {
+		v.Data = ui.ErrorData{Link: "/", LinkLabel: "Home"}
+	}
+	h.tmpl.Error(w, r, status, v, title, message)
+}
+
+func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() == nil {
+		h.logger.LogAttrs(r.Context(), slog.LevelError, "public site", slog.String("path", r.URL.Path),
+			slog.String("request_id", condo.RequestID(r.Context())), slog.String("error", err.Error()))
+	}
+	h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The request could not be completed. Nothing was created. Please try again.")
+}
+
+// baseHost is the public host of the request without "www.": the base
+// domain with its port, under which tenants live.
+func baseHost(r *http.Request) string {
+	host := strings.ToLower(r.Host)
+	return strings.TrimPrefix(host, "www.")
+}
+
+func scheme(r *http.Request) string {
+	if condo.IsHTTPS(r) {
+		return "https"
+	}
+	return "http"
+}
+
+// tenantURL is the address of slug's site, under the request's base host.
+func tenantURL(r *http.Request, slug string) string {
+	return scheme(r) + "://" + slug + "." + baseHost(r)
+}
+
+type landingData struct {
+	Base string
+}
+
+func (h *Handler) landing(w http.ResponseWriter, r *http.Request) {
+	h.tmpl.Render(w, r, http.StatusOK, "landing", h.view(w, r, h.name, landingData{Base: baseHost(r)}))
+}
+
+// goToWorkspace sends someone who typed their workspace's address to its
+// sign-in page.
+func (h *Handler) goToWorkspace(w http.ResponseWriter, r *http.Request) {
+	slug := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("slug")))
+	if h.reg.ValidateSlug(slug) != nil {
+		h.errorPage(w, r, http.StatusNotFound, "Workspace not found", "There is no workspace at that address. Check the spelling.")
+		return
+	}
+	t, err := h.reg.Get(r.Context(), slug)
+	if errors.Is(err, condo.ErrTenantNotFound) || err == nil && t.Status == condo.StatusDeleted {
+		h.errorPage(w, r, http.StatusNotFound, "Workspace not found", "There is no workspace at that address. Check the spelling.")
+		return
+	}
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	http.Redirect(w, r, tenantURL(r, slug)+"/login", http.StatusSeeOther)
+}
+
+type signupData struct {
+	Form *ui.Form
+	Base string
+}
+
+func (h *Handler) renderSignup(w http.ResponseWriter, r *http.Request, status int, f *ui.Form) {
+	v := h.view(w, r, "Create your workspace", signupData{Form: f, Base: baseHost(r)})
+	v.Scripts = []string{"signup.js"}
+	h.tmpl.Render(w, r, status, "signup", v)
+}
+
+func (h *Handler) signupForm(w http.ResponseWriter, r *http.Request) {
+	h.renderSignup(w, r, http.StatusOK, ui.NewForm(nil))
+}
+
+// checkSlug says whether slug can be had: a message for the person and
+// whether it is available.
+func (h *Handler) checkSlug(ctx context.Context, slug string) (ok bool, msg string, err error) {
+	if err := h.reg.ValidateSlug(slug); err != nil {
+		return false, slugMessage(err), nil
+	}
+	_, err = h.reg.Get(ctx, slug)
+	switch {
+	case err == nil:
+		return false, fmt.Sprintf("%s is taken. Choose another address.", slug), nil
+	case errors.Is(err, condo.ErrTenantNotFound):
+		return true, fmt.Sprintf("%s is available.", slug), nil
+	}
+	return false, "", err
+}
+
+// slugMessage turns a slug's *NameError into a sentence for people.
+func slugMessage(err error) string {
+	var ne *condo.NameError
+	switch {
+	case !errors.As(err, &ne):
+		return "Choose another address."
+	case ne.Reason == "is reserved":
+		return fmt.Sprintf("%s is reserved. Choose another address.", ne.Name)
+	case ne.Name == "":
+		return "Choose an address for your workspace."
+	case strings.HasPrefix(ne.Reason, "character"):
+		return "The " + ne.Reason + "."
+	}
+	return ui.Sentence("The address", ne.Reason)
+}
+
+// normSlug is what people mean: "Acme " is acme.
+func normSlug(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+type checkResult struct {
+	Slug    string `json:"slug"`
+	OK      bool   `json:"ok"`
+	Message string `json:"message"`
+}
+
+// check answers the live slug check: JSON for the script, else the signup
+// form with the result (a browser without JavaScript that followed a
+// link or submitted a GET form).
+func (h *Handler) check(w http.ResponseWriter, r *http.Request) {
+	raw := r.URL.Query().Get("slug")
+	slug := normSlug(raw)
+	if len(slug) > 2*condo.MaxSlugLen {
+		slug = slug[:2*condo.MaxSlugLen]
+	}
+	ok, msg, err := h.checkSlug(r.Context(), slug)
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), "application/json") || r.URL.Query().Get("format") == "json" {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(checkResult{Slug: slug, OK: ok, Message: msg})
+		return
+	}
+	f := ui.NewForm(url.Values{"slug": {slug}})
+	if ok {
+		f.Notes["slug"] = msg
+	} else {
+		f.Fail("slug", msg)
+	}
+	h.renderSignup(w, r, http.StatusOK, f)
+}
+
+func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	f := ui.NewForm(r.PostForm)
+	slug := normSlug(f.Get("slug"))
+	f.Set("slug", slug)
+	password := r.PostForm.Get("password")
+
+	if r.PostForm.Get("action") == "check" {
+		ok, msg, err := h.checkSlug(ctx, slug)
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		if ok {
+			f.Notes["slug"] = msg
+		} else {
+			f.Fail("slug", msg)
+		}
+		h.renderSignup(w, r, http.StatusOK, f)
+		return
+	}
+
+	addr := accounts.ClientAddr(r)
+	if wait, err := h.store.Blocked(ctx, "signup:"+addr); err != nil {
+		h.internal(w, r, err)
+		return
+	} else if wait > 0 {
+		f.Message = fmt.Sprintf("Too many workspaces were created from your address. Try again in %d minutes.", (&accounts.ThrottledError{RetryAfter: wait}).Minutes())
+		h.renderSignup(w, r, http.StatusTooManyRequests, f)
+		return
+	}
+
+	name := f.Get("name")
+	if err := condo.ValidateName(name); err != nil {
+		var ne *condo.NameError
+		if errors.As(err, &ne) {
+			f.Fail("name", ui.Sentence("The name", ne.Reason))
+		}
+	}
+	if ok, msg, err := h.checkSlug(ctx, slug); err != nil {
+		h.internal(w, r, err)
+		return
+	} else if !ok {
+		f.Fail("slug", msg)
+	}
+	email, err := accounts.NormalizeEmail(f.Get("email"))
+	var ie *accounts.InputError
+	if errors.As(err, &ie) {
+		f.Fail("email", ie.Message)
+	}
+	if err := accounts.CheckPassword(password, email); errors.As(err, &ie) {
+		f.Fail("password", ie.Message)
+	}
+	if !f.Valid() {
+		h.renderSignup(w, r, http.StatusUnprocessableEntity, f)
+		return
+	}
+
+	paid := time.Now().UTC().AddDate(0, 0, h.trial)
+	var token string
+	_, err = h.reg.Create(ctx, condo.CreateParams{
+		Slug: slug, Name: name, OnTrial: true, PaidUntil: &paid,
+		OnCreated: func(ctx context.Context, tx pgx.Tx, t *condo.Tenant) error {
+			u, err := h.store.SignupUserTx(ctx, tx, email, password)
+			if err != nil {
+				return err
+			}
+			if err := h.store.AddMemberTx(ctx, tx, u.ID, t.ID, accounts.RoleOwner); err != nil {
+				return err
+			}
+			token, err = h.store.CreateHandoffTx(ctx, tx, u.ID, t.ID)
+			return err
+		},
+	})
+	switch {
+	case errors.Is(err, condo.ErrTenantExists):
+		f.Fail("slug", fmt.Sprintf("%s is taken. Choose another address.", slug))
+	case errors.Is(err, accounts.ErrEmailTaken):
+		f.Fail("email", "This e-mail already has an account. Enter its password to add a workspace to it, or use another e-mail.")
+	case err != nil:
+		var ne *condo.NameError
+		if errors.As(err, &ne) {
+			f.Fail("slug", slugMessage(err))
+			break
+		}
+		h.internal(w, r, err)
+		return
+	}
+	if !f.Valid() {
+		h.renderSignup(w, r, http.StatusUnprocessableEntity, f)
+		return
+	}
+	if err := h.store.Hit(ctx, "signup:"+addr, h.limit); err != nil {
+		h.logger.LogAttrs(ctx, slog.LevelWarn, "count signup", slog.String("error", err.Error()))
+	}
+	h.logger.LogAttrs(ctx, slog.LevelInfo, "signup", slog.String("tenant", slug))
+	// The token is in the URL for one hop: the tenant app redeems it at
+	// once and answers with no-referrer.
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, tenantURL(r, slug)+"/auth/handoff?token="+url.QueryEscape(token), http.StatusSeeOther)
+}
