@@ -109,8 +109,16 @@ func VerifyDomain(ctx context.Context, pool *pgxpool.Pool, host string, opts *Ve
 		return nil, fmt.Errorf("verify %s: %w: dns: %v; http: %v", host, ErrNotProven, dnsErr, httpErr)
 	}
 	var at time.Time
-	if err := pool.QueryRow(ctx, `UPDATE public.condo_domains SET verified_at = now() WHERE host = $1 AND verify_token = $2 RETURNING verified_at`,
-		host, *token).Scan(&at); err != nil {
+	// Announce the change like the registry does, so every server's host
+	// cache starts routing the domain at once.
+	if err := pool.QueryRow(ctx, `
+		WITH u AS (
+			UPDATE public.condo_domains SET verified_at = now() WHERE host = $1 AND verify_token = $2
+			RETURNING verified_at, tenant_id)
+		SELECT u.verified_at, pg_notify('condo_registry', json_build_object(
+			'op', 'domain', 'id', u.tenant_id, 'slug', t.slug, 'hosts', json_build_array($1::text))::text)::text
+		FROM u JOIN public.condo_tenants t ON t.id = u.tenant_id`,
+		host, *token).Scan(&at, new(string)); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, fmt.Errorf("verify %s: token changed during verification: %w", host, ErrNotProven)
 		}

@@ -167,7 +167,7 @@ func newCommand(cfg *Config) (*cobra.Command, *app) {
 	root.SetOut(a.cfg.Stdout)
 	root.SetErr(a.cfg.Stderr)
 	root.PersistentFlags().StringVar(&a.databaseURL, "database-url", "", "PostgreSQL connection string (default $DATABASE_URL)")
-	root.AddCommand(newMigrateCmd(a), newTenantsCmd(a), newServeCmd(a), newProxyConfigCmd(a))
+	root.AddCommand(newMigrateCmd(a), newTenantsCmd(a), newServeCmd(a), newProxyConfigCmd(a), newCertsCmd(a))
 	root.AddCommand(a.cfg.Commands...)
 	return root, a
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condocert"
 )
 
 func newTenantsCmd(a *app) *cobra.Command {
@@ -329,8 +331,9 @@ func tenantsDomainsCmd(a *app) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "added %s to %s\n", d.Host, args[0])
 			if !d.Verified {
-				fmt.Fprintf(cmd.OutOrStdout(), "unverified: publish TXT _condo-challenge.%s = %q, or serve it at http://%s/.well-known/condo-verify/%s\n",
-					d.Host, d.VerifyToken, d.Host, d.VerifyToken)
+				name, value := condocert.VerificationRecord(d.Host, d.VerifyToken)
+				fmt.Fprintf(cmd.OutOrStdout(), "unverified: publish the DNS record %s TXT %q (or point the domain here, which answers %s),\nthen run: domains verify %s %s\n",
+					name, value, condocert.VerificationURL(d.Host, d.VerifyToken), args[0], d.Host)
 			}
 			return nil
 		}),
@@ -349,7 +352,33 @@ func tenantsDomainsCmd(a *app) *cobra.Command {
 			}),
 		}
 	}
-	cmd.AddCommand(add,
+	var dnsOnly bool
+	verify := &cobra.Command{
+		Use:   "verify SLUG HOST",
+		Short: "Check the ownership proof of an unverified domain (DNS TXT record, then HTTP token) and mark it verified",
+		Args:  cobra.ExactArgs(2),
+		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+			t, err := env.Registry.Get(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			host, err := condo.NormalizeHost(args[1])
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(t.Domains, func(d condo.Domain) bool { return d.Host == host }) {
+				return fmt.Errorf("domain %q of tenant %q: %w", host, t.Slug, condo.ErrDomainNotFound)
+			}
+			res, err := condocert.VerifyDomain(ctx, env.Pool, host, &condocert.VerifyOpts{SkipHTTP: dnsOnly})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s verified by %s\n", res.Host, res.Method)
+			return nil
+		}),
+	}
+	verify.Flags().BoolVar(&dnsOnly, "dns-only", false, "check only the DNS TXT record")
+	cmd.AddCommand(add, verify,
 		two("remove SLUG HOST", "Remove a custom domain", (*condo.Registry).RemoveDomain),
 		two("primary SLUG HOST", "Make a domain the primary one", (*condo.Registry).SetPrimaryDomain),
 	)
