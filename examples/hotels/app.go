@@ -1,0 +1,121 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/examples/hotels/accounts"
+	"github.com/condo-dev/condo/examples/hotels/admin"
+	"github.com/condo-dev/condo/examples/hotels/migrations"
+	"github.com/condo-dev/condo/examples/hotels/site"
+	"github.com/condo-dev/condo/examples/hotels/tenantapp"
+	"github.com/condo-dev/condo/examples/hotels/usage"
+	"github.com/condo-dev/condo/examples/hotels/web"
+)
+
+// defaultStateDir is where the development cluster lives, relative to the
+// current directory (the repository's .gitignore lists it).
+const defaultStateDir = ".condo"
+
+// options are what main, and tests, choose about the app.
+type options struct {
+	// stateDir is the default --state-dir and where the CLI looks for the
+	// development cluster.
+	stateDir string
+	// accounts tunes the account store (tests lower argon2's cost).
+	accounts *accounts.Config
+	// usageInterval is how often request counts are written.
+	usageInterval time.Duration
+	// getenv, stdout and stderr default to the process's.
+	getenv         func(string) string
+	stdout, stderr io.Writer
+	logger         *slog.Logger
+}
+
+// newConfig is the whole command line: Condo's commands with the app's
+// migrations and handlers, plus dev and admin.
+func newConfig(o *options) *condocli.Config {
+	cfg := &condocli.Config{
+		Name:             "hotels",
+		Short:            "Condo's reference multi-tenant SaaS: hotels and rooms",
+		SharedMigrations: migrations.Shared(),
+		TenantMigrations: migrations.Tenant(),
+		Getenv:           o.getenv,
+		Logger:           o.logger,
+		DefaultDatabase: func(ctx context.Context) (string, func(), error) {
+			return defaultDatabase(ctx, o.stateDir)
+		},
+		Serve: &condocli.ServeConfig{
+			Handlers: func(ctx context.Context, env *condocli.Env) (condo.Handlers, error) {
+				a, err := newApp(env, o)
+				if err != nil {
+					return condo.Handlers{}, err
+				}
+				// Counts are written until serve's context ends (the
+				// shutdown), then once more.
+				a.usage.Start(ctx)
+				return a.handlers, nil
+			},
+		},
+	}
+	if o.stdout != nil {
+		cfg.Stdout = o.stdout
+	}
+	if o.stderr != nil {
+		cfg.Stderr = o.stderr
+	}
+	cfg.Commands = []*cobra.Command{newDevCmd(cfg, o), newAdminCmd(cfg)}
+	return cfg
+}
+
+// hotelsApp is the reference app over one database: its handlers and the
+// request counter behind the admin's chart.
+type hotelsApp struct {
+	store    *accounts.Store
+	usage    *usage.Counter
+	handlers condo.Handlers
+}
+
+func newApp(env *condocli.Env, o *options) (*hotelsApp, error) {
+	logger := cmp.Or(o.logger, env.Logger)
+	acfg := accounts.Config{}
+	if o.accounts != nil {
+		acfg = *o.accounts
+	}
+	acfg.Logger = logger
+	store := accounts.New(env.Pool, &acfg)
+	counter := usage.New(env.Pool, &usage.Config{Interval: o.usageInterval, Logger: logger})
+	tenant, err := tenantapp.New(env.Registry, store, &tenantapp.Config{
+		API:    web.NewTenant(env.Registry, &web.Config{Logger: logger}),
+		Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	public, err := site.New(env.Registry, store, &site.Config{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	adm, err := admin.New(env.Registry, store, &admin.Config{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return &hotelsApp{
+		store: store,
+		usage: counter,
+		handlers: condo.Handlers{
+			Public:   public,
+			Tenant:   counter.Middleware(tenant),
+			Reserved: map[string]http.Handler{"admin": adm},
+			Logger:   logger,
+		},
+	}, nil
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/condotest"
+	"github.com/condo-dev/condo/examples/hotels/accounts"
+	"github.com/condo-dev/condo/internal/pgcluster"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// devRun is one run of the dev command, in this process.
+type devRun struct {
+	out    *syncBuffer
+	port   string
+	cancel context.CancelFunc
+	errc   chan error
+}
+
+func startDev(t *testing.T, stateDir string) *devRun {
+	t.Helper()
+	start := time.Now()
+	r := &devRun{out: &syncBuffer{}, errc: make(chan error, 1)}
+	cfg := newConfig(&options{
+		stateDir: stateDir,
+		stdout:   r.out,
+		stderr:   r.out,
+		getenv:   func(string) string { return "" }, // no DATABASE_URL from the environment
+		logger:   condotest.Logger(t),
+		accounts: &accounts.Config{Argon2: &accounts.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}},
+	})
+	cmd := condocli.NewCommand(cfg)
+	cmd.SetArgs([]string{"dev", "--addr", "127.0.0.1:0"})
+	var ctx context.Context
+	ctx, r.cancel = context.WithCancel(context.Background())
+	go func() { r.errc <- cmd.ExecuteContext(ctx) }()
+	re := regexp.MustCompile(`Tenant acme +http://acme\.localhost:(\d+)/`)
+	waitFor(t, 20*time.Second, "dev to print its URLs", func() bool {
+		select {
+		case err := <-r.errc:
+			t.Fatalf("dev exited: %v\n%s", err, r.out.String())
+		default:
+		}
+		m := re.FindStringSubmatch(r.out.String())
+		if m != nil {
+			r.port = m[1]
+		}
+		return m != nil
+	})
+	// The acme tenant answers within 20 seconds of the start.
+	c := r.client(t)
+	if p := c.get(r.url("acme", "/")); p.Status != http.StatusOK || p.URL.Path != "/login" {
+		t.Fatalf("acme: status %d on %s, want the sign-in page", p.Status, p.URL)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("acme answered %s after the start, want within 20 s", d)
+	}
+	t.Logf("dev up and acme answering in %s", time.Since(start).Round(time.Millisecond))
+	return r
+}
+
+func (r *devRun) url(label, path string) string {
+	return "http://" + label + ".localhost:" + r.port + path
+}
+
+func (r *devRun) client(t *testing.T) *client {
+	ta := &testApp{t: t, port: r.port}
+	return ta.clientTo("127.0.0.1:" + r.port)
+}
+
+func (r *devRun) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.errc:
+		if err != nil {
+			t.Fatalf("dev: %v\n%s", err, r.out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not stop within 30 s")
+	}
+}
+
+// The dev command: a private cluster under the state folder, demo tenants
+// that answer within 20 s, nothing left running after it stops, and the
+// data kept for the next run.
+func TestDev(t *testing.T) {
+	t.Parallel()
+	if _, err := pgcluster.FindBinDir(); err != nil {
+		if os.Getenv("CONDO_REQUIRE_TOOLS") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	// Not t.TempDir: PostgreSQL runs as another user when tests run as
+	// root, and t.TempDir's parent is private.
+	dir, err := os.MkdirTemp("", "hotels-dev-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	run := startDev(t, dir)
+	if !bytes.Contains([]byte(run.out.String()), []byte("demo data created [acme globex]")) {
+		t.Fatalf("first run did not create the demo data:\n%s", run.out.String())
+	}
+	pid := clusterStatus(dir)
+	if pid == 0 {
+		t.Fatal("no PostgreSQL running under the state folder")
+	}
+	c := run.client(t)
+	want(t, c.login("acme", demoEmail, demoPassword), http.StatusOK, "Acme Grand Paris", "Page 1 of 2")
+	want(t, c.submit(run.url("acme", "/hotels/new"), run.url("acme", "/hotels/new"),
+		url.Values{"name": {"Kept Across Runs"}, "city": {"Caen"}, "stars": {"3"}}), http.StatusOK, "Kept Across Runs")
+	run.stop(t)
+	if clusterStatus(dir) != 0 || syscall.Kill(pid, 0) == nil {
+		t.Fatalf("PostgreSQL (pid %d) still running after dev stopped", pid)
+	}
+
+	run = startDev(t, dir)
+	if !bytes.Contains([]byte(run.out.String()), []byte("demo data reused")) {
+		t.Fatalf("second run did not reuse the data:\n%s", run.out.String())
+	}
+	c = run.client(t)
+	want(t, c.login("acme", demoEmail, demoPassword), http.StatusOK)
+	want(t, c.get(run.url("acme", "/?q=kept")), http.StatusOK, "Kept Across Runs")
+	// The CLI finds the running cluster (no second server on the folder).
+	pid = clusterStatus(dir)
+	url, stop, err := defaultDatabase(t.Context(), dir)
+	if err != nil || stop != nil || url == "" {
+		t.Fatalf("defaultDatabase while dev runs: %q, stop %v, %v; want the running cluster's URL", url, stop != nil, err)
+	}
+	run.stop(t)
+	if syscall.Kill(pid, 0) == nil {
+		t.Fatalf("PostgreSQL (pid %d) still running after the second stop", pid)
+	}
+}

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"html"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/condotest"
+	"github.com/condo-dev/condo/examples/hotels/accounts"
+	"github.com/condo-dev/condo/examples/hotels/migrations"
+)
+
+// testPassword passes CheckPassword.
+const testPassword = "correct horse battery"
+
+// testApp is the whole app (public site, tenant app, admin) behind a real
+// condo.Server and resolver, on 127.0.0.1, over a fresh database.
+type testApp struct {
+	t    testing.TB
+	env  *condocli.Env
+	app  *hotelsApp
+	srv  *httptest.Server
+	port string
+}
+
+// appOpts tunes newTestApp.
+type appOpts struct {
+	accountLimit *accounts.Limit
+}
+
+func newTestApp(t testing.TB, o *appOpts) *testApp {
+	t.Helper()
+	if o == nil {
+		o = &appOpts{}
+	}
+	ctx := context.Background()
+	db := condotest.NewDatabaseInfo(t, nil)
+	logger := condotest.Logger(t)
+	env, err := condocli.Open(ctx, db.URL, &condocli.Config{
+		SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), Logger: logger,
+	}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Close)
+	if _, err := env.Migrator.MigrateShared(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(env, &options{
+		accounts: &accounts.Config{
+			Argon2:       &accounts.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
+			AccountLimit: o.accountLimit,
+		},
+		usageInterval: 50 * time.Millisecond,
+		logger:        logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := condo.NewResolver(env.Registry, &condo.ResolverConfig{BaseDomains: []string{"localhost"}, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = res.Stop(context.Background()) })
+	srv, err := condo.NewServer(&condo.ServerConfig{Handler: res.Router(a.handlers), Resolver: res, Logger: logger, DisableAccessLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	a.usage.Start(ctx)
+	t.Cleanup(a.usage.Stop)
+	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
+	return &testApp{t: t, env: env, app: a, srv: ts, port: port}
+}
+
+// url returns the address of path on host label ("" for the public site,
+// "admin", or a slug).
+func (ta *testApp) url(label, path string) string {
+	host := "localhost"
+	if label != "" {
+		host = label + ".localhost"
+	}
+	return "http://" + host + ":" + ta.port + path
+}
+
+// tenant makes a tenant owned by a new user (email, testPassword) with the
+// given hotels, the way a signup does, and returns it.
+func (ta *testApp) tenant(slug, email string, hotels ...string) *condo.Tenant {
+	ta.t.Helper()
+	ctx := context.Background()
+	tn, err := ta.env.Registry.Create(ctx, condo.CreateParams{Slug: slug, Name: strings.ToUpper(slug[:1]) + slug[1:],
+		OnCreated: func(ctx context.Context, tx pgx.Tx, t *condo.Tenant) error {
+			u, err := ta.app.store.SignupUserTx(ctx, tx, email, testPassword)
+			if err != nil {
+				return err
+			}
+			for _, h := range hotels {
+				if _, err := tx.Exec(ctx, "INSERT INTO hotel (name, city, stars) VALUES ($1, 'Testville', 3)", h); err != nil {
+					return err
+				}
+			}
+			return ta.app.store.AddMemberTx(ctx, tx, u.ID, t.ID, accounts.RoleOwner)
+		}})
+	if err != nil {
+		ta.t.Fatal(err)
+	}
+	return tn
+}
+
+// hotelID returns the id of the tenant's hotel called name, 0 if none.
+func (ta *testApp) hotelID(tn *condo.Tenant, name string) int64 {
+	ta.t.Helper()
+	var id int64
+	err := ta.env.Registry.InTx(context.Background(), tn, func(ctx context.Context, tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, "SELECT id FROM hotel WHERE name = $1", name).Scan(&id)
+		if err == pgx.ErrNoRows {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		ta.t.Fatal(err)
+	}
+	return id
+}
+
+func (ta *testApp) countTenants() int {
+	ta.t.Helper()
+	var n int
+	if err := ta.env.Pool.QueryRow(context.Background(), "SELECT count(*) FROM public.condo_tenants").Scan(&n); err != nil {
+		ta.t.Fatal(err)
+	}
+	return n
+}
+
+func (ta *testApp) countUsers() int {
+	ta.t.Helper()
+	var n int
+	if err := ta.env.Pool.QueryRow(context.Background(), "SELECT count(*) FROM public.users").Scan(&n); err != nil {
+		ta.t.Fatal(err)
+	}
+	return n
+}
+
+// client is a browser without a rendering engine: a cookie jar and a
+// dialer that sends every host to the test server.
+type client struct {
+	t  testing.TB
+	ta *testApp
+	c  *http.Client
+}
+
+func (ta *testApp) client() *client {
+	return ta.clientTo(ta.srv.Listener.Addr().String())
+}
+
+// clientTo is a client whose every connection goes to addr.
+func (ta *testApp) clientTo(addr string) *client {
+	jar, _ := cookiejar.New(nil)
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+	ta.t.Cleanup(tr.CloseIdleConnections)
+	return &client{t: ta.t, ta: ta, c: &http.Client{Jar: jar, Transport: tr, Timeout: 10 * time.Second}}
+}
+
+// page is a response, read.
+type page struct {
+	Status int
+	URL    *url.URL
+	Body   string
+}
+
+// Has reports whether the page's text (HTML entities decoded) has s.
+func (p *page) Has(s string) bool { return strings.Contains(html.UnescapeString(p.Body), s) }
+
+func (c *client) do(req *http.Request) *page {
+	c.t.Helper()
+	resp, err := c.c.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return &page{Status: resp.StatusCode, URL: resp.Request.URL, Body: string(b)}
+}
+
+func (c *client) get(u string) *page {
+	c.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return c.do(req)
+}
+
+func (c *client) post(u string, form url.Values) *page {
+	c.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.do(req)
+}
+
+// submit loads formPage, takes its CSRF token, and posts form to action.
+func (c *client) submit(formPage, action string, form url.Values) *page {
+	c.t.Helper()
+	p := c.get(formPage)
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(p.Body)
+	if m == nil {
+		c.t.Fatalf("no CSRF token on %s (status %d)", formPage, p.Status)
+	}
+	form = cloneValues(form)
+	form.Set("csrf", html.UnescapeString(m[1]))
+	return c.post(action, form)
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// login signs in on a tenant (or the admin) host.
+func (c *client) login(label, email, password string) *page {
+	c.t.Helper()
+	return c.submit(c.ta.url(label, "/login"), c.ta.url(label, "/login"), url.Values{"email": {email}, "password": {password}})
+}
+
+func (c *client) cookie(label, name string) *http.Cookie {
+	u, _ := url.Parse(c.ta.url(label, "/"))
+	for _, ck := range c.c.Jar.Cookies(u) {
+		if ck.Name == name {
+			return ck
+		}
+	}
+	return nil
+}
+
+func want(t testing.TB, p *page, status int, texts ...string) {
+	t.Helper()
+	if p.Status != status {
+		t.Fatalf("%s: status %d, want %d\n%s", p.URL, p.Status, status, excerpt(p.Body))
+	}
+	for _, s := range texts {
+		if !p.Has(s) {
+			t.Fatalf("%s: page lacks %q\n%s", p.URL, s, excerpt(p.Body))
+		}
+	}
+}
+
+// excerpt is the page's main content, for failure messages.
+func excerpt(body string) string {
+	if i := strings.Index(body, "<main"); i >= 0 {
+		body = body[i:]
+	}
+	if len(body) > 2000 {
+		body = body[:2000]
+	}
+	return body
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,389 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/examples/hotels/accounts"
+)
+
+func signupForm(name, slug, email, password string) url.Values {
+	return url.Values{"name": {name}, "slug": {slug}, "email": {email}, "password": {password}}
+}
+
+// A signup creates the tenant, the owner and the membership, and lands the
+// owner signed in on the tenant's own host (through the one-time hand-off,
+// since the public site cannot set the tenant host's cookie).
+func TestSignup(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, nil)
+	c := ta.client()
+	p := c.submit(ta.url("", "/signup"), ta.url("", "/signup"), signupForm("Sunny Stays", "Sunny", "owner@example.com", testPassword))
+	want(t, p, http.StatusOK, "Welcome to Sunny Stays", "owner@example.com", "No hotels yet")
+	if p.URL.Host != "sunny.localhost:"+ta.port || p.URL.Path != "/" {
+		t.Fatalf("landed on %s, want sunny.localhost:%s/", p.URL, ta.port)
+	}
+	ck := c.cookie("sunny", "session")
+	if ck == nil {
+		t.Fatal("no session cookie on the tenant host")
+	}
+	if c.cookie("", "session") != nil {
+		t.Fatal("the public site got a session cookie")
+	}
+	tn, err := ta.env.Registry.Get(context.Background(), "sunny")
+	if err != nil || !tn.OnTrial || tn.PaidUntil == nil {
+		t.Fatalf("tenant: %+v, %v; want a trial with paid_until", tn, err)
+	}
+	// The hand-off link works once.
+	var n int
+	if err := ta.env.Pool.QueryRow(context.Background(), "SELECT count(*) FROM public.login_handoffs").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("hand-off tokens left: %d, %v", n, err)
+	}
+	// The same person can add a second workspace with the same account.
+	p = c.submit(ta.url("", "/signup"), ta.url("", "/signup"), signupForm("Second", "second", "owner@example.com", testPassword))
+	want(t, p, http.StatusOK, "Welcome to Second")
+	if got := ta.countUsers(); got != 1 {
+		t.Fatalf("users = %d, want 1", got)
+	}
+}
+
+// Bad signups are refused with a message next to the field, and nothing is
+// created: no tenant, no user.
+func TestSignupBadInput(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, nil)
+	ta.tenant("acme", "acme@example.com")
+	c := ta.client()
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		status int
+		msg    string
+	}{
+		{"taken slug", signupForm("Acme 2", "acme", "x@example.com", testPassword), 422, "acme is taken"},
+		{"taken slug, other case", signupForm("Acme 2", "ACME", "x@example.com", testPassword), 422, "acme is taken"},
+		{"reserved slug", signupForm("Admin", "admin", "x@example.com", testPassword), 422, "admin is reserved"},
+		{"reserved www", signupForm("W", "www", "x@example.com", testPassword), 422, "www is reserved"},
+		{"hyphen first", signupForm("X", "-acme", "x@example.com", testPassword), 422, "must not start or end with a hyphen"},
+		{"underscore", signupForm("X", "my_hotels", "x@example.com", testPassword), 422, "is not allowed"},
+		{"punycode", signupForm("X", "xn--acme", "x@example.com", testPassword), 422, "third and fourth positions"},
+		{"dot", signupForm("X", "a.b", "x@example.com", testPassword), 422, "is not allowed"},
+		{"empty slug", signupForm("X", "", "x@example.com", testPassword), 422, "Choose an address"},
+		{"long slug", signupForm("X", strings.Repeat("a", 64), "x@example.com", testPassword), 422, "longer than 63"},
+		{"short password", signupForm("X", "newco", "x@example.com", "short"), 422, "at least 10 characters"},
+		{"common password", signupForm("X", "newco", "x@example.com", "password123"), 422, "most common"},
+		{"repetitive password", signupForm("X", "newco", "x@example.com", "aaaaaaaaaaaa"), 422, "too repetitive"},
+		{"password is the e-mail", signupForm("X", "newco", "janedoe@example.com", "janedoe-2024!"), 422, "must not contain your e-mail"},
+		{"bad e-mail", signupForm("X", "newco", "not-an-email", testPassword), 422, "valid e-mail"},
+		{"oversized name", signupForm(strings.Repeat("N", 201), "newco", "x@example.com", testPassword), 422, "longer than 200 characters"},
+		{"oversized e-mail", signupForm("X", "newco", strings.Repeat("x", 250)+"@example.com", testPassword), 422, "at most 254"},
+		{"control characters in name", signupForm("X\x00Y", "newco", "x@example.com", testPassword), 422, "control or invalid characters"},
+		{"e-mail taken, other password", signupForm("X", "newco", "acme@example.com", "a different pass"), 422, "already has an account"},
+		{"oversized body", signupForm(strings.Repeat("N", 100_000), "newco", "x@example.com", testPassword), 413, "too large"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := c.submit(ta.url("", "/signup"), ta.url("", "/signup"), tc.form)
+			want(t, p, tc.status, tc.msg)
+		})
+	}
+	t.Run("forged CSRF token", func(t *testing.T) {
+		c.get(ta.url("", "/signup"))
+		f := signupForm("X", "newco", "x@example.com", testPassword)
+		f.Set("csrf", "forged")
+		want(t, c.post(ta.url("", "/signup"), f), http.StatusForbidden, "nothing was changed")
+	})
+	t.Run("no CSRF token, no cookie", func(t *testing.T) {
+		want(t, ta.client().post(ta.url("", "/signup"), signupForm("X", "newco", "x@example.com", testPassword)), http.StatusForbidden)
+	})
+	if n := ta.countTenants(); n != 1 {
+		t.Fatalf("tenants = %d, want 1 (acme only)", n)
+	}
+	if n := ta.countUsers(); n != 1 {
+		t.Fatalf("users = %d, want 1", n)
+	}
+}
+
+func TestSlugCheck(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, nil)
+	ta.tenant("acme", "acme@example.com")
+	c := ta.client()
+	for slug, wantOK := range map[string]bool{"acme": false, "admin": false, "-x": false, "fresh": true, "Fresh": true} {
+		req, _ := http.NewRequest(http.MethodGet, ta.url("", "/signup/check?slug="+url.QueryEscape(slug)), nil)
+		req.Header.Set("Accept", "application/json")
+		resp, err := c.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res struct {
+			OK      bool
+			Message string
+		}
+		err = json.NewDecoder(resp.Body).Decode(&res)
+		resp.Body.Close()
+		if err != nil || res.OK != wantOK || res.Message == "" {
+			t.Errorf("check %q: %+v, %v; want ok=%v with a message", slug, res, err, wantOK)
+		}
+	}
+	// Without JavaScript: the form's "Check availability" button, and the
+	// check URL itself, answer with the form and the verdict.
+	p := c.submit(ta.url("", "/signup"), ta.url("", "/signup"), url.Values{"action": {"check"}, "slug": {"acme"}, "name": {"Kept"}})
+	want(t, p, http.StatusOK, "acme is taken", `value="Kept"`)
+	want(t, c.get(ta.url("", "/signup/check?slug=fresh")), http.StatusOK, "fresh is available")
+	if n := ta.countTenants(); n != 1 {
+		t.Fatalf("a check created a tenant: %d tenants", n)
+	}
+}
+
+// The walls between tenants, through HTTP: a valid session of one tenant
+// opens nothing in another (403), signing in there without a membership
+// fails (403, no session), and another tenant's hotel id names nothing
+// (404) and changes nothing.
+func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, nil)
+	acme := ta.tenant("acme", "ann@acme.example", "Acme One", "Acme Two", "Acme Three", "Acme Four")
+	globex := ta.tenant("globex", "gus@globex.example", "Globex One")
+	ann, gus := ta.client(), ta.client()
+	want(t, ann.login("acme", "ann@acme.example", testPassword), http.StatusOK, "Acme One")
+	want(t, gus.login("globex", "gus@globex.example", testPassword), http.StatusOK, "Globex One")
+
+	// Gus's globex session, presented to acme (copied by hand: the
+	// browser never sends a host-only cookie to another host).
+	ck := gus.cookie("globex", "session")
+	if ck == nil || ck.Domain != "" {
+		t.Fatalf("globex session cookie: %+v; want a host-only cookie", ck)
+	}
+	acmeHotel := ta.hotelID(acme, "Acme Four")
+	for _, path := range []string{"/", "/members", fmt.Sprintf("/hotels/%d", acmeHotel), fmt.Sprintf("/hotels/%d/edit", acmeHotel)} {
+		req, _ := http.NewRequest(http.MethodGet, ta.url("acme", path), nil)
+		req.AddCookie(&http.Cookie{Name: "session", Value: ck.Value})
+		p := ta.client().do(req)
+		want(t, p, http.StatusForbidden, "gus@globex.example has no access to Acme")
+		if p.Has("Acme One") {
+			t.Fatalf("%s: the 403 page shows acme's data", path)
+		}
+	}
+	// Signing in on acme with globex's account: 403, and no session.
+	p := gus.login("acme", "gus@globex.example", testPassword)
+	want(t, p, http.StatusForbidden, "has no access to Acme")
+	if gus.cookie("acme", "session") != nil {
+		t.Fatal("a non-member got a session on acme")
+	}
+
+	// Acme's hotel id on globex: globex has no such hotel (ids are per
+	// schema), and a delete posted there changes nothing anywhere.
+	path := fmt.Sprintf("/hotels/%d", acmeHotel)
+	want(t, gus.get(ta.url("globex", path)), http.StatusNotFound, fmt.Sprintf("There is no hotel #%d in Globex", acmeHotel))
+	p = gus.submit(ta.url("globex", "/"), ta.url("globex", path+"/delete"), nil)
+	want(t, p, http.StatusNotFound, "Nothing was changed")
+	p = gus.submit(ta.url("globex", "/"), ta.url("globex", path+"/edit"), url.Values{"name": {"Pwned"}, "city": {"X"}, "stars": {"1"}})
+	want(t, p, http.StatusNotFound)
+	if ta.hotelID(acme, "Acme Four") != acmeHotel || ta.hotelID(globex, "Pwned") != 0 {
+		t.Fatal("a request on globex changed data")
+	}
+	// Garbage ids are 404s too, not errors.
+	for _, bad := range []string{"/hotels/0", "/hotels/-1", "/hotels/abc", "/hotels/99999999999999999999", "/hotels/1%27%20OR%201=1"} {
+		want(t, ann.get(ta.url("acme", bad)), http.StatusNotFound)
+	}
+	// Signed out: sent to sign in, with the way back.
+	p = ta.client().get(ta.url("acme", path))
+	if p.URL.Path != "/login" || p.URL.Query().Get("next") != path {
+		t.Fatalf("signed out: landed on %s, want /login?next=%s", p.URL, path)
+	}
+}
+
+// Hotels and rooms through the tenant app: create, search, page, edit,
+// delete, with errors next to their fields and nothing saved on bad input.
+func TestHotelsCRUD(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, nil)
+	acme := ta.tenant("acme", "ann@acme.example")
+	c := ta.client()
+	c.login("acme", "ann@acme.example", testPassword)
+	u := func(p string) string { return ta.url("acme", p) }
+
+	p := c.submit(u("/hotels/new"), u("/hotels/new"), url.Values{"name": {"Seaside"}, "city": {"Nice"}, "stars": {"4"}})
+	want(t, p, http.StatusOK, `Added hotel "Seaside"`, "Nice")
+	id := ta.hotelID(acme, "Seaside")
+
+	for _, tc := range []struct {
+		name string
+		form url.Values
+		msg  string
+	}{
+		{"empty", url.Values{"name": {""}, "city": {""}, "stars": {"3"}}, "This field is required."},
+		{"too long", url.Values{"name": {strings.Repeat("n", 101)}, "city": {"Nice"}, "stars": {"3"}}, "Use at most 100 characters."},
+		{"stars", url.Values{"name": {"Y"}, "city": {"Nice"}, "stars": {"9"}}, "Choose from 1 to 5 stars."},
+		{"control characters", url.Values{"name": {"a\x07b"}, "city": {"Nice"}, "stars": {"3"}}, "control characters"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := c.submit(u("/hotels/new"), u("/hotels/new"), tc.form)
+			want(t, p, http.StatusUnprocessableEntity, tc.msg)
+			p = c.submit(u(fmt.Sprintf("/hotels/%d/edit", id)), u(fmt.Sprintf("/hotels/%d/edit", id)), tc.form)
+			want(t, p, http.StatusUnprocessableEntity, tc.msg)
+		})
+	}
+	// Rooms.
+	rp := fmt.Sprintf("/hotels/%d/rooms/new", id)
+	want(t, c.submit(u(rp), u(rp), url.Values{"number": {"101"}, "beds": {"2"}, "price": {"99,50"}}), http.StatusOK, "Added room 101", "99.50")
+	want(t, c.submit(u(rp), u(rp), url.Values{"number": {"101"}, "beds": {"2"}, "price": {"10"}}), 422, "Room 101 already exists")
+	want(t, c.submit(u(rp), u(rp), url.Values{"number": {"102"}, "beds": {"50"}, "price": {"-3"}}), 422, "from 1 to 20 beds", "Enter a price")
+
+	// Edit, then a forged delete (refused), then the real one.
+	ep := fmt.Sprintf("/hotels/%d/edit", id)
+	want(t, c.submit(u(ep), u(ep), url.Values{"name": {"Seaside Palace"}, "city": {"Nice"}, "stars": {"5"}}), http.StatusOK, "Saved.", "Seaside Palace")
+	dp := fmt.Sprintf("/hotels/%d/delete", id)
+	want(t, c.get(u(dp)), http.StatusOK, `Delete the hotel "Seaside Palace" in Nice?`, "Its 1 room will be deleted too")
+	want(t, c.post(u(dp), url.Values{"csrf": {"forged"}}), http.StatusForbidden)
+	if ta.hotelID(acme, "Seaside Palace") != id {
+		t.Fatal("a forged delete deleted the hotel")
+	}
+	want(t, c.submit(u(dp), u(dp), nil), http.StatusOK, `Deleted hotel "Seaside Palace"`)
+	if ta.hotelID(acme, "Seaside Palace") != 0 {
+		t.Fatal("the hotel is still there")
+	}
+
+	// Search and pages (20 a page).
+	for i := range 23 {
+		city := "Lyon"
+		if i%2 == 0 {
+			city = "Paris"
+		}
+		c.submit(u("/hotels/new"), u("/hotels/new"), url.Values{"name": {fmt.Sprintf("Hotel %02d", i)}, "city": {city}, "stars": {"3"}})
+	}
+	want(t, c.get(u("/")), http.StatusOK, "Page 1 of 2", "23 hotels", "Hotel 00", "Next →")
+	p = c.get(u("/?page=2"))
+	want(t, p, http.StatusOK, "Page 2 of 2", "Hotel 22")
+	if p.Has("Hotel 00") {
+		t.Fatal("page 2 shows page 1's hotels")
+	}
+	want(t, c.get(u("/?q=paris")), http.StatusOK, "12 hotels", "Page 1 of 1")
+	want(t, c.get(u("/?q=%25")), http.StatusOK, "No hotel matches")
+}
+
+func TestLoginThrottledInTheApp(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, &appOpts{accountLimit: &accounts.Limit{Max: 3, Window: time.Minute, Block: time.Minute}})
+	ta.tenant("acme", "ann@acme.example")
+	c := ta.client()
+	for range 3 {
+		want(t, c.login("acme", "ann@acme.example", "wrong password"), http.StatusUnauthorized, "Wrong e-mail or password.")
+	}
+	want(t, c.login("acme", "ann@acme.example", testPassword), http.StatusTooManyRequests, "Too many failed sign-ins")
+	if c.cookie("acme", "session") != nil {
+		t.Fatal("signed in while throttled")
+	}
+}
+
+// An owner invites a member by link; the link works once; members cannot
+// invite.
+func TestInviteMember(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, nil)
+	ta.tenant("acme", "ann@acme.example", "Acme One")
+	owner := ta.client()
+	owner.login("acme", "ann@acme.example", testPassword)
+	p := owner.submit(ta.url("acme", "/members"), ta.url("acme", "/members/invite"), url.Values{"email": {"bea@example.com"}, "role": {"member"}})
+	want(t, p, http.StatusCreated, "Invitation for bea@example.com")
+	i := strings.Index(p.Body, ta.url("acme", "/invite/"))
+	if i < 0 {
+		t.Fatal("no invitation link on the page")
+	}
+	link := p.Body[i:]
+	link = link[:strings.IndexByte(link, '"')]
+
+	bea := ta.client()
+	want(t, bea.get(link), http.StatusOK, "Join Acme", "bea@example.com", "Choose a password")
+	p = bea.submit(link, link, url.Values{"password": {testPassword}, "confirm": {testPassword}})
+	want(t, p, http.StatusOK, "You joined Acme", "Acme One")
+	want(t, ta.client().get(link), http.StatusNotFound, "Invitation not valid")
+	want(t, owner.get(ta.url("acme", "/members")), http.StatusOK, "bea@example.com")
+	// A member may not invite, nor grant ownership.
+	want(t, bea.submit(ta.url("acme", "/members"), ta.url("acme", "/members/invite"), url.Values{"email": {"c@example.com"}, "role": {"member"}}), http.StatusForbidden)
+	want(t, owner.submit(ta.url("acme", "/members"), ta.url("acme", "/members/invite"), url.Values{"email": {"c@example.com"}, "role": {"owner"}}), 422, "Choose member or admin")
+}
+
+// The platform admin: its own accounts, tenant list and filters, suspend
+// (in force on the tenant's host at once), extend, typed-confirmation
+// delete, and the charts.
+func TestAdmin(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, nil)
+	ctx := context.Background()
+	ta.tenant("acme", "ann@acme.example", "Acme One")
+	ta.tenant("globex", "gus@globex.example")
+	if _, err := ta.app.store.CreateAdmin(ctx, "ops@example.com", testPassword); err != nil {
+		t.Fatal(err)
+	}
+	adm := ta.client()
+	u := func(p string) string { return ta.url("admin", p) }
+	// Signed out, and tenant users are not admins.
+	if p := adm.get(u("/tenants")); p.URL.Path != "/login" {
+		t.Fatalf("signed out: on %s, want /login", p.URL)
+	}
+	want(t, adm.login("admin", "ann@acme.example", testPassword), http.StatusUnauthorized, "Wrong e-mail or password.")
+	want(t, adm.login("admin", "ops@example.com", testPassword), http.StatusOK, "Overview", "New tenants per week")
+
+	// Requests are counted per tenant and charted.
+	visitor := ta.client()
+	for range 5 {
+		visitor.get(ta.url("acme", "/login"))
+	}
+	waitFor(t, 5*time.Second, "acme's requests on the chart", func() bool {
+		return adm.get(u("/")).Has("<title>acme: 5</title>")
+	})
+
+	want(t, adm.get(u("/tenants")), http.StatusOK, "acme", "globex")
+	p := adm.get(u("/tenants?q=glob"))
+	want(t, p, http.StatusOK, "globex")
+	if p.Has(">acme<") {
+		t.Fatal("search for glob lists acme")
+	}
+	want(t, adm.get(u("/tenants/acme")), http.StatusOK, "Hotels</dt><dd>1", "ann@acme.example")
+
+	// Suspend: the tenant's site shows the suspended page; resume undoes it.
+	ann := ta.client()
+	want(t, ann.login("acme", "ann@acme.example", testPassword), http.StatusOK, "Acme One")
+	want(t, adm.submit(u("/tenants/acme"), u("/tenants/acme/suspend"), nil), http.StatusOK, "Suspended acme")
+	waitFor(t, time.Second, "acme suspended on its host", func() bool {
+		return ann.get(ta.url("acme", "/")).Status == http.StatusForbidden
+	})
+	want(t, ann.get(ta.url("acme", "/")), http.StatusForbidden, "suspended")
+	want(t, adm.get(u("/tenants?status=suspended")), http.StatusOK, "acme")
+	want(t, adm.submit(u("/tenants/acme"), u("/tenants/acme/resume"), nil), http.StatusOK, "Resumed acme")
+	waitFor(t, time.Second, "acme back", func() bool { return ann.get(ta.url("acme", "/")).Status == http.StatusOK })
+
+	// Extend paid_until.
+	want(t, adm.submit(u("/tenants/acme"), u("/tenants/acme/extend"), url.Values{"until": {"2031-05-01"}, "end_trial": {"on"}}), http.StatusOK, "acme is paid until 1 May 2031")
+	tn, _ := ta.env.Registry.Get(ctx, "acme")
+	if tn.PaidUntil == nil || tn.PaidUntil.Format(time.DateOnly) != "2031-05-01" || tn.OnTrial {
+		t.Fatalf("after extend: %+v", tn)
+	}
+	want(t, adm.submit(u("/tenants/acme"), u("/tenants/acme/extend"), url.Values{"until": {"someday"}}), 422, "Enter a date")
+
+	// Delete needs the slug typed.
+	want(t, adm.submit(u("/tenants/globex"), u("/tenants/globex/delete"), url.Values{"confirm": {"acme"}}), 422, "Type globex exactly")
+	if tn, _ := ta.env.Registry.Get(ctx, "globex"); tn.Status != condo.StatusActive {
+		t.Fatalf("globex is %s after a wrong confirmation", tn.Status)
+	}
+	want(t, adm.submit(u("/tenants/globex"), u("/tenants/globex/delete"), url.Values{"confirm": {"globex"}}), http.StatusOK, "Deleted globex")
+	waitFor(t, time.Second, "globex gone", func() bool { return ta.client().get(ta.url("globex", "/login")).Status == http.StatusNotFound })
+
+	// Create, with an owner invitation.
+	p = adm.submit(u("/tenants/new"), u("/tenants/new"), url.Values{"name": {"Initech"}, "slug": {"initech"}, "owner": {"boss@initech.example"}})
+	want(t, p, http.StatusCreated, "Owner invitation for boss@initech.example", ta.url("initech", "/invite/"))
+	want(t, adm.submit(u("/tenants/new"), u("/tenants/new"), url.Values{"name": {"X"}, "slug": {"admin"}}), 422, "is reserved")
+	// A forged admin form changes nothing.
+	want(t, adm.post(u("/tenants/acme/suspend"), url.Values{"csrf": {"x"}}), http.StatusForbidden)
+	if tn, _ := ta.env.Registry.Get(ctx, "acme"); tn.Status != condo.StatusActive {
+		t.Fatal("a forged suspend took effect")
+	}
+}
