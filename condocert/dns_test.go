@@ -3,9 +3,11 @@ package condocert_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +142,83 @@ func TestNewDNSProvider(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "s3cr3t") {
 			t.Errorf("%s: error shows the secret: %v", name, err)
 		}
+	}
+}
+
+// TestExecProviderIssuance: a certbot-style hook script, which updates
+// the DNS server with nsupdate (or Knot's knsupdate, whose input language
+// is the same), gets the wildcard and apex certificates issued and served,
+// and removes its records afterwards.
+func TestExecProviderIssuance(t *testing.T) {
+	t.Parallel()
+	nsupdate := requireTool(t, "nsupdate", "knsupdate")
+	e := newEnv(t, "exec", pebbleOpts{})
+	host, port, _ := strings.Cut(e.knot.Addr, ":")
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	hook := filepath.Join(dir, "dns-hook.sh")
+	// The TSIG secret goes through stdin, so it shows in no process list.
+	script := fmt.Sprintf(`#!/bin/sh
+set -eu
+case "$CONDO_DNS_ACTION" in
+present) op="add $CONDO_DNS_NAME. 60" ;;
+cleanup) op="delete $CONDO_DNS_NAME." ;;
+*) echo "unknown action $CONDO_DNS_ACTION" >&2; exit 2 ;;
+esac
+%s <<EOF
+server %s %s
+zone example.test.
+key hmac-sha256:%s %s
+update $op TXT "$CERTBOT_VALIDATION"
+send
+EOF
+echo "$CONDO_DNS_ACTION $CONDO_DNS_NAME" >> %s
+`, nsupdate, host, port, e.knot.KeyName, e.knot.Secret, calls)
+	if err := os.WriteFile(hook, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(true)
+	cfg.DNSProvider = &condocert.ExecProvider{AuthHook: hook, Timeout: 20 * time.Second}
+	m := newManager(t, e.db.Pool, cfg)
+	if err := m.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := m.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, m, nil)
+	if got := e.ca.finals.Load(); got != 2 {
+		t.Errorf("issuances: got %d, want 2 (wildcard and apex)", got)
+	}
+	for name, want := range map[string]string{"a." + e.base: "*." + e.base, e.base: e.base} {
+		body, err := get(addr, name, e.ca.Root)
+		if err != nil || body != "hello "+name {
+			t.Errorf("GET https://%s/: %q, %v", name, body, err)
+		}
+		leaf, err := handshake(addr, name, e.ca.Root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(leaf.DNSNames, ","); got != want {
+			t.Errorf("%s: certificate names %q, want %s", name, got, want)
+		}
+	}
+	// Both challenges (one per certificate, same record name) were
+	// presented and cleaned up by the hook, and nothing is left in DNS.
+	challenge := "_acme-challenge." + e.base
+	waitFor(t, 10*time.Second, "the hook's cleanup", func() error {
+		if txt := lookupTXT(t, e.knot.Addr, challenge); len(txt) != 0 {
+			return fmt.Errorf("records left: %q", txt)
+		}
+		return nil
+	})
+	b, _ := os.ReadFile(calls)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	slices.Sort(lines)
+	want := []string{"cleanup " + challenge, "cleanup " + challenge, "present " + challenge, "present " + challenge}
+	if !slices.Equal(lines, want) {
+		t.Errorf("hook calls: got %q, want %q", lines, want)
 	}
 }

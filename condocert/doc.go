@@ -29,8 +29,10 @@
 // # Tenants' own domains
 //
 // With [Config.OnDemand] set, a custom domain gets a certificate on its
-// first TLS handshake, over TLS-ALPN-01 (so the domain must point at the
-// server already). An [AllowFunc] decides which names qualify;
+// first TLS handshake, over TLS-ALPN-01 or, with
+// [OnDemandConfig.HTTPChallenge], HTTP-01 answered by
+// [Manager.HTTPChallengeHandler] on port 80 (either way the domain must
+// point at the server already). An [AllowFunc] decides which names qualify;
 // [RegistryAllow] allows only verified domains of active tenants in
 // public.condo_domains. Decisions are rate-limited per client address and
 // per tenant, and an unknown name never reaches the CA: random SNI names
@@ -46,9 +48,11 @@
 // (public.condo_cert_storage, public.condo_cert_locks, created by Condo's
 // shared migrations). Every value (private keys, ACME account keys,
 // certificates) is encrypted with AES-256-GCM under a key from
-// $CONDO_CERT_KEY or a file ([LoadKey]). A cluster-wide lock, held as a
-// row with a renewed lease, lets only one instance talk to the CA for a
-// given name; the others wait and then load its certificate.
+// $CONDO_CERT_KEY or a file ([LoadKey]); [RotateKey] re-encrypts
+// everything under a new key at once (`condo certs rotate-key`). A
+// cluster-wide lock, held as a row with a renewed lease, lets only one
+// instance talk to the CA for a given name; the others wait and then load
+// its certificate.
 //
 // # Bring your own certificate
 //

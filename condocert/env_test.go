@@ -1,6 +1,7 @@
 package condocert_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -62,7 +63,7 @@ func requireTool(t testing.TB, names ...string) string {
 	if os.Getenv("CONDO_REQUIRE_TOOLS") == "1" {
 		t.Fatalf("%s not found (CONDO_REQUIRE_TOOLS=1)", names[0])
 	}
-	t.Skipf("%s not found; install it (apt-get install knot) or set CONDO_REQUIRE_TOOLS=1 to fail", names[0])
+	t.Skipf("%s not found; install it (.ci/run names the Debian package) or set CONDO_REQUIRE_TOOLS=1 to fail", names[0])
 	return ""
 }
 
@@ -102,7 +103,7 @@ func startKnot(t testing.TB) *knot {
 	}
 	zones := map[string]string{
 		"example.test":  "$ORIGIN example.test.\n$TTL 60\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 127.0.0.1\n",
-		"customer.test": "$ORIGIN customer.test.\n$TTL 60\n@ SOA ns1.example.test. hostmaster.example.test. 1 3600 600 86400 60\n@ NS ns1.example.test.\nshop A 127.0.0.1\nother A 127.0.0.1\n",
+		"customer.test": "$ORIGIN customer.test.\n$TTL 60\n@ SOA ns1.example.test. hostmaster.example.test. 1 3600 600 86400 60\n@ NS ns1.example.test.\nshop A 127.0.0.1\nother A 127.0.0.1\n*.web A 127.0.0.1\n",
 	}
 	for z, content := range zones {
 		if err := os.WriteFile(filepath.Join(dir, "zones", z+".zone"), []byte(content), 0o644); err != nil {
@@ -214,6 +215,7 @@ type pebble struct {
 type pebbleOpts struct {
 	DNS         string // knot address
 	TLSALPNPort int
+	HTTPPort    int               // where the VA connects for HTTP-01; defaults to 1 (nothing)
 	Profiles    map[string]uint64 // name → validity in seconds, besides "default" (90 days)
 }
 
@@ -229,7 +231,7 @@ func startPebble(t testing.TB, o pebbleOpts) *pebble {
 	}
 	store := db.NewMemoryStore()
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, profiles)
-	validator := va.New(logger, 1, o.TLSALPNPort, false, o.DNS, store)
+	validator := va.New(logger, cmp.Or(o.HTTPPort, 1), o.TLSALPNPort, false, o.DNS, store)
 	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
 	p := &pebble{}
 	h := front.Handler()

@@ -54,7 +54,8 @@ type Config struct {
 	PropagationTimeout time.Duration
 
 	// OnDemand enables certificates for tenants' own domains, obtained on
-	// their first TLS handshake over TLS-ALPN-01. Nil disables them.
+	// their first TLS handshake over TLS-ALPN-01 (or HTTP-01, see
+	// [OnDemandConfig.HTTPChallenge]). Nil disables them.
 	OnDemand *OnDemandConfig
 
 	// EncryptionKey (32 bytes, see [LoadKey]) encrypts everything stored
@@ -105,6 +106,9 @@ func (c *Config) validate() error {
 	}
 	if c.OnDemand != nil && c.OnDemand.AllowFunc == nil {
 		errs = append(errs, errors.New("on-demand certificates need an AllowFunc"))
+	}
+	if c.OnDemand != nil && c.OnDemand.DisableTLSALPN && !c.OnDemand.HTTPChallenge {
+		errs = append(errs, errors.New("on-demand certificates need a challenge: DisableTLSALPN is set without HTTPChallenge"))
 	}
 	if c.EncryptionKey == nil && !c.InsecurePlaintextStorage {
 		errs = append(errs, errors.New("an encryption key is required (or set InsecurePlaintextStorage)"))
@@ -205,6 +209,7 @@ func New(pool *pgxpool.Pool, cfg *Config) (*Manager, error) {
 		m.od = certmagic.New(m.cache, odCfg)
 		odIss := issuer
 		odIss.DisableHTTPChallenge = !od.HTTPChallenge
+		odIss.DisableTLSALPNChallenge = od.DisableTLSALPN
 		odIss.AltTLSALPNPort = od.TLSALPNPort
 		odIss.AltHTTPPort = od.HTTPPort
 		m.odIss = certmagic.NewACMEIssuer(m.od, odIss)

@@ -56,8 +56,14 @@ type OnDemandConfig struct {
 	// HTTPChallenge also allows HTTP-01 challenges, which need
 	// [Manager.HTTPChallengeHandler] served on HTTPPort.
 	HTTPChallenge bool
-	// HTTPPort defaults to 80.
+	// HTTPPort is the port where the CA reaches
+	// [Manager.HTTPChallengeHandler] for HTTP-01. Defaults to 80.
 	HTTPPort int
+	// DisableTLSALPN leaves only HTTP-01 (HTTPChallenge must be set), for
+	// servers whose TLS port the CA cannot reach with the acme-tls/1
+	// protocol, e.g. behind a load balancer that terminates TLS or drops
+	// ALPN.
+	DisableTLSALPN bool
 }
 
 // RegistryAllow returns an AllowFunc allowing the hosts of

@@ -2,7 +2,12 @@ package condocert_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -142,5 +147,96 @@ func TestRegistryAllow(t *testing.T) {
 		if want && tenant == "" {
 			t.Errorf("%s: empty tenant key", host)
 		}
+	}
+}
+
+// TestOnDemandHTTP01: with TLS-ALPN-01 disabled, a verified custom domain
+// gets its certificate on its first handshake over HTTP-01, answered by
+// Manager.HTTPChallengeHandler on the port the CA connects to; other
+// requests on that port reach the wrapped handler.
+func TestOnDemandHTTP01(t *testing.T) {
+	t.Parallel()
+	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := httpLn.Addr().(*net.TCPAddr).Port
+	// Pebble's TLS-ALPN-01 port stays unset: that challenge cannot succeed.
+	e := newEnv(t, "odhttp", pebbleOpts{HTTPPort: port})
+	pool := e.db.Pool
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := "h" + hex.EncodeToString(b[:]) + ".web.customer.test" // *.web has an A record
+	addTenant(t, pool, "web", "active", map[string]bool{name: true})
+
+	cfg := e.config(true)
+	cfg.BaseDomains, cfg.DNSProvider = nil, nil // on-demand certificates only
+	cfg.OnDemand = &condocert.OnDemandConfig{
+		AllowFunc:      condocert.RegistryAllow(pool),
+		HTTPChallenge:  true,
+		HTTPPort:       port,
+		DisableTLSALPN: true,
+	}
+	m := newManager(t, pool, cfg)
+	if err := m.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var challenges atomic.Int64
+	plain := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "plain http") })
+	acme := m.HTTPChallengeHandler(plain)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+			challenges.Add(1)
+		}
+		acme.ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.Serve(httpLn) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	addr := serve(t, m, nil)
+
+	leaf, err := handshake(addr, name, e.ca.Root)
+	if err != nil {
+		t.Fatalf("first handshake for a verified domain: %v", err)
+	}
+	if got := strings.Join(leaf.DNSNames, ","); got != name {
+		t.Errorf("certificate names %q, want %s", got, name)
+	}
+	if got := e.ca.finals.Load(); got != 1 {
+		t.Errorf("issuances: got %d, want 1", got)
+	}
+	if challenges.Load() == 0 {
+		t.Error("the CA never fetched an HTTP-01 challenge")
+	}
+	if body, err := get(addr, name, e.ca.Root); err != nil || body != "hello "+name {
+		t.Errorf("GET https://%s/: %q, %v", name, body, err)
+	}
+	resp, err := http.Get("http://" + httpLn.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "plain http" {
+		t.Errorf("GET / on the HTTP port: got %q, want the wrapped handler's answer", body)
+	}
+	// An unknown name still gets nothing and causes no ACME traffic.
+	requests := e.ca.requests.Load()
+	if _, err := handshake(addr, "evil.web.customer.test", e.ca.Root); err == nil {
+		t.Error("evil.web.customer.test: handshake succeeded")
+	}
+	if got := e.ca.requests.Load() - requests; got != 0 {
+		t.Errorf("a refused name caused %d ACME requests", got)
+	}
+}
+
+func TestOnDemandConfigValidation(t *testing.T) {
+	t.Parallel()
+	allow := func(context.Context, string) (string, error) { return "", nil }
+	_, err := condocert.New(nil, &condocert.Config{
+		Email: "ops@example.test", InsecurePlaintextStorage: true,
+		OnDemand: &condocert.OnDemandConfig{AllowFunc: allow, DisableTLSALPN: true},
+	})
+	if err == nil || !strings.Contains(err.Error(), "DisableTLSALPN") {
+		t.Errorf("DisableTLSALPN without HTTPChallenge: got %v, want an error naming it", err)
 	}
 }

@@ -114,6 +114,11 @@ func (s *Storage) Encrypted() bool { return s.aead != nil }
 // String names the storage in certmagic's logs.
 func (s *Storage) String() string { return "condocert.Storage" }
 
+// ErrWrongKey is returned (wrapped) by [Storage.Load] and [RotateKey]
+// when a stored value does not decrypt with the configured key: the key
+// is not the one it was encrypted with, or the row was altered.
+var ErrWrongKey = errors.New("value does not decrypt with the certificate storage key")
+
 // errNotHeld: the lock is not (or no longer) this Storage's.
 var errNotHeld = errors.New("not held by this instance")
 
@@ -137,7 +142,7 @@ func (s *Storage) open(key string, value []byte, encrypted bool) ([]byte, error)
 		return value, nil
 	}
 	if s.aead == nil {
-		return nil, fmt.Errorf("load %q: value is encrypted and no encryption key is configured", key)
+		return nil, fmt.Errorf("load %q: value is encrypted and no encryption key is configured: %w", key, ErrWrongKey)
 	}
 	n := s.aead.NonceSize()
 	if len(value) < n {
@@ -146,7 +151,7 @@ func (s *Storage) open(key string, value []byte, encrypted bool) ([]byte, error)
 	plain, err := s.aead.Open(nil, value[:n], value[n:], []byte(key))
 	if err != nil {
 		// Wrong key, or the row was tampered with or moved.
-		return nil, fmt.Errorf("load %q: decrypt: %w", key, err)
+		return nil, fmt.Errorf("load %q: %w: %w", key, ErrWrongKey, err)
 	}
 	return plain, nil
 }
