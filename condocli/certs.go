@@ -211,6 +211,37 @@ func newCertsCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(obtain, renew, list, revoke, imp, genkey)
+	var newKeyFile string
+	rotate := &cobra.Command{
+		Use:   "rotate-key --new-key-file FILE",
+		Short: "Re-encrypt every stored certificate, key and account with a new storage key",
+		Long: `Re-encrypt everything in the certificate storage with the key in --new-key-file
+(make one with genkey). The current key comes from --cert-key-file or $` + condocert.KeyEnv + `.
+It is all or nothing: if anything does not decrypt with the current key, nothing
+changes. Restart every server instance with the new key right afterwards.`,
+		Args: cobra.NoArgs,
+		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, _ []string) error {
+			if newKeyFile == "" {
+				return errors.New("--new-key-file is required (make a key with `certs genkey`)")
+			}
+			oldKey, err := condocert.LoadKey(f.keyFile, a.cfg.Getenv)
+			if err != nil {
+				return fmt.Errorf("current certificate storage key: %w", err)
+			}
+			newKey, err := condocert.LoadKey(newKeyFile, nil)
+			if err != nil {
+				return fmt.Errorf("new certificate storage key: %w", err)
+			}
+			n, err := condocert.RotateKey(ctx, env.Pool, oldKey, newKey)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "re-encrypted %d stored values with the new key; restart every server with it (--cert-key-file %s or $%s)\n",
+				n, newKeyFile, condocert.KeyEnv)
+			return nil
+		}),
+	}
+	rotate.Flags().StringVar(&newKeyFile, "new-key-file", "", "file with the new storage key")
+	cmd.AddCommand(obtain, renew, list, revoke, imp, genkey, rotate)
 	return cmd
 }

@@ -70,3 +70,40 @@ func selfSigned(t *testing.T, name string) (certPEM, keyPEM []byte) {
 	kb, _ := x509.MarshalECPrivateKey(k)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }
+
+// TestCertsRotateKey: `certs rotate-key` re-encrypts the storage; then
+// only the new key reads it, and a wrong current key changes nothing.
+func TestCertsRotateKey(t *testing.T) {
+	t.Parallel()
+	db := condotest.NewDatabaseInfo(t, nil)
+	c := cli{t: t, url: db.URL}
+	dir := t.TempDir()
+	keyFile := func(name string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(strings.TrimSpace(c.ok("certs", "genkey"))+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	oldKey, newKey, wrongKey := keyFile("old.key"), keyFile("new.key"), keyFile("wrong.key")
+	certPEM, keyPEM := selfSigned(t, "rotate.example.test")
+	certPath, keyPath := filepath.Join(dir, "fullchain.pem"), filepath.Join(dir, "privkey.pem")
+	_ = os.WriteFile(certPath, certPEM, 0o600)
+	_ = os.WriteFile(keyPath, keyPEM, 0o600)
+	c.ok("certs", "import", "--cert-key-file", oldKey, "--cert", certPath, "--key", keyPath)
+
+	c.fails("--new-key-file is required", "certs", "rotate-key", "--cert-key-file", oldKey)
+	c.fails("do not decrypt with the old key; nothing was changed", "certs", "rotate-key", "--cert-key-file", wrongKey, "--new-key-file", newKey)
+	if out := c.ok("certs", "list", "--cert-key-file", oldKey); !strings.Contains(out, "rotate.example.test") {
+		t.Fatalf("list with the old key after a refused rotation: %s", out)
+	}
+
+	out := c.ok("certs", "rotate-key", "--cert-key-file", oldKey, "--new-key-file", newKey)
+	if !strings.Contains(out, "re-encrypted 2 stored values") {
+		t.Errorf("rotate-key printed %q", out)
+	}
+	c.fails("does not decrypt", "certs", "list", "--cert-key-file", oldKey)
+	if out := c.ok("certs", "list", "--cert-key-file", newKey); !strings.Contains(out, "rotate.example.test") {
+		t.Fatalf("list with the new key: %s", out)
+	}
+}
