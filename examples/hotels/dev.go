@@ -3,21 +3,25 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condocert"
 	"github.com/condo-dev/condo/condocli"
 	"github.com/condo-dev/condo/internal/pgcluster"
 )
 
 type devFlags struct {
-	addr, stateDir, base string
+	addr, httpsAddr, stateDir, base string
 }
 
 func newDevCmd(cfg *condocli.Config, o *options) *cobra.Command {
@@ -37,12 +41,18 @@ a demo login (first run only), and serves:
   http://acme.localhost:8080     a tenant (browsers resolve *.localhost to this machine)
   http://admin.localhost:8080    the platform admin
 
+and the same over HTTPS on --https (127.0.0.1:8443), with certificates from
+a development CA kept in --state-dir: trust it once (the first run prints
+how) and https://acme.localhost:8443 works without warnings. The CA can
+sign nothing but localhost names.
+
 Ctrl-C stops the server and PostgreSQL; nothing is left running.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd, cfg, o, f) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address (loopback only by default)")
+	fl.StringVar(&f.httpsAddr, "https", "127.0.0.1:8443", `HTTPS listen address, with the development CA ("" for none)`)
 	fl.StringVar(&f.stateDir, "state-dir", cmp.Or(o.stateDir, defaultStateDir), "where the development PostgreSQL cluster lives")
 	fl.StringVar(&f.base, "base-domain", "localhost", "base domain: slug.<base> is a tenant")
 	return cmd
@@ -96,36 +106,57 @@ func runDev(cmd *cobra.Command, cfg *condocli.Config, o *options, f devFlags) er
 	if err != nil {
 		return err
 	}
-	srv, err := condo.NewServer(&condo.ServerConfig{
+	scfg := &condo.ServerConfig{
 		Handler:         res.Router(a.handlers),
 		Resolver:        res,
 		Ready:           env.Pool.Ping,
+		Redirect:        condo.RedirectNever, // both schemes work, for a browser that does not trust the CA yet
 		ShutdownTimeout: 5 * time.Second,
 		Logger:          env.Logger,
-	})
+	}
+	var ca *condocert.DevCA
+	caNew := false
+	if f.httpsAddr != "" {
+		caDir := filepath.Join(f.stateDir, "ca")
+		_, statErr := os.Stat(caDir)
+		caNew = errors.Is(statErr, fs.ErrNotExist)
+		if ca, err = condocert.NewDevCA(caDir); err != nil {
+			return err
+		}
+		scfg.TLSConfig = ca.TLSConfig()
+	}
+	srv, err := condo.NewServer(scfg)
 	if err != nil {
 		return err
 	}
+	var ls condo.Listeners
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", f.addr)
-	if err != nil {
+	if ls.HTTP, err = lc.Listen(ctx, "tcp", f.addr); err != nil {
 		return fmt.Errorf("%w (choose another address with --addr)", err)
 	}
+	if f.httpsAddr != "" {
+		if ls.HTTPS, err = lc.Listen(ctx, "tcp", f.httpsAddr); err != nil {
+			ls.HTTP.Close()
+			return fmt.Errorf("%w (choose another address with --https, or none with --https \"\")", err)
+		}
+	}
 	if err := res.Start(ctx); err != nil {
-		ln.Close()
+		ls.HTTP.Close()
+		if ls.HTTPS != nil {
+			ls.HTTPS.Close()
+		}
 		return err
 	}
 	defer func() { _ = res.Stop(context.WithoutCancel(ctx)) }()
 	a.usage.Start(ctx)
 	defer a.usage.Stop()
 
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	site := func(label string) string {
+	site := func(scheme string, ln net.Listener, label string) string {
 		host := f.base
 		if label != "" {
 			host = label + "." + f.base
 		}
-		return "http://" + host + ":" + port + "/"
+		return scheme + "://" + host + ":" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + "/"
 	}
 	data := "reused"
 	if len(created) > 0 {
@@ -138,15 +169,21 @@ Hotels is up in %.1fs (demo data %s).
   Tenant acme      %s
   Tenant globex    %s
   Platform admin   %s
-
+`, time.Since(start).Seconds(), data, site("http", ls.HTTP, ""), site("http", ls.HTTP, "acme"),
+		site("http", ls.HTTP, "globex"), site("http", ls.HTTP, "admin"))
+	if ls.HTTPS != nil {
+		fmt.Fprintf(out, "  Over HTTPS       %s  %s  ...\n", site("https", ls.HTTPS, ""), site("https", ls.HTTPS, "acme"))
+	}
+	fmt.Fprintf(out, `
   Tenant login     %s / %s
   Admin login      %s / %s
   Database         %s
-
-Press Ctrl-C to stop.
-`, time.Since(start).Seconds(), data, site(""), site("acme"), site("globex"), site("admin"),
-		demoEmail, demoPassword, adminEmail, demoPassword, dbNote)
-	err = srv.Serve(ctx, condo.Listeners{HTTP: ln})
+`, demoEmail, demoPassword, adminEmail, demoPassword, dbNote)
+	if ca != nil && caNew {
+		fmt.Fprintf(out, "\nHTTPS uses a development CA made just now. To trust it on this machine:\n%s", ca.TrustCommand())
+	}
+	fmt.Fprintln(out, "\nPress Ctrl-C to stop.")
+	err = srv.Serve(ctx, ls)
 	fmt.Fprintln(out, "Stopping.")
 	return err
 }

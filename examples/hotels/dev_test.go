@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -38,8 +43,9 @@ func (s *syncBuffer) String() string {
 
 // devRun is one run of the dev command, in this process.
 type devRun struct {
-	out    *syncBuffer
-	port   string
+	out       *syncBuffer
+	port      string
+	httpsPort string
 	cancel context.CancelFunc
 	errc   chan error
 }
@@ -57,7 +63,7 @@ func startDev(t *testing.T, stateDir string) *devRun {
 		accounts: &accounts.Config{Argon2: &accounts.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}},
 	})
 	cmd := condocli.NewCommand(cfg)
-	cmd.SetArgs([]string{"dev", "--addr", "127.0.0.1:0"})
+	cmd.SetArgs([]string{"dev", "--addr", "127.0.0.1:0", "--https", "127.0.0.1:0"})
 	var ctx context.Context
 	ctx, r.cancel = context.WithCancel(context.Background())
 	go func() { r.errc <- cmd.ExecuteContext(ctx) }()
@@ -74,6 +80,9 @@ func startDev(t *testing.T, stateDir string) *devRun {
 		}
 		return m != nil
 	})
+	if m := regexp.MustCompile(`https://acme\.localhost:(\d+)/`).FindStringSubmatch(r.out.String()); m != nil {
+		r.httpsPort = m[1]
+	}
 	// The acme tenant answers within 20 seconds of the start.
 	c := r.client(t)
 	if p := c.get(r.url("acme", "/")); p.Status != http.StatusOK || p.URL.Path != "/login" {
@@ -140,6 +149,33 @@ func TestDev(t *testing.T) {
 	}
 	c := run.client(t)
 	want(t, c.login("acme", demoEmail, demoPassword), http.StatusOK, "Acme Grand Paris", "Page 1 of 2")
+	// HTTPS with the development CA, which the first run made and
+	// explained.
+	if !strings.Contains(run.out.String(), "To trust it on this machine") || run.httpsPort == "" {
+		t.Fatalf("no HTTPS or no trust instructions:\n%s", run.out.String())
+	}
+	pem, err := os.ReadFile(filepath.Join(dir, "ca", "condo-dev-ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	hc := &http.Client{Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, "127.0.0.1:"+run.httpsPort)
+		},
+	}}
+	resp, err := hc.Get("https://globex.localhost:" + run.httpsPort + "/login")
+	if err != nil {
+		t.Fatalf("HTTPS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
+		t.Fatalf("HTTPS globex: status %d", resp.StatusCode)
+	}
+	hc.CloseIdleConnections()
 	want(t, c.submit(run.url("acme", "/hotels/new"), run.url("acme", "/hotels/new"),
 		url.Values{"name": {"Kept Across Runs"}, "city": {"Caen"}, "stars": {"3"}}), http.StatusOK, "Kept Across Runs")
 	run.stop(t)
