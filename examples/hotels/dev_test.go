@@ -46,8 +46,8 @@ type devRun struct {
 	out       *syncBuffer
 	port      string
 	httpsPort string
-	cancel context.CancelFunc
-	errc   chan error
+	cancel    context.CancelFunc
+	errc      chan error
 }
 
 func startDev(t *testing.T, stateDir string) *devRun {
