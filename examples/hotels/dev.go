@@ -17,7 +17,6 @@ import (
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocert"
 	"github.com/condo-dev/condo/condocli"
-	"github.com/condo-dev/condo/internal/pgcluster"
 )
 
 type devFlags struct {
@@ -186,10 +185,4 @@ Hotels is up in %.1fs (demo data %s).
 	err = srv.Serve(ctx, ls)
 	fmt.Fprintln(out, "Stopping.")
 	return err
-}
-
-// clusterStatus is for tests: the pid of the cluster's server, 0 if none.
-func clusterStatus(stateDir string) int {
-	pid, _, _ := pgcluster.Running(clusterDir(stateDir))
-	return pid
 }

@@ -117,6 +117,12 @@ func (r *devRun) stop(t *testing.T) {
 	}
 }
 
+// clusterStatus is the pid of the state folder's PostgreSQL, 0 if none.
+func clusterStatus(stateDir string) int {
+	pid, _, _ := pgcluster.Running(clusterDir(stateDir))
+	return pid
+}
+
 // The dev command: a private cluster under the state folder, demo tenants
 // that answer within 20 s, nothing left running after it stops, and the
 // data kept for the next run.

@@ -45,13 +45,11 @@ func HashPassword(password string, p Argon2Params) string {
 		argon2.Version, p.MemoryKiB, p.Time, p.Threads, enc.EncodeToString(salt), enc.EncodeToString(key))
 }
 
-// errBadHash is a stored hash this package cannot read.
-var errBadHash = errors.New("unrecognised password hash")
-
 // VerifyPassword reports whether password matches a hash made by
 // [HashPassword], with the parameters recorded in the hash. It compares in
 // constant time.
 func VerifyPassword(password, hash string) (bool, error) {
+	errBadHash := errors.New("unrecognised password hash")
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false, errBadHash
