@@ -7,10 +7,12 @@ import (
 	"crypto/x509"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -173,13 +175,18 @@ func TestDev(t *testing.T) {
 			return d.DialContext(ctx, network, "127.0.0.1:"+run.httpsPort)
 		},
 	}}
-	resp, err := hc.Get("https://globex.localhost:" + run.httpsPort + "/login")
-	if err != nil {
-		t.Fatalf("HTTPS: %v", err)
+	hc.Jar, _ = cookiejar.New(nil)
+	hs := &client{t: t, c: hc}
+	base := "https://acme.localhost:" + run.httpsPort
+	p := hs.submit(base+"/login", base+"/login", url.Values{"email": {demoEmail}, "password": {demoPassword}})
+	want(t, p, http.StatusOK, "Acme Grand Paris")
+	u, _ := url.Parse(base + "/")
+	var names []string
+	for _, ck := range hc.Jar.Cookies(u) {
+		names = append(names, ck.Name)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.TLS == nil {
-		t.Fatalf("HTTPS globex: status %d", resp.StatusCode)
+	if !slices.Contains(names, "__Host-session") || slices.Contains(names, "session") {
+		t.Fatalf("HTTPS cookies %v: want the __Host- session cookie", names)
 	}
 	hc.CloseIdleConnections()
 	want(t, c.submit(run.url("acme", "/hotels/new"), run.url("acme", "/hotels/new"),

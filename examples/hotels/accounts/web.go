@@ -103,7 +103,14 @@ func (a *Auth) cookieName(secure bool) string {
 	return name
 }
 
-const anonCookie = "csrf_id"
+// anonCookieName names the random cookie that CSRF tokens are bound to
+// before login.
+func anonCookieName(secure bool) string {
+	if secure {
+		return "__Host-csrf_id"
+	}
+	return "csrf_id"
+}
 
 // Middleware reads the session cookie and, for every unsafe request, bounds
 // the body and checks the CSRF token before next runs: a forged or expired
@@ -135,11 +142,11 @@ func (a *Auth) Middleware(next http.Handler) http.Handler {
 		if st.Session != nil {
 			binding = "s:" + hex.EncodeToString(st.Session.tokenHash)
 		} else {
-			c, err := r.Cookie(anonCookie)
+			c, err := r.Cookie(anonCookieName(st.Secure))
 			if err != nil || len(c.Value) != 22 {
 				var b [16]byte
 				_, _ = rand.Read(b[:])
-				c = &http.Cookie{Name: anonCookie, Value: base64.RawURLEncoding.EncodeToString(b[:]),
+				c = &http.Cookie{Name: anonCookieName(st.Secure), Value: base64.RawURLEncoding.EncodeToString(b[:]),
 					Path: "/", HttpOnly: true, Secure: st.Secure, SameSite: http.SameSiteLaxMode}
 				http.SetCookie(w, c)
 			}
