@@ -57,9 +57,16 @@ func TestGracefulShutdown(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, condo.Listeners{HTTP: ln}) }()
 
-	client := &http.Client{Transport: &http.Transport{}}
-	if resp, err := client.Get("http://" + addr + "/readyz"); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("readyz before shutdown: %v %v", resp, err)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	resp, err := client.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("readyz before shutdown: %d", resp.StatusCode)
 	}
 	type result struct {
 		body string
@@ -265,12 +272,14 @@ func TestServerLimitsAndHealth(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, condo.Listeners{HTTP: ln}) }()
-	defer func() { cancel(); <-served }()
+	tr := &http.Transport{}
+	client := &http.Client{Transport: tr}
+	defer func() { cancel(); <-served; tr.CloseIdleConnections() }()
 	base := "http://" + ln.Addr().String()
 
 	req, _ := http.NewRequest("GET", base+"/", nil)
 	req.Header.Set("X-Big", strings.Repeat("a", 16<<10))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +287,7 @@ func TestServerLimitsAndHealth(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("oversized headers: got %d, want 431", resp.StatusCode)
 	}
-	resp, err = http.Get(base + "/")
+	resp, err = client.Get(base + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +297,7 @@ func TestServerLimitsAndHealth(t *testing.T) {
 	}
 	check := func(path string, want int) {
 		t.Helper()
-		resp, err := http.Get(base + path)
+		resp, err := client.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
 		}

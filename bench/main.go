@@ -1,0 +1,834 @@
+// Command bench runs the HTTP workloads W3–W6 of WORKLOADS.md against the
+// reference app's tenant handler, and prints one line per workload:
+//
+//	go run ./bench all        # W3, W4, W5, W6 (about 10 minutes; W5 seeds 10,000 tenants once)
+//	go run ./bench w3         # W3 (and W4, measured during W3)
+//	go run ./bench w6         # W3 and W6, interleaved
+//	go run ./bench w5         # W3 and W5, interleaved
+//
+// It starts its own PostgreSQL under bench/out/pg (kept between runs, so
+// the seeded databases are reused), seeds tenants through the registry
+// (the path the CLI and the signup page use), runs the server as a child
+// process (so its memory is its own) and loads it with wrk, using the
+// shared Lua script that picks a random tenant Host per request.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condomigrate"
+	"github.com/condo-dev/condo/examples/hotels/migrations"
+	"github.com/condo-dev/condo/internal/pgcluster"
+)
+
+type options struct {
+	out      string
+	lua      string
+	runs     int
+	duration time.Duration
+	warmup   time.Duration
+	conns    int
+	threads  int
+	dbConns  int
+	w5       int
+	sample   int
+	profile  bool
+	extra    []string
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		if err := serveMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	fs.StringVar(&o.out, "out", "bench/out", "state directory (PostgreSQL data, logs)")
+	fs.StringVar(&o.lua, "lua", "../shared/bench/wrk_hosts.lua", "wrk script")
+	fs.IntVar(&o.runs, "runs", 3, "runs per workload (the median is reported)")
+	fs.DurationVar(&o.duration, "d", 20*time.Second, "wrk duration")
+	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "warm-up before each run")
+	fs.IntVar(&o.conns, "c", 16, "wrk connections")
+	fs.IntVar(&o.threads, "t", 2, "wrk threads")
+	fs.IntVar(&o.dbConns, "db-conns", 16, "server pool size")
+	fs.IntVar(&o.w5, "w5-tenants", 10000, "tenants for W5")
+	fs.IntVar(&o.sample, "sample", 1000, "responses checked for wrong-tenant rows")
+	fs.BoolVar(&o.profile, "profile", false, "write a CPU profile of the server during each run to the state directory")
+	noLog := fs.Bool("no-access-log", false, "turn the server's access log off")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags] all|w3|w4|w5|w6")
+		fs.PrintDefaults()
+	}
+	if len(os.Args) < 2 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	what := os.Args[1]
+	_ = fs.Parse(os.Args[2:])
+	if *noLog {
+		o.extra = append(o.extra, "-access-log=false")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, what, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, what string, o options) error {
+	if !slices.Contains([]string{"all", "w3", "w4", "w5", "w6"}, what) {
+		return fmt.Errorf("unknown workload %q", what)
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		return errors.New("wrk not found: apt-get install wrk")
+	}
+	if _, err := os.Stat(o.lua); err != nil {
+		return fmt.Errorf("wrk script: %w", err)
+	}
+	out, err := filepath.Abs(o.out)
+	if err != nil {
+		return err
+	}
+	o.out = out
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	// A world-traversable directory, since PostgreSQL runs as another user
+	// when we are root.
+	pgDir := filepath.Join(out, "pg")
+	cl, err := pgcluster.Start(ctx, pgcluster.Config{Dir: pgDir, Fast: true})
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	defer cl.Stop()
+	admin := cl.URL(pgcluster.Superuser, "postgres")
+
+	w3URL, err := seed(ctx, admin, cl, "w3", 100)
+	if err != nil {
+		return err
+	}
+	logf("machine: %d CPUs, %s; %s; %s", runtime.NumCPU(), cpuModel(), runtime.Version(), pgVersion(ctx, admin))
+
+	w3srv, err := startServer(ctx, o, w3URL, "tenant", "w3")
+	if err != nil {
+		return err
+	}
+	defer w3srv.stop()
+	if err := checkSample(ctx, w3srv.addr, 100, o.sample); err != nil {
+		return fmt.Errorf("W3 check: %w", err)
+	}
+
+	var w3, w6, w5, w3b []wrkResult
+	var pgPeak pgMem
+	switch what {
+	case "w3", "w4":
+		for i := range o.runs {
+			r, mem, err := load(ctx, o, w3srv, 100, cl)
+			if err != nil {
+				return err
+			}
+			pgPeak = pgPeak.max(mem)
+			w3 = append(w3, r)
+			logf("W3 run %d: %s", i+1, r)
+		}
+	}
+	if what == "all" || what == "w6" {
+		w6srv, err := startServer(ctx, o, w3URL, "plain", "w6")
+		if err != nil {
+			return err
+		}
+		for i := range o.runs {
+			r, mem, err := load(ctx, o, w3srv, 100, cl)
+			if err != nil {
+				return err
+			}
+			pgPeak = pgPeak.max(mem)
+			w3 = append(w3, r)
+			logf("W3 run %d: %s", i+1, r)
+			r6, _, err := load(ctx, o, w6srv, 100, cl)
+			if err != nil {
+				return err
+			}
+			w6 = append(w6, r6)
+			logf("W6 run %d: %s", i+1, r6)
+		}
+		w6srv.stop()
+	}
+	var pgb float64
+	if what == "all" || what == "w6" {
+		if pgb, err = pgbench(ctx, o, w3URL); err != nil {
+			return err
+		}
+	}
+	if what == "all" || what == "w5" {
+		w5URL, err := seed(ctx, admin, cl, "w5", o.w5)
+		if err != nil {
+			return err
+		}
+		w5srv, err := startServer(ctx, o, w5URL, "tenant", "w5")
+		if err != nil {
+			return err
+		}
+		if err := checkSample(ctx, w5srv.addr, o.w5, o.sample); err != nil {
+			return fmt.Errorf("W5 check: %w", err)
+		}
+		for i := range o.runs {
+			r, _, err := load(ctx, o, w3srv, 100, cl)
+			if err != nil {
+				return err
+			}
+			w3b = append(w3b, r)
+			logf("W3 run %d (W5 pair): %s", i+1, r)
+			r5, _, err := load(ctx, o, w5srv, o.w5, cl)
+			if err != nil {
+				return err
+			}
+			w5 = append(w5, r5)
+			logf("W5 run %d: %s", i+1, r5)
+		}
+		logf("W5 server peak RSS: %.1f MiB", float64(w5srv.peakRSS())/(1<<20))
+		w5srv.stop()
+	}
+
+	// One line per workload.
+	fmt.Println()
+	if len(w3) > 0 {
+		m := median(w3)
+		fmt.Printf("W3  100 tenants: %.0f req/s, p50 %.2f ms, p99 %.2f ms, non-2xx %d, errors %d (median of %d; %d responses checked, 0 wrong-tenant rows)\n",
+			m.rps(), ms(m.P50), ms(m.P99), sumNon2xx(w3), sumErrors(w3), len(w3), o.sample)
+		fmt.Printf("W4  server peak RSS %.1f MiB; PostgreSQL backends peak RSS %.0f MiB (PSS %.0f MiB, %d processes)\n",
+			float64(w3srv.peakRSS())/(1<<20), float64(pgPeak.rss)/(1<<20), float64(pgPeak.pss)/(1<<20), pgPeak.procs)
+	}
+	if len(w6) > 0 {
+		m3, m6 := median(w3), median(w6)
+		fmt.Printf("W6  no tenancy: %.0f req/s, p50 %.2f ms, p99 %.2f ms; W3/W6 req/s %.3f (median of per-run ratios %.3f); W3 vs pgbench -S-style %.0f tps: %.2f\n",
+			m6.rps(), ms(m6.P50), ms(m6.P99), m3.rps()/m6.rps(), medianRatio(w3[len(w3)-len(w6):], w6), pgb, m3.rps()/pgb)
+	}
+	if len(w5) > 0 {
+		m3, m5 := median(w3b), median(w5)
+		fmt.Printf("W5  %d tenants: %.0f req/s, p50 %.2f ms, p99 %.2f ms, non-2xx %d; W5/W3 p99 %.3f, W5/W3 req/s %.3f (W3 in the same run: %.0f req/s, p99 %.2f ms)\n",
+			o.w5, m5.rps(), ms(m5.P50), ms(m5.P99), sumNon2xx(w5), float64(m5.P99)/float64(m3.P99), m5.rps()/m3.rps(), m3.rps(), ms(m3.P99))
+	}
+	return nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+}
+
+// ---- seeding -------------------------------------------------------------
+
+// seed creates database name (owned by a login role of the same name) with
+// n tenants t0001…, each with 10 hotels × 3 rooms whose names contain the
+// slug, plus a schema "single" with the same tables and 10 hotels for W6.
+// A database seeded before is reused.
+func seed(ctx context.Context, admin string, cl *pgcluster.Cluster, name string, n int) (string, error) {
+	url := cl.URL(name, name)
+	ac, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", err
+	}
+	defer ac.Close(context.Background())
+	var exists bool
+	if err := ac.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if exists {
+		pool, err := pgxpool.New(ctx, url)
+		if err == nil {
+			var seeded int
+			err = pool.QueryRow(ctx, "SELECT n FROM public.bench_seeded").Scan(&seeded)
+			pool.Close()
+			if err == nil && seeded == n {
+				logf("%s: reusing %d seeded tenants", name, n)
+				return url, nil
+			}
+		}
+		if _, err := ac.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			return "", err
+		}
+		rows, _ := ac.Query(ctx, "SELECT rolname FROM pg_roles WHERE rolname LIKE $1", name+"\\_%")
+		roles, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, r := range roles {
+			if _, err := ac.Exec(ctx, "DROP ROLE "+pgx.Identifier{r}.Sanitize()); err != nil {
+				return "", err
+			}
+		}
+	}
+	for _, q := range []string{
+		"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + name + "') THEN CREATE ROLE " + name + " LOGIN CREATEROLE; END IF; END$$",
+		"CREATE DATABASE " + name + " OWNER " + name + " TEMPLATE template0",
+	} {
+		if _, err := ac.Exec(ctx, q); err != nil {
+			return "", fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	{
+		dc, err := pgx.Connect(ctx, cl.URL(pgcluster.Superuser, name))
+		if err != nil {
+			return "", err
+		}
+		_, err = dc.Exec(ctx, "ALTER SCHEMA public OWNER TO "+name)
+		dc.Close(ctx)
+		if err != nil {
+			return "", err
+		}
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return "", err
+	}
+	cfg.MaxConns = 8
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer pool.Close()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m, err := condomigrate.New(pool, &condomigrate.Config{Shared: migrations.Shared(), Tenant: migrations.Tenant(), Logger: quiet})
+	if err != nil {
+		return "", err
+	}
+	if _, err := m.MigrateShared(ctx, nil); err != nil {
+		return "", err
+	}
+	reg := condo.NewRegistry(pool, m, &condo.RegistryConfig{Logger: quiet})
+	start := time.Now()
+	logf("%s: creating %d tenants through the registry", name, n)
+	jobs := make(chan int)
+	errc := make(chan error, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i := range jobs {
+				slug := fmt.Sprintf("t%04d", i)
+				_, err := reg.Create(ctx, condo.CreateParams{
+					Slug: slug, Name: "Tenant " + slug, Domains: []string{slug + ".example.test"},
+					OnCreated: func(ctx context.Context, tx pgx.Tx, t *condo.Tenant) error {
+						_, err := tx.Exec(ctx, seedSQL(slug))
+						return err
+					},
+				})
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	for i := 1; i <= n; i++ {
+		select {
+		case jobs <- i:
+		case err := <-errc:
+			close(jobs)
+			wg.Wait()
+			return "", err
+		}
+		if i%1000 == 0 {
+			logf("%s: %d tenants (%.0f s)", name, i, time.Since(start).Seconds())
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return "", err
+	default:
+	}
+	// The table W6 reads: the same tables in one schema, no tenancy.
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA single; SET search_path TO single; "+migrationSQL()+"; "+seedSQL("single")+"; RESET search_path"); err != nil {
+		return "", fmt.Errorf("single schema: %w", err)
+	}
+	if _, err := pool.Exec(ctx, "CREATE TABLE public.bench_seeded (n int); INSERT INTO public.bench_seeded VALUES ("+strconv.Itoa(n)+")"); err != nil {
+		return "", err
+	}
+	logf("%s: seeded %d tenants in %.1f s; VACUUM (ANALYZE), CHECKPOINT", name, n, time.Since(start).Seconds())
+	dc, err := pgx.Connect(ctx, cl.URL(pgcluster.Superuser, name))
+	if err != nil {
+		return "", err
+	}
+	defer dc.Close(context.Background())
+	for _, q := range []string{"VACUUM (ANALYZE)", "CHECKPOINT"} {
+		if _, err := dc.Exec(ctx, q); err != nil {
+			return "", fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return url, nil
+}
+
+func seedSQL(slug string) string {
+	return `INSERT INTO hotel (name, city, stars)
+SELECT '` + slug + ` Hotel ' || g, (ARRAY['Lisbon','Porto','Madrid','Paris','Berlin'])[1 + g % 5], 1 + g % 5
+FROM generate_series(1, 10) g;
+INSERT INTO room (hotel_id, number, beds, price)
+SELECT h.id, r::text, 1 + r % 3, 80 + 10 * r FROM hotel h, generate_series(1, 3) r`
+}
+
+func migrationSQL() string {
+	b, err := fsRead(migrations.Tenant(), "0001_hotels.sql")
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// ---- the server under test ---------------------------------------------
+
+type server struct {
+	cmd   *exec.Cmd
+	addr  string
+	name  string
+	pprof string
+	runs  int
+	done  chan struct{}
+}
+
+func startServer(ctx context.Context, o options, dbURL, mode, name string) (*server, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(o.out, name+"-server.log"))
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"serve", "-db", dbURL, "-mode", mode, "-addr", addr, "-db-conns", strconv.Itoa(o.dbConns)}
+	s := &server{addr: addr, done: make(chan struct{}), name: name}
+	if o.profile {
+		pl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		s.pprof = pl.Addr().String()
+		pl.Close()
+		args = append(args, "-pprof", s.pprof)
+	}
+	cmd := exec.Command(self, append(args, o.extra...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s.cmd = cmd
+	go func() { _ = cmd.Wait(); logFile.Close(); close(s.done) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s, nil
+			}
+		}
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("server %s exited; see %s", name, logFile.Name())
+		case <-ctx.Done():
+			s.stop()
+			return nil, ctx.Err()
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, errors.New("server did not become ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// peakRSS is the server's high-water resident set (VmHWM), in bytes.
+func (s *server) peakRSS() int64 {
+	return procStatus(s.cmd.Process.Pid, "VmHWM:")
+}
+
+// ---- load -----------------------------------------------------------------
+
+type wrkResult struct {
+	Requests   int64   `json:"requests"`
+	DurationUS int64   `json:"duration_us"`
+	ErrConnect int64   `json:"err_connect"`
+	ErrRead    int64   `json:"err_read"`
+	ErrWrite   int64   `json:"err_write"`
+	ErrStatus  int64   `json:"err_status"`
+	ErrTimeout int64   `json:"err_timeout"`
+	P50        int64   `json:"lat_p50_us"`
+	P90        int64   `json:"lat_p90_us"`
+	P99        int64   `json:"lat_p99_us"`
+	Mean       float64 `json:"lat_mean_us"`
+	Max        int64   `json:"lat_max_us"`
+}
+
+func (r wrkResult) rps() float64 { return float64(r.Requests) / (float64(r.DurationUS) / 1e6) }
+func (r wrkResult) errors() int64 {
+	return r.ErrConnect + r.ErrRead + r.ErrWrite + r.ErrTimeout
+}
+func (r wrkResult) String() string {
+	return fmt.Sprintf("%.0f req/s, p50 %.2f ms, p99 %.2f ms, max %.1f ms, non-2xx %d, errors %d",
+		r.rps(), ms(r.P50), ms(r.P99), ms(r.Max), r.ErrStatus, r.errors())
+}
+
+func ms(us int64) float64 { return float64(us) / 1000 }
+
+// load runs a warm-up and then one measured wrk run against s, sampling
+// PostgreSQL's memory meanwhile.
+func load(ctx context.Context, o options, s *server, tenants int, cl *pgcluster.Cluster) (wrkResult, pgMem, error) {
+	if o.warmup > 0 {
+		if _, err := wrk(ctx, o, s.addr, tenants, o.warmup); err != nil {
+			return wrkResult{}, pgMem{}, err
+		}
+	}
+	var peak pgMem
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				peak = peak.max(postgresMem(cl))
+			}
+		}
+	})
+	if s.pprof != "" {
+		s.runs++
+		path := filepath.Join(o.out, fmt.Sprintf("%s-cpu-%d.pprof", s.name, s.runs))
+		wg.Go(func() {
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.pprof, max(int(o.duration.Seconds())-2, 1)))
+			if err != nil {
+				logf("profile: %v", err)
+				return
+			}
+			defer resp.Body.Close()
+			f, err := os.Create(path)
+			if err == nil {
+				_, _ = io.Copy(f, resp.Body)
+				f.Close()
+			}
+		})
+	}
+	before := cpuTimes(s.cmd.Process.Pid)
+	r, err := wrk(ctx, o, s.addr, tenants, o.duration)
+	after := cpuTimes(s.cmd.Process.Pid)
+	close(stop)
+	wg.Wait()
+	logf("CPU seconds during the run: server %.1f, postgres %.1f, wrk+other %.1f (of %.0f available)",
+		after.server-before.server, after.postgres-before.postgres, after.total-before.total-(after.server-before.server)-(after.postgres-before.postgres),
+		o.duration.Seconds()*float64(runtime.NumCPU()))
+	return r, peak, err
+}
+
+func wrk(ctx context.Context, o options, addr string, tenants int, d time.Duration) (wrkResult, error) {
+	cmd := exec.CommandContext(ctx, "wrk", "-t", strconv.Itoa(o.threads), "-c", strconv.Itoa(o.conns),
+		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "-s", o.lua, "http://"+addr, "--", strconv.Itoa(tenants))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk: %w: %s", err, out)
+	}
+	for line := range strings.Lines(string(out)) {
+		if rest, ok := strings.CutPrefix(line, "WRK "); ok {
+			var r wrkResult
+			if err := json.Unmarshal([]byte(rest), &r); err != nil {
+				return wrkResult{}, fmt.Errorf("wrk output: %w", err)
+			}
+			return r, nil
+		}
+	}
+	return wrkResult{}, fmt.Errorf("wrk printed no WRK line: %s", out)
+}
+
+// checkSample fetches n responses for random tenants and checks that every
+// hotel belongs to the Host's tenant.
+func checkSample(ctx context.Context, addr string, tenants, n int) error {
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i := range n {
+		slug := fmt.Sprintf("t%04d", 1+rand.IntN(tenants))
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/hotels/", nil)
+		req.Host = slug + ".example.test"
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		var hotels []struct {
+			ID    int64  `json:"id"`
+			Name  string `json:"name"`
+			City  string `json:"city"`
+			Stars int    `json:"stars"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&hotels)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || err != nil {
+			return fmt.Errorf("response %d for %s: status %d, %v", i, slug, resp.StatusCode, err)
+		}
+		if len(hotels) != 10 {
+			return fmt.Errorf("response %d for %s: %d hotels, want 10", i, slug, len(hotels))
+		}
+		for _, h := range hotels {
+			if !strings.HasPrefix(h.Name, slug+" ") {
+				return fmt.Errorf("response %d for %s: WRONG TENANT hotel %q", i, slug, h.Name)
+			}
+		}
+	}
+	logf("checked %d responses across %d tenants: 0 wrong-tenant rows", n, tenants)
+	return nil
+}
+
+// pgbench measures the database's own throughput for W6's SELECT at the
+// same concurrency, prepared, over TCP on loopback like the server.
+func pgbench(ctx context.Context, o options, dbURL string) (float64, error) {
+	bin, err := pgcluster.FindBinDir()
+	if err != nil {
+		return 0, err
+	}
+	exe := filepath.Join(bin, "pgbench")
+	if _, err := os.Stat(exe); err != nil {
+		if exe, err = exec.LookPath("pgbench"); err != nil {
+			return 0, errors.New("pgbench not found")
+		}
+	}
+	script := filepath.Join(o.out, "w6.sql")
+	if err := os.WriteFile(script, []byte("SELECT id, name, city, stars FROM single.hotel ORDER BY id;\n"), 0o644); err != nil {
+		return 0, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "-n", "-M", "prepared", "-c", strconv.Itoa(o.conns), "-j", strconv.Itoa(o.threads),
+		"-T", strconv.Itoa(int(o.duration.Seconds())), "-f", script, dbURL)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("pgbench: %w: %s", err, out)
+	}
+	for line := range strings.Lines(string(out)) {
+		if rest, ok := strings.CutPrefix(line, "tps = "); ok {
+			f := strings.Fields(rest)
+			tps, err := strconv.ParseFloat(f[0], 64)
+			if err == nil {
+				logf("pgbench (same SELECT, -c %d -j %d, prepared): %.0f tps", o.conns, o.threads, tps)
+				return tps, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("pgbench output: %s", out)
+}
+
+// ---- memory -----------------------------------------------------------------
+
+type pgMem struct {
+	rss, pss int64
+	procs    int
+}
+
+func (a pgMem) max(b pgMem) pgMem {
+	if b.rss > a.rss {
+		return b
+	}
+	return a
+}
+
+// postgresMem sums RSS and PSS over the cluster's processes (the postmaster
+// and its children).
+func postgresMem(cl *pgcluster.Cluster) pgMem {
+	var m pgMem
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if strings.TrimSpace(string(comm)) != "postgres" {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		_ = cmdline
+		m.rss += procStatus(pid, "VmRSS:")
+		m.pss += smapsRollup(pid, "Pss:")
+		m.procs++
+	}
+	return m
+}
+
+type cpuSample struct{ server, postgres, total float64 }
+
+// cpuTimes reads the CPU seconds used so far by the server, by all
+// postgres processes (live ones; backends are long-lived here), and by the
+// whole machine (from /proc/stat).
+func cpuTimes(serverPid int) cpuSample {
+	var c cpuSample
+	c.server = procCPU(serverPid)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if strings.TrimSpace(string(comm)) == "postgres" {
+			c.postgres += procCPU(pid)
+		}
+	}
+	b, _ := os.ReadFile("/proc/stat")
+	if line, _, ok := strings.Cut(string(b), "\n"); ok {
+		f := strings.Fields(line)
+		// user nice system idle iowait irq softirq steal: busy = all but idle, iowait.
+		for i, v := range f[1:] {
+			if i == 3 || i == 4 || i > 7 {
+				continue
+			}
+			n, _ := strconv.ParseFloat(v, 64)
+			c.total += n / 100
+		}
+	}
+	return c
+}
+
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+2:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100 // USER_HZ
+}
+
+func procStatus(pid int, key string) int64 { return kbField(fmt.Sprintf("/proc/%d/status", pid), key) }
+func smapsRollup(pid int, key string) int64 {
+	return kbField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), key)
+}
+
+func kbField(path, key string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, key); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// ---- statistics -----------------------------------------------------------
+
+func median(rs []wrkResult) wrkResult {
+	s := slices.Clone(rs)
+	sort.Slice(s, func(i, j int) bool { return s[i].rps() < s[j].rps() })
+	m := s[len(s)/2]
+	p99 := make([]int64, len(rs))
+	p50 := make([]int64, len(rs))
+	for i, r := range rs {
+		p99[i], p50[i] = r.P99, r.P50
+	}
+	slices.Sort(p99)
+	slices.Sort(p50)
+	m.P99, m.P50 = p99[len(p99)/2], p50[len(p50)/2]
+	return m
+}
+
+func medianRatio(a, b []wrkResult) float64 {
+	var rs []float64
+	for i := range min(len(a), len(b)) {
+		rs = append(rs, a[i].rps()/b[i].rps())
+	}
+	slices.Sort(rs)
+	return rs[len(rs)/2]
+}
+
+func sumNon2xx(rs []wrkResult) (n int64) {
+	for _, r := range rs {
+		n += r.ErrStatus
+	}
+	return n
+}
+
+func sumErrors(rs []wrkResult) (n int64) {
+	for _, r := range rs {
+		n += r.errors()
+	}
+	return n
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func pgVersion(ctx context.Context, url string) string {
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return "PostgreSQL ?"
+	}
+	defer c.Close(ctx)
+	var v string
+	_ = c.QueryRow(ctx, "SHOW server_version").Scan(&v)
+	return "PostgreSQL " + v
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condomigrate"
+	"github.com/condo-dev/condo/examples/hotels/migrations"
+	"github.com/condo-dev/condo/examples/hotels/web"
+)
+
+// serveMain is the server under test, run as a child process: the
+// reference app's tenant handler behind condo.Server (mode "tenant"), or
+// the same query without tenancy behind the same Server (mode "plain", W6).
+func serveMain(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	dbURL := fs.String("db", "", "database URL")
+	mode := fs.String("mode", "tenant", "tenant or plain")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	conns := fs.Int("db-conns", 16, "pool size")
+	accessLog := fs.Bool("access-log", true, "log every request")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address")
+	_ = fs.Parse(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if *pprofAddr != "" {
+		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }() // DefaultServeMux has pprof
+	}
+	cfg, err := pgxpool.ParseConfig(*dbURL)
+	if err != nil {
+		return err
+	}
+	cfg.MaxConns = int32(*conns)
+	cfg.MinConns = int32(*conns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	m, err := condomigrate.New(pool, &condomigrate.Config{Shared: migrations.Shared(), Tenant: migrations.Tenant(), Logger: logger})
+	if err != nil {
+		return err
+	}
+	reg := condo.NewRegistry(pool, m, &condo.RegistryConfig{Logger: logger})
+	res, err := condo.NewResolver(reg, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, Logger: logger})
+	if err != nil {
+		return err
+	}
+	var h http.Handler
+	switch *mode {
+	case "tenant":
+		if err := res.Start(ctx); err != nil {
+			return err
+		}
+		defer res.Stop(context.Background())
+		h = res.Router(web.Handlers(reg, &web.Config{Logger: logger}))
+	default:
+		h = plainHandler(pool, logger)
+	}
+	srv, err := condo.NewServer(&condo.ServerConfig{
+		Handler:          h,
+		HTTPAddr:         *addr,
+		Resolver:         res,
+		Ready:            pool.Ping,
+		Metrics:          condo.NewMetrics(nil),
+		DisableAccessLog: !*accessLog,
+		Logger:           logger,
+	})
+	if err != nil {
+		return err
+	}
+	return srv.ListenAndServe(ctx)
+}
+
+// plainHandler is W6: GET /hotels/ with the same query and encoding as the
+// tenant app, on one schema, without tenant middleware or schema switch.
+func plainHandler(pool *pgxpool.Pool, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /hotels/", func(w http.ResponseWriter, r *http.Request) {
+		hotels := make([]web.Hotel, 0, 16)
+		var h web.Hotel
+		rows, err := pool.Query(r.Context(), "SELECT id, name, city, stars FROM single.hotel ORDER BY id")
+		if err == nil {
+			_, err = pgx.ForEachRow(rows, []any{&h.ID, &h.Name, &h.City, &h.Stars}, func() error {
+				hotels = append(hotels, h)
+				return nil
+			})
+		}
+		if err != nil {
+			logger.Error("query", "error", err)
+			http.Error(w, "Internal Server Error", 500)
+			return
+		}
+		b, _ := json.Marshal(hotels)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(b, '\n'))
+	})
+	return mux
+}
+
+func fsRead(fsys fs.FS, name string) (string, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	return string(b), err
+}

@@ -1,0 +1,94 @@
+package condo_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condotest"
+)
+
+func TestQueryTenant(t *testing.T) {
+	t.Parallel()
+	// One connection, so every tenant's queries share it and its prepared
+	// statements.
+	e := newEnv(t, nil, &condotest.DatabaseOpts{MaxConns: 1})
+	ctx := t.Context()
+	tenants := map[string]*condo.Tenant{}
+	for _, slug := range []string{"acme", "globex", "initech"} {
+		ten := e.create(t, slug)
+		tenants[slug] = ten
+		err := e.reg.InTx(ctx, ten, func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, "INSERT INTO hotel (name, city, stars) SELECT $1 || ' Hotel ' || g, 'Lisbon', 3 FROM generate_series(1, 3) g", slug)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(slug string) ([]string, error) {
+		var out []string
+		err := e.reg.QueryTenant(condo.WithTenant(ctx, tenants[slug]), func(rows pgx.Rows) error {
+			var err error
+			out, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			return err
+		}, "SELECT name FROM hotel ORDER BY id")
+		return out, err
+	}
+	for i := range 30 {
+		slug := []string{"acme", "globex", "initech"}[i%3]
+		got, err := names(slug)
+		if err != nil {
+			t.Fatalf("round %d, %s: %v", i, slug, err)
+		}
+		if len(got) != 3 {
+			t.Fatalf("round %d, %s: got %v", i, slug, got)
+		}
+		for _, n := range got {
+			if !strings.HasPrefix(n, slug+" ") {
+				t.Fatalf("round %d: tenant %s saw %q", i, slug, n)
+			}
+		}
+	}
+	// Arguments, on the pipelined path too (second and later runs).
+	for range 3 {
+		var n int
+		err := e.reg.QueryTenant(condo.WithTenant(ctx, tenants["initech"]), func(rows pgx.Rows) error {
+			for rows.Next() {
+				n++
+			}
+			return rows.Err()
+		}, "SELECT name FROM hotel WHERE stars = $1 AND name LIKE $2", 3, "initech%")
+		if err != nil || n != 3 {
+			t.Fatalf("query with arguments: %d rows, %v", n, err)
+		}
+	}
+	// The walls: another tenant's schema, the registry, and writes.
+	acme := condo.WithTenant(ctx, tenants["acme"])
+	for _, q := range []string{
+		fmt.Sprintf("SELECT name FROM %s.hotel", tenants["globex"].Schema),
+		"SELECT slug FROM public.condo_tenants",
+		fmt.Sprintf("INSERT INTO %s.hotel (name, city, stars) VALUES ('x', 'y', 1) RETURNING name", tenants["globex"].Schema),
+	} {
+		err := e.reg.QueryTenant(acme, func(rows pgx.Rows) error {
+			for rows.Next() {
+			}
+			return rows.Err()
+		}, q)
+		if err == nil {
+			t.Errorf("%s: got no error", q)
+		}
+	}
+	// Still fine afterwards, on the same connection.
+	if got, err := names("globex"); err != nil || len(got) != 3 {
+		t.Errorf("after errors: %v, %v", got, err)
+	}
+	if err := e.reg.QueryTenant(ctx, func(pgx.Rows) error { return nil }, "SELECT 1"); !errors.Is(err, condo.ErrNoTenant) {
+		t.Errorf("no tenant: got %v, want ErrNoTenant", err)
+	}
+}
