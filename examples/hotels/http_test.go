@@ -241,7 +241,7 @@ func TestHotelsCRUD(t *testing.T) {
 	ep := fmt.Sprintf("/hotels/%d/edit", id)
 	want(t, c.submit(u(ep), u(ep), url.Values{"name": {"Seaside Palace"}, "city": {"Nice"}, "stars": {"5"}}), http.StatusOK, "Saved.", "Seaside Palace")
 	dp := fmt.Sprintf("/hotels/%d/delete", id)
-	want(t, c.get(u(dp)), http.StatusOK, `Delete the hotel "Seaside Palace" in Nice?`, "Its 1 room will be deleted too")
+	want(t, c.get(u(dp)), http.StatusOK, `Delete the hotel "Seaside Palace" in Nice?`, "Its room will be deleted too")
 	want(t, c.post(u(dp), url.Values{"csrf": {"forged"}}), http.StatusForbidden)
 	if ta.hotelID(acme, "Seaside Palace") != id {
 		t.Fatal("a forged delete deleted the hotel")

@@ -258,8 +258,11 @@ func (h *Handler) confirmDeleteHotel(p *page) {
 		return
 	}
 	detail := "This cannot be undone."
-	if ho.Rooms > 0 {
-		detail = fmt.Sprintf("Its %d room%s will be deleted too. This cannot be undone.", ho.Rooms, map[bool]string{true: "", false: "s"}[ho.Rooms == 1])
+	switch {
+	case ho.Rooms == 1:
+		detail = "Its room will be deleted too. This cannot be undone."
+	case ho.Rooms > 1:
+		detail = fmt.Sprintf("Its %d rooms will be deleted too. This cannot be undone.", ho.Rooms)
 	}
 	p.render(h, http.StatusOK, "confirm", "Delete "+ho.Name, "hotels", confirmData{
 		Question: fmt.Sprintf("Delete the hotel %q in %s?", ho.Name, ho.City),
