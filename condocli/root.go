@@ -169,7 +169,26 @@ func newCommand(cfg *Config) (*cobra.Command, *app) {
 	root.PersistentFlags().StringVar(&a.databaseURL, "database-url", "", "PostgreSQL connection string (default $DATABASE_URL)")
 	root.AddCommand(newMigrateCmd(a), newTenantsCmd(a), newServeCmd(a), newProxyConfigCmd(a), newCertsCmd(a))
 	root.AddCommand(a.cfg.Commands...)
+	closeOnError(root, a)
 	return root, a
+}
+
+// closeOnError makes every command of the tree release the database when
+// it fails, since cobra runs PersistentPostRun only after a success (a
+// program embedding NewCommand would otherwise keep the pool open).
+func closeOnError(c *cobra.Command, a *app) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			err := run(cmd, args)
+			if err != nil {
+				a.close()
+			}
+			return err
+		}
+	}
+	for _, sub := range c.Commands() {
+		closeOnError(sub, a)
+	}
 }
 
 // Main runs the command line with os.Args and returns the exit code:

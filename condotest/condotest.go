@@ -33,11 +33,25 @@ var server struct {
 
 // Main runs the tests and then stops the test cluster, if one was started.
 // Call it from TestMain.
+//
+// When the tests pass, Main also checks for goroutine leaks, as river's
+// WrapTestMain does: every goroutine started while the tests ran must end
+// within 5 seconds after them, except a few long-lived ones of libraries
+// (listed, with reasons, in leakAllowlist). Otherwise it prints their
+// stacks and the run fails.
 func Main(m *testing.M) {
+	before := goroutineIDs()
 	code := m.Run()
+	// Stopped first: the goroutine waiting for the server process is ours.
 	server.cluster.Stop()
 	if server.dir != "" {
 		_ = os.RemoveAll(server.dir)
+	}
+	if code == 0 {
+		if report := checkLeaks(before, leakWait); report != "" {
+			fmt.Fprint(os.Stderr, report)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }
