@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -196,21 +199,87 @@ func TestDev(t *testing.T) {
 		t.Fatalf("PostgreSQL (pid %d) still running after dev stopped", pid)
 	}
 
-	run = startDev(t, dir)
-	if !bytes.Contains([]byte(run.out.String()), []byte("demo data reused")) {
-		t.Fatalf("second run did not reuse the data:\n%s", run.out.String())
+	// The second run is the command itself in a process of its own,
+	// stopped the way Ctrl-C stops it.
+	proc := startDevProcess(t, dir)
+	if !strings.Contains(proc.out.String(), "demo data reused") {
+		t.Fatalf("second run did not reuse the data:\n%s", proc.out.String())
 	}
-	c = run.client(t)
+	c = proc.client(t)
 	want(t, c.login("acme", demoEmail, demoPassword), http.StatusOK)
-	want(t, c.get(run.url("acme", "/?q=kept")), http.StatusOK, "Kept Across Runs")
+	want(t, c.get(proc.url("acme", "/?q=kept")), http.StatusOK, "Kept Across Runs")
 	// The CLI finds the running cluster (no second server on the folder).
 	pid = clusterStatus(dir)
 	url, stop, err := defaultDatabase(t.Context(), dir)
 	if err != nil || stop != nil || url == "" {
 		t.Fatalf("defaultDatabase while dev runs: %q, stop %v, %v; want the running cluster's URL", url, stop != nil, err)
 	}
-	run.stop(t)
-	if syscall.Kill(pid, 0) == nil {
-		t.Fatalf("PostgreSQL (pid %d) still running after the second stop", pid)
+	// And a second dev on the same folder refuses, naming the first.
+	cmd := condocli.NewCommand(newConfig(&options{stateDir: dir, getenv: func(string) string { return "" }, stdout: io.Discard, stderr: io.Discard}))
+	cmd.SetArgs([]string{"dev", "--addr", "127.0.0.1:0", "--https", ""})
+	if err := cmd.ExecuteContext(t.Context()); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("already running, pid %d", pid)) {
+		t.Fatalf("a second dev on the folder: %v; want already running, pid %d", err, pid)
+	}
+	if err := proc.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.wait(30 * time.Second); err != nil {
+		t.Fatalf("dev after SIGINT: %v\n%s", err, proc.out.String())
+	}
+	if syscall.Kill(pid, 0) == nil || clusterStatus(dir) != 0 {
+		t.Fatalf("PostgreSQL (pid %d) still running after Ctrl-C", pid)
+	}
+}
+
+// devProcess is the dev command running in a child process (this test
+// binary, running main).
+type devProcess struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+	devRun
+}
+
+func startDevProcess(t *testing.T, stateDir string) *devProcess {
+	t.Helper()
+	p := &devProcess{out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(os.Args[0], "dev", "--state-dir", stateDir, "--addr", "127.0.0.1:0", "--https", "")
+	p.cmd.Env = append(os.Environ(), runMainEnv+"=1", "DATABASE_URL=")
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	re := regexp.MustCompile(`Tenant acme +http://acme\.localhost:(\d+)/`)
+	waitFor(t, 20*time.Second, "the dev process to print its URLs", func() bool {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("dev exited: %v\n%s", err, p.out.String())
+		default:
+		}
+		m := re.FindStringSubmatch(p.out.String())
+		if m != nil {
+			p.port = m[1]
+		}
+		return m != nil
+	})
+	return p
+}
+
+// wait waits for the process to exit, and reports a non-zero exit.
+func (p *devProcess) wait(d time.Duration) error {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(d):
+		return fmt.Errorf("still running after %s", d)
 	}
 }
