@@ -108,7 +108,23 @@ func (p LegoProvider) CleanUp(ctx context.Context, ch DNSChallenge) error {
 //	CONDO_DNS_ACTION     "present" or "cleanup"
 //	CONDO_DNS_NAME       the TXT record's name (_acme-challenge.example.com)
 //
-// so existing certbot hook scripts work unchanged.
+// so existing certbot hook scripts work unchanged. A hook for a server
+// taking dynamic updates, with nsupdate (bind9-dnsutils) or knsupdate
+// (knot-dnsutils), both reading this input:
+//
+//	#!/bin/sh
+//	set -eu
+//	case "$CONDO_DNS_ACTION" in
+//	present) op="add $CONDO_DNS_NAME. 60" ;;
+//	cleanup) op="delete $CONDO_DNS_NAME." ;;
+//	esac
+//	nsupdate <<EOF
+//	server ns1.example.com
+//	zone example.com.
+//	key hmac-sha256:acme-key $(cat /etc/condo/tsig.secret)
+//	update $op TXT "$CERTBOT_VALIDATION"
+//	send
+//	EOF
 type ExecProvider struct {
 	// AuthHook is the program that creates the record.
 	AuthHook string

@@ -22,7 +22,7 @@ const rotateBatch = 500
 //
 // It runs in one transaction and is all or nothing: if any value does not
 // decrypt with oldKey it changes nothing and returns an error wrapping
-// [ErrWrongKey] that counts and names such values. Writers (servers
+// [ErrWrongKey] that counts them and names the first. Writers (servers
 // storing a new certificate) wait for it; readers do not. Servers still
 // running with oldKey can no longer read what they stored: restart every
 // instance with newKey right after, or stop them first.
