@@ -11,6 +11,14 @@
 // unless CONDO_TEST_DURABLE=1 (for benchmarks that must be realistic). When no PostgreSQL binaries are found the
 // helpers fail the test with a message naming the package to install.
 //
+// # Goroutine leaks
+//
+// After tests that passed, [Main] waits up to 5 seconds for every goroutine
+// they started to end, and fails the run with the stacks of those that do
+// not, except a short allowlist of library goroutines that live on purpose
+// (certmagic's per-CA rate limiters, Pebble's validation loop, signal
+// handling), each documented in leak.go.
+//
 // # Databases
 //
 // [NewDatabase] creates a database owned by a fresh unprivileged login role
