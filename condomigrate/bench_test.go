@@ -16,9 +16,10 @@ import (
 // hotel.rating and an index on hotel(city):
 //
 //   - W2a: the fleet run, at default parallelism and with --parallel 1;
+//
 //   - W2b: the same command again, when every tenant is up to date.
 //
-//	CONDO_TEST_DURABLE=1 go test -run '^$' -bench W2 -benchtime 1x ./condomigrate
+//     CONDO_TEST_DURABLE=1 go test -run '^$' -bench W2 -benchtime 1x ./condomigrate
 func BenchmarkW2(b *testing.B) {
 	n := 1000
 	if s := os.Getenv("CONDO_W2_TENANTS"); s != "" {
