@@ -345,9 +345,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	r, e := s.cfg.TrustedProxies.examine(r, s.header)
 	info := &requestInfo{ResponseWriter: w, client: e.client, https: e.https, trusted: e.trusted}
-	if e.host != "" {
-		r.Host = e.host
-	}
 	if id := r.Header.Get("X-Request-Id"); e.trusted && validRequestID(id) {
 		info.id = id
 	} else {
@@ -362,7 +359,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h["Strict-Transport-Security"] = s.hsts
 	}
 	ctx := context.WithValue(r.Context(), infoKey{}, info)
-	r = r.WithContext(ctx)
+	r = r.WithContext(ctx) // a copy: the host below is ours to change
+	if e.host != "" {
+		r.Host = e.host
+	}
 
 	m := s.cfg.Metrics
 	if m != nil {

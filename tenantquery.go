@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/condo-dev/condo/internal/pgident"
 )
@@ -35,6 +36,10 @@ import (
 // pgx.CollectRows); its error, or the query's, is returned. Returns
 // [ErrNoTenant] when ctx has no tenant.
 func (r *Registry) QueryTenant(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error {
+	return queryTenant(ctx, func(*Tenant) *pgxpool.Pool { return r.pool }, fn, sql, args)
+}
+
+func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, fn func(pgx.Rows) error, sql string, args []any) error {
 	t, ok := TenantFromContext(ctx)
 	if !ok {
 		return ErrNoTenant
@@ -45,7 +50,7 @@ func (r *Registry) QueryTenant(ctx context.Context, fn func(pgx.Rows) error, sql
 	if err := pgident.Validate("role", t.Role); err != nil {
 		return err
 	}
-	conn, err := r.pool.Acquire(ctx)
+	conn, err := poolFor(t).Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("tenant %q query: %w", t.Slug, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condotest"
@@ -90,5 +91,39 @@ func TestQueryTenant(t *testing.T) {
 	}
 	if err := e.reg.QueryTenant(ctx, func(pgx.Rows) error { return nil }, "SELECT 1"); !errors.Is(err, condo.ErrNoTenant) {
 		t.Errorf("no tenant: got %v, want ErrNoTenant", err)
+	}
+}
+
+func TestTenantPools(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	ctx := t.Context()
+	cfg, err := pgxpool.ParseConfig(e.db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 3
+	tp, err := condo.NewTenantPools(ctx, cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Close()
+	for _, slug := range []string{"acme", "globex", "initech", "umbrella"} {
+		ten := e.create(t, slug)
+		if tp.For(ten) != tp.For(ten) || tp.For(ten).Config().MaxConns != 1 {
+			t.Fatalf("For(%s) is not one stable one-connection pool", slug)
+		}
+		var got string
+		err := tp.QueryTenant(condo.WithTenant(ctx, ten), func(rows pgx.Rows) error {
+			var err error
+			got, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[string])
+			return err
+		}, "SELECT current_schema() || ' ' || current_user")
+		if want := ten.Schema + " " + ten.Role; err != nil || got != want {
+			t.Errorf("%s: got %q, %v; want %q", slug, got, err, want)
+		}
+	}
+	if _, err := condo.NewTenantPools(ctx, cfg, 0); err == nil {
+		t.Error("n = 0: got no error")
 	}
 }

@@ -59,6 +59,8 @@ type options struct {
 	sample   int
 	profile  bool
 	extra    []string
+
+	pgSettings map[string]string
 }
 
 func main() {
@@ -83,6 +85,18 @@ func main() {
 	fs.IntVar(&o.sample, "sample", 1000, "responses checked for wrong-tenant rows")
 	fs.BoolVar(&o.profile, "profile", false, "write a CPU profile of the server during each run to the state directory")
 	noLog := fs.Bool("no-access-log", false, "turn the server's access log off")
+	partitions := fs.Int("partitions", 1, "tenant-affine connection pools in the server")
+	fs.Func("pg", "a PostgreSQL setting for the bench cluster, name=value (repeatable)", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok {
+			return errors.New("want name=value")
+		}
+		if o.pgSettings == nil {
+			o.pgSettings = map[string]string{}
+		}
+		o.pgSettings[k] = val
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags] all|w3|w4|w5|w6")
 		fs.PrintDefaults()
@@ -93,6 +107,9 @@ func main() {
 	}
 	what := os.Args[1]
 	_ = fs.Parse(os.Args[2:])
+	if *partitions > 1 {
+		o.extra = append(o.extra, "-partitions", strconv.Itoa(*partitions))
+	}
 	if *noLog {
 		o.extra = append(o.extra, "-access-log=false")
 	}
@@ -125,7 +142,7 @@ func run(ctx context.Context, what string, o options) error {
 	// A world-traversable directory, since PostgreSQL runs as another user
 	// when we are root.
 	pgDir := filepath.Join(out, "pg")
-	cl, err := pgcluster.Start(ctx, pgcluster.Config{Dir: pgDir, Fast: true})
+	cl, err := pgcluster.Start(ctx, pgcluster.Config{Dir: pgDir, Fast: true, Settings: o.pgSettings})
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
@@ -576,6 +593,10 @@ func wrk(ctx context.Context, o options, addr string, tenants int, d time.Durati
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %w: %s", err, out)
+	}
+	if f, err := os.OpenFile(filepath.Join(o.out, "wrk.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+		fmt.Fprintf(f, "== %s %s %d tenants\n%s\n", time.Now().Format(time.TimeOnly), addr, tenants, out)
+		f.Close()
 	}
 	for line := range strings.Lines(string(out)) {
 		if rest, ok := strings.CutPrefix(line, "WRK "); ok {

@@ -33,6 +33,7 @@ func serveMain(args []string) error {
 	conns := fs.Int("db-conns", 16, "pool size")
 	accessLog := fs.Bool("access-log", true, "log every request")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address")
+	partitions := fs.Int("partitions", 1, "tenant-affine pools: tenants are hashed over this many pools of db-conns/partitions connections")
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -68,7 +69,17 @@ func serveMain(args []string) error {
 			return err
 		}
 		defer res.Stop(context.Background())
-		h = res.Router(web.Handlers(reg, &web.Config{Logger: logger}))
+		wc := &web.Config{Logger: logger}
+		if *partitions > 1 {
+			tp, err := condo.NewTenantPools(ctx, cfg, *partitions)
+			if err != nil {
+				return err
+			}
+			defer tp.Close()
+			wc.Pools = tp
+		}
+		hs := web.Handlers(reg, wc)
+		h = res.Router(hs)
 	default:
 		h = plainHandler(pool, logger)
 	}

@@ -5,6 +5,7 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"html/template"
 	"log/slog"
@@ -19,6 +20,9 @@ import (
 type Config struct {
 	// SiteName is shown on the public site. Defaults to "Hotels".
 	SiteName string
+	// Pools, when set, runs the tenant app's reads on tenant-affine pools
+	// (see [condo.TenantPools]) instead of the registry's pool.
+	Pools *condo.TenantPools
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -46,14 +50,17 @@ func NewTenant(reg *condo.Registry, cfg *Config) http.Handler {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	t := &tenantApp{reg: reg, logger: cmp.Or(cfg.Logger, slog.Default())}
+	t := &tenantApp{query: reg.QueryTenant, logger: cmp.Or(cfg.Logger, slog.Default())}
+	if cfg.Pools != nil {
+		t.query = cfg.Pools.QueryTenant
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /hotels/", t.listHotels)
 	return mux
 }
 
 type tenantApp struct {
-	reg    *condo.Registry
+	query  func(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error
 	logger *slog.Logger
 }
 
@@ -62,7 +69,7 @@ const listHotelsSQL = "SELECT id, name, city, stars FROM hotel ORDER BY id"
 func (a *tenantApp) listHotels(w http.ResponseWriter, r *http.Request) {
 	hotels := make([]Hotel, 0, 16)
 	var h Hotel
-	err := a.reg.QueryTenant(r.Context(), func(rows pgx.Rows) error {
+	err := a.query(r.Context(), func(rows pgx.Rows) error {
 		_, err := pgx.ForEachRow(rows, []any{&h.ID, &h.Name, &h.City, &h.Stars}, func() error {
 			hotels = append(hotels, h)
 			return nil

@@ -1,0 +1,71 @@
+package condo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// TenantPools splits a connection pool into n smaller pools and gives
+// each tenant always the same one (by tenant id), so that every database
+// connection serves only 1/n of the tenants.
+//
+// Why: a PostgreSQL backend caches the catalog entries (relations, indexes,
+// plans' metadata) of every schema it has touched. With one shared pool and
+// thousands of tenants, each connection keeps meeting tenants it has not
+// seen yet, pays for loading their catalog entries, and ends up holding all
+// of them: per-connection memory grows with the number of tenants, and so
+// does latency. With tenant-affine pools each backend's working set is the
+// tenants of its pool. With 10,000 tenants on the bench machine, 16 pools
+// of one connection served nearly twice the requests per second of one
+// pool of 16 (BENCHMARKS.md, W5).
+//
+// The cost is less sharing: a tenant's queries wait for its own pool's
+// connections even when others are idle, so keep at least two connections
+// per pool when tenants run slow queries.
+type TenantPools struct {
+	pools []*pgxpool.Pool
+}
+
+// NewTenantPools opens n pools from cfg, each with cfg.MaxConns/n
+// connections (at least one), and cfg.MinConns/n kept open. It returns an
+// error if n < 1 or if a pool cannot be created.
+func NewTenantPools(ctx context.Context, cfg *pgxpool.Config, n int) (*TenantPools, error) {
+	if n < 1 {
+		return nil, errors.New("tenant pools: n must be at least 1")
+	}
+	p := &TenantPools{}
+	for i := range n {
+		c := cfg.Copy()
+		c.MaxConns = max(cfg.MaxConns/int32(n), 1)
+		c.MinConns = min(cfg.MinConns/int32(n), c.MaxConns)
+		pool, err := pgxpool.NewWithConfig(ctx, c)
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("tenant pool %d: %w", i, err)
+		}
+		p.pools = append(p.pools, pool)
+	}
+	return p, nil
+}
+
+// For returns the pool of tenant t.
+func (p *TenantPools) For(t *Tenant) *pgxpool.Pool {
+	return p.pools[uint64(t.ID)%uint64(len(p.pools))]
+}
+
+// QueryTenant is [Registry.QueryTenant] on the pool of the tenant in ctx.
+// Returns [ErrNoTenant] when ctx has no tenant.
+func (p *TenantPools) QueryTenant(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error {
+	return queryTenant(ctx, p.For, fn, sql, args)
+}
+
+// Close closes every pool.
+func (p *TenantPools) Close() {
+	for _, pool := range p.pools {
+		pool.Close()
+	}
+}
