@@ -34,28 +34,38 @@ type certFlags struct {
 	certbot        []string
 	onDemand       bool
 	tlsALPNPort    int
+	httpChallenge  bool
 }
 
+// register adds the flags of the certs command: the certificate sources
+// and the ACME settings.
 func (f *certFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.baseDomains, "base-domain", nil, "base domain to get *.DOMAIN and DOMAIN certificates for over ACME DNS-01 (repeatable)")
-	fs.StringVar(&f.email, "acme-email", "", "contact e-mail for the ACME account")
+	fs.StringVar(&f.certFile, "cert-file", "", "your own certificate chain (PEM), reloaded when it changes")
+	fs.StringVar(&f.certKeyFile, "key-file", "", "private key of --cert-file (PEM)")
+	f.registerACME(fs)
+}
+
+// registerACME adds the flags that serve shares with certs (serve has its
+// own --base-domain, --cert-file and --key-file).
+func (f *certFlags) registerACME(fs *pflag.FlagSet) {
+	fs.StringVar(&f.email, "acme-email", "", "contact e-mail for the ACME account; setting it turns on automatic certificates")
 	fs.StringVar(&f.ca, "acme-ca", condocert.LetsEncryptProduction, "ACME directory URL")
 	fs.BoolVar(&f.staging, "acme-staging", false, "use Let's Encrypt's staging CA (for trying things out)")
 	fs.StringVar(&f.dnsProvider, "dns-provider", "", "DNS provider for DNS-01: "+strings.Join(condocert.DNSProviderNames(), ", "))
 	fs.StringVar(&f.dnsCredentials, "dns-credentials", "", "file with the DNS provider's credentials (KEY=value or certbot .ini); else the environment")
 	fs.StringArrayVar(&f.dnsResolvers, "dns-resolver", nil, "resolver (host:port) to check challenge records with (repeatable; default: the zone's authoritative servers)")
 	fs.StringVar(&f.keyFile, "cert-key-file", "", "file with the key that encrypts certificates' private keys in the database (default $"+condocert.KeyEnv+")")
-	fs.StringVar(&f.certFile, "cert-file", "", "your own certificate chain (PEM), reloaded when it changes")
-	fs.StringVar(&f.certKeyFile, "key-file", "", "private key of --cert-file (PEM)")
 	fs.StringVar(&f.certbotDir, "certbot-dir", "/etc/letsencrypt", "certbot's directory, for --certbot")
 	fs.StringArrayVar(&f.certbot, "certbot", nil, "serve certbot's certificate for this domain (live/DOMAIN/fullchain.pem, privkey.pem; repeatable)")
 	fs.BoolVar(&f.onDemand, "on-demand", true, "obtain certificates on demand for tenants' verified custom domains (TLS-ALPN-01)")
 	fs.IntVar(&f.tlsALPNPort, "tls-alpn-port", 443, "port where the CA reaches this server's TLS listener")
+	fs.BoolVar(&f.httpChallenge, "http-challenge", false, "also answer on-demand HTTP-01 challenges on the plain-HTTP listener (port 80 must reach it)")
 }
 
-// enabled reports whether any certificate source is configured.
-func (f *certFlags) enabled() bool {
-	return len(f.baseDomains) > 0 || f.certFile != "" || len(f.certbot) > 0
+// acme reports whether automatic certificates are asked for.
+func (f *certFlags) acme() bool {
+	return f.email != "" || len(f.baseDomains) > 0 && f.dnsProvider != ""
 }
 
 // manager builds the certificate manager from the flags.
@@ -87,12 +97,18 @@ func (f *certFlags) manager(env *Env, getenv func(string) string) (*condocert.Ma
 		}
 	}
 	key, err := condocert.LoadKey(f.keyFile, getenv)
-	if err != nil {
+	switch {
+	case err == nil:
+		cfg.EncryptionKey = key
+	case errors.Is(err, condocert.ErrNoKey) && !f.acme() && len(cfg.Files) > 0:
+		// Serving files only: nothing secret is ever stored.
+		cfg.InsecurePlaintextStorage = true
+	default:
 		errs = append(errs, fmt.Errorf("certificate storage key: %w (make one with `certs genkey`)", err))
 	}
-	cfg.EncryptionKey = key
-	if f.onDemand {
-		cfg.OnDemand = &condocert.OnDemandConfig{AllowFunc: condocert.RegistryAllow(env.Pool), TLSALPNPort: f.tlsALPNPort}
+	if f.onDemand && f.acme() {
+		cfg.OnDemand = &condocert.OnDemandConfig{AllowFunc: condocert.RegistryAllow(env.Pool),
+			TLSALPNPort: f.tlsALPNPort, HTTPChallenge: f.httpChallenge}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -107,3 +107,15 @@ func TestCertsRotateKey(t *testing.T) {
 		t.Fatalf("list with the new key: %s", out)
 	}
 }
+
+func TestServeCertificateFlags(t *testing.T) {
+	t.Parallel()
+	db := condotest.NewDatabaseInfo(t, nil)
+	c := cli{t: t, url: db.URL}
+	c.fails("--https needs certificates", "serve", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
+	c.fails("DNS provider", "serve", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0",
+		"--base-domain", "example.test", "--acme-email", "ops@example.test", "--dns-provider", "nope")
+	c.fails("certificate storage key", "serve", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0",
+		"--base-domain", "example.test", "--acme-email", "ops@example.test")
+	c.fails("--cert-file and --key-file", "serve", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--cert-file", "/nonexistent.pem")
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condocert"
 )
 
 // ServeConfig configures the serve command: the application's handlers and,
@@ -52,10 +53,11 @@ type serveFlags struct {
 	h2c, noAccessLog                 bool
 	shutdownTimeout                  time.Duration
 	dbConns                          int
+	cert                             *certFlags
 }
 
 func newServeCmd(a *app) *cobra.Command {
-	var f serveFlags
+	f := serveFlags{cert: &certFlags{}}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the HTTP(S) server",
@@ -104,6 +106,7 @@ and redirects HTTP to HTTPS.`,
 	fl.BoolVar(&f.noAccessLog, "no-access-log", a.cfg.Getenv("CONDO_NO_ACCESS_LOG") != "", "do not log every request [CONDO_NO_ACCESS_LOG]")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", dur("CONDO_SHUTDOWN_TIMEOUT", 30*time.Second), "how long a shutdown waits for requests in flight [CONDO_SHUTDOWN_TIMEOUT]")
 	fl.IntVar(&f.dbConns, "db-conns", 20, "database connections in the pool")
+	f.cert.registerACME(fl)
 	return cmd
 }
 
@@ -163,10 +166,19 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 		DisableAccessLog: f.noAccessLog,
 		Logger:           logger,
 	}
-	if f.httpsAddr != "" && f.certFile == "" {
-		if sc == nil || sc.TLS == nil {
-			return fmt.Errorf("--https needs --cert-file and --key-file")
+	switch {
+	case f.httpsAddr == "":
+	case f.cert.acme() || len(f.cert.certbot) > 0 || f.certFile != "":
+		// Condo's certificate manager: ACME for the base domains and
+		// tenants' custom domains, and files reloaded when they change.
+		cfg.CertFile, cfg.KeyFile = "", ""
+		tr, err := a.certManager(ctx, env, f, res.BaseDomains())
+		if err != nil {
+			return fmt.Errorf("https: %w", err)
 		}
+		cfg.TLSConfig, cfg.HTTPHandler = tr.Config, tr.HTTPHandler
+		defer func() { _ = tr.Stop(context.WithoutCancel(ctx)) }()
+	case sc != nil && sc.TLS != nil:
 		tr, err := sc.TLS(ctx, env, TLSParams{BaseDomains: res.BaseDomains()})
 		if err != nil {
 			return fmt.Errorf("https: %w", err)
@@ -175,6 +187,8 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 		if tr.Stop != nil {
 			defer func() { _ = tr.Stop(context.WithoutCancel(ctx)) }()
 		}
+	default:
+		return fmt.Errorf("--https needs certificates: --acme-email with --dns-provider, --cert-file and --key-file, or --certbot DOMAIN")
 	}
 	srv, err := condo.NewServer(cfg)
 	if err != nil {
@@ -187,4 +201,36 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	// ctx is cancelled by SIGTERM or SIGINT (see Main): a graceful shutdown,
 	// after which serve returns nil.
 	return srv.ListenAndServe(ctx)
+}
+
+// certManager starts condocert's manager for serve: the wildcard and apex
+// certificates of the base domains over DNS-01 when ACME is configured,
+// on-demand certificates for tenants' verified custom domains, and the
+// certificate files of --cert-file and --certbot. The plain-HTTP listener
+// answers domain-ownership proofs and, when enabled, HTTP-01 challenges.
+func (a *app) certManager(ctx context.Context, env *Env, f serveFlags, baseDomains []string) (*TLSResult, error) {
+	cf := *f.cert
+	cf.certFile, cf.certKeyFile = f.certFile, f.keyFile
+	if cf.acme() {
+		for _, b := range baseDomains {
+			// localhost has no public certificate; dev serves it from its CA.
+			if b != "localhost" && !strings.HasSuffix(b, ".localhost") {
+				cf.baseDomains = append(cf.baseDomains, b)
+			}
+		}
+	}
+	m, err := cf.manager(env, a.cfg.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Start(ctx); err != nil {
+		return nil, err
+	}
+	return &TLSResult{
+		Config: m.TLSConfig(),
+		HTTPHandler: func(next http.Handler) http.Handler {
+			return condocert.VerifyHandler(env.Pool, m.HTTPChallengeHandler(next))
+		},
+		Stop: m.Stop,
+	}, nil
 }
