@@ -110,7 +110,7 @@ func TestTenantPools(t *testing.T) {
 	defer tp.Close()
 	for _, slug := range []string{"acme", "globex", "initech", "umbrella"} {
 		ten := e.create(t, slug)
-		if tp.For(ten) != tp.For(ten) || tp.For(ten).Config().MaxConns != 1 {
+		if p1, p2 := tp.For(ten), tp.For(ten); p1 != p2 || p1.Config().MaxConns != 1 {
 			t.Fatalf("For(%s) is not one stable one-connection pool", slug)
 		}
 		var got string
