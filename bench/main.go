@@ -555,7 +555,7 @@ func load(ctx context.Context, o options, s *server, tenants int, cl *pgcluster.
 			case <-stop:
 				return
 			case <-t.C:
-				peak = peak.max(postgresMem(cl))
+				peak = peak.max(postgresMem(filepath.Join(o.out, "pg")))
 			}
 		}
 	})
@@ -576,13 +576,15 @@ func load(ctx context.Context, o options, s *server, tenants int, cl *pgcluster.
 			}
 		})
 	}
-	before := cpuTimes(s.cmd.Process.Pid)
+	before := cpuTimes(s.cmd.Process.Pid, filepath.Join(o.out, "pg"))
 	r, err := wrk(ctx, o, s.addr, tenants, o.duration)
-	after := cpuTimes(s.cmd.Process.Pid)
+	after := cpuTimes(s.cmd.Process.Pid, filepath.Join(o.out, "pg"))
 	close(stop)
 	wg.Wait()
-	logf("CPU seconds during the run: server %.1f, postgres %.1f, wrk+other %.1f (of %.0f available)",
-		after.server-before.server, after.postgres-before.postgres, after.total-before.total-(after.server-before.server)-(after.postgres-before.postgres),
+	reqs := float64(r.Requests)
+	logf("CPU during the run: server %.1f s (%.0f µs/request), postgres %.1f s (%.0f µs/request), wrk and everything else %.1f s, of %.0f s",
+		after.server-before.server, (after.server-before.server)/reqs*1e6, after.postgres-before.postgres, (after.postgres-before.postgres)/reqs*1e6,
+		after.total-before.total-(after.server-before.server)-(after.postgres-before.postgres),
 		o.duration.Seconds()*float64(runtime.NumCPU()))
 	return r, peak, err
 }
@@ -698,20 +700,9 @@ func (a pgMem) max(b pgMem) pgMem {
 
 // postgresMem sums RSS and PSS over the cluster's processes (the postmaster
 // and its children).
-func postgresMem(cl *pgcluster.Cluster) pgMem {
+func postgresMem(pgDir string) pgMem {
 	var m pgMem
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if strings.TrimSpace(string(comm)) != "postgres" {
-			continue
-		}
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		_ = cmdline
+	for _, pid := range clusterPids(pgDir) {
 		m.rss += procStatus(pid, "VmRSS:")
 		m.pss += smapsRollup(pid, "Pss:")
 		m.procs++
@@ -721,22 +712,41 @@ func postgresMem(cl *pgcluster.Cluster) pgMem {
 
 type cpuSample struct{ server, postgres, total float64 }
 
-// cpuTimes reads the CPU seconds used so far by the server, by all
-// postgres processes (live ones; backends are long-lived here), and by the
-// whole machine (from /proc/stat).
-func cpuTimes(serverPid int) cpuSample {
-	var c cpuSample
-	c.server = procCPU(serverPid)
+// clusterPids returns the bench cluster's postmaster and its children
+// (other PostgreSQL servers on the machine, such as test clusters, are not
+// counted).
+func clusterPids(pgDir string) []int {
+	b, err := os.ReadFile(filepath.Join(pgDir, "data", "postmaster.pid"))
+	if err != nil {
+		return nil
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pm, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return nil
+	}
+	pids := []int{pm}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || pid == pm {
 			continue
 		}
-		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if strings.TrimSpace(string(comm)) == "postgres" {
-			c.postgres += procCPU(pid)
+		if procStatus(pid, "PPid:")>>10 == int64(pm) {
+			pids = append(pids, pid)
 		}
+	}
+	return pids
+}
+
+// cpuTimes reads the CPU seconds used so far by the server, by the bench
+// cluster's processes (live ones; backends are long-lived here), and by
+// the whole machine (from /proc/stat).
+func cpuTimes(serverPid int, pgDir string) cpuSample {
+	var c cpuSample
+	c.server = procCPU(serverPid)
+	for _, pid := range clusterPids(pgDir) {
+		c.postgres += procCPU(pid)
 	}
 	b, _ := os.ReadFile("/proc/stat")
 	if line, _, ok := strings.Cut(string(b), "\n"); ok {

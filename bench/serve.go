@@ -48,7 +48,12 @@ func serveMain(args []string) error {
 	}
 	cfg.MaxConns = int32(*conns)
 	cfg.MinConns = int32(*conns)
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	// With tenant pools the registry's pool only serves resolver misses.
+	regCfg := cfg.Copy()
+	if *partitions > 1 && *mode == "tenant" {
+		regCfg.MaxConns, regCfg.MinConns = 4, 0
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, regCfg)
 	if err != nil {
 		return err
 	}
