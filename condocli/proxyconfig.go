@@ -117,9 +117,10 @@ server {
 {{end}}
 server {
 {{- if .HTTPS}}
-    listen 443 ssl;
-    listen [::]:443 ssl;
-    http2 on;
+    # "listen ... ssl http2" works from nginx 1.9.5 on (1.25.1+ prefers a
+    # separate "http2 on;" and only warns about this form).
+    listen 443 ssl http2;
+    listen [::]:443 ssl http2;
     ssl_certificate     {{.CertFile}};
     ssl_certificate_key {{.KeyFile}};
     ssl_protocols TLSv1.2 TLSv1.3;

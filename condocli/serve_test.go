@@ -204,7 +204,7 @@ func TestProxyConfig(t *testing.T) {
 		}
 	}
 	out = c.ok("proxy-config", "nginx", "--domain", "example.com", "--https")
-	for _, want := range []string{"listen 443 ssl;", "/etc/letsencrypt/live/example.com/fullchain.pem", "return 308 https://$host$request_uri;", "--redirect always"} {
+	for _, want := range []string{"listen 443 ssl http2;", "/etc/letsencrypt/live/example.com/fullchain.pem", "return 308 https://$host$request_uri;", "--redirect always"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("nginx https config lacks %q:\n%s", want, out)
 		}
