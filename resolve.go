@@ -117,8 +117,8 @@ type ResolverConfig struct {
 type Resolver struct {
 	reg      *Registry
 	bases    []string // longest first
-	public   []string
-	reserved []string
+	public   map[string]bool
+	reserved map[string]bool
 	prefix   string
 	header   string
 	ttl      int64 // nanoseconds
@@ -173,19 +173,25 @@ func NewResolver(reg *Registry, cfg *ResolverConfig) (*Resolver, error) {
 	r := &Resolver{
 		reg:      reg,
 		bases:    slices.Compact(bases),
-		public:   cfg.PublicLabels,
-		reserved: cfg.Reserved,
 		prefix:   prefix,
 		header:   cfg.TenantHeader,
 		ttl:      int64(cmp.Or(cfg.TTL, 5*time.Minute)),
 		negTTL:   int64(cmp.Or(cfg.NegativeTTL, time.Minute)),
 		logger:   cmp.Or(cfg.Logger, slog.Default()),
 	}
-	if r.public == nil {
-		r.public = []string{"www"}
+	public, reserved := cfg.PublicLabels, cfg.Reserved
+	if public == nil {
+		public = []string{"www"}
 	}
-	if r.reserved == nil {
-		r.reserved = reg.Reserved()
+	if reserved == nil {
+		reserved = reg.Reserved()
+	}
+	r.public, r.reserved = map[string]bool{}, map[string]bool{}
+	for _, l := range public {
+		r.public[l] = true
+	}
+	for _, l := range reserved {
+		r.reserved[l] = true
 	}
 	if size := cmp.Or(cfg.CacheSize, 100_000); size > 0 {
 		r.cache = newHostCache(size)
@@ -219,10 +225,10 @@ func (r *Resolver) Resolve(ctx context.Context, host string) (Route, error) {
 			if strings.IndexByte(label, '.') >= 0 {
 				return Route{Kind: RouteUnknown, Host: h, Base: base}, ErrUnknownHost
 			}
-			if slices.Contains(r.public, label) {
+			if r.public[label] {
 				return Route{Kind: RoutePublic, Host: h, Base: base, Label: label}, nil
 			}
-			if slices.Contains(r.reserved, label) {
+			if r.reserved[label] {
 				return Route{Kind: RouteReserved, Host: h, Base: base, Label: label}, nil
 			}
 			return r.resolveSlug(ctx, h, base, label)
@@ -245,7 +251,7 @@ func (r *Resolver) ResolveSlug(ctx context.Context, slug string) (Route, error) 
 }
 
 func (r *Resolver) resolveSlug(ctx context.Context, host, base, slug string) (Route, error) {
-	if ValidateSlug(slug, r.reserved) != nil || slices.Contains(r.public, slug) {
+	if r.reserved[slug] || r.public[slug] || ValidateSlug(slug, nil) != nil {
 		// Not a name any tenant can have (e.g. "xn--..." or "a--b"): no query.
 		return Route{Kind: RouteUnknown, Host: host, Base: base}, ErrUnknownHost
 	}
