@@ -171,13 +171,13 @@ func NewResolver(reg *Registry, cfg *ResolverConfig) (*Resolver, error) {
 		return nil, err
 	}
 	r := &Resolver{
-		reg:      reg,
-		bases:    slices.Compact(bases),
-		prefix:   prefix,
-		header:   cfg.TenantHeader,
-		ttl:      int64(cmp.Or(cfg.TTL, 5*time.Minute)),
-		negTTL:   int64(cmp.Or(cfg.NegativeTTL, time.Minute)),
-		logger:   cmp.Or(cfg.Logger, slog.Default()),
+		reg:    reg,
+		bases:  slices.Compact(bases),
+		prefix: prefix,
+		header: cfg.TenantHeader,
+		ttl:    int64(cmp.Or(cfg.TTL, 5*time.Minute)),
+		negTTL: int64(cmp.Or(cfg.NegativeTTL, time.Minute)),
+		logger: cmp.Or(cfg.Logger, slog.Default()),
 	}
 	public, reserved := cfg.PublicLabels, cfg.Reserved
 	if public == nil {
