@@ -29,6 +29,20 @@
 // and only reach SQL validated and quoted. Bad names get a [*NameError] that
 // says what is wrong.
 //
+// # The HTTP edge
+//
+// [Resolver] maps a request's Host header to a tenant: subdomains of the
+// configured base domains by slug, other hosts by verified custom domain,
+// with a bounded cache (misses included) kept right by LISTEN/NOTIFY.
+// [Resolver.Router] dispatches to the application's [Handlers] (public
+// site, tenant app, reserved hosts) and puts the tenant in the request
+// context; unknown hosts never reach a tenant. [Server] runs the HTTP and
+// HTTPS listeners with timeouts, graceful shutdown, security headers,
+// request ids, an access log and Prometheus [Metrics]; forwarded headers are
+// believed only from [TrustedProxies]. [Registry.QueryTenant] runs a
+// read-only tenant query in one round trip, and [TenantPools] keeps
+// tenant-affine connections for many-tenant deployments.
+//
 // # Migrations
 //
 // Package condomigrate applies the shared and tenant migration lines; the
