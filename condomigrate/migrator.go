@@ -19,8 +19,8 @@ import (
 	"github.com/condo-dev/condo/internal/pgident"
 )
 
-// lockKey is the advisory lock that serialises migration runs: the first
-// eight bytes of SHA-256("condo migrate").
+// lockKey is the advisory lock that serialises migration runs: a fixed
+// constant that every Condo binary shares, whatever its version.
 const lockKey int64 = 0x2c0d0_6d16_7a7e
 
 // Config configures a [Migrator]. A nil *Config is valid.
@@ -488,5 +488,5 @@ func (m *Migrator) migrateOne(ctx context.Context, id int64, slug string) error 
 	})
 }
 
-// String is for logs: "tenant 12 → 3".
+// String is for logs: "acme@3" (slug and current version).
 func (p Pending) String() string { return p.Slug + "@" + strconv.FormatInt(p.Version, 10) }
