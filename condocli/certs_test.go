@@ -1,6 +1,8 @@
 package condocli_test
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/condo-dev/condo/condocli"
 	"github.com/condo-dev/condo/condotest"
 )
 
@@ -118,4 +121,42 @@ func TestServeCertificateFlags(t *testing.T) {
 	c.fails("certificate storage key", "serve", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0",
 		"--base-domain", "example.test", "--acme-email", "ops@example.test")
 	c.fails("--cert-file and --key-file", "serve", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--cert-file", "/nonexistent.pem")
+}
+
+func TestServeStoppedHook(t *testing.T) {
+	t.Parallel()
+	db := condotest.NewDatabaseInfo(t, nil)
+	stopped := make(chan struct{})
+	var out bytes.Buffer
+	cmd := condocli.NewCommand(&condocli.Config{
+		Getenv: func(k string) string { return map[string]string{"DATABASE_URL": db.URL}[k] },
+		Stdin:  strings.NewReader(""), Stdout: &out, Stderr: &out,
+		Logger: condotest.Logger(t),
+		Serve:  &condocli.ServeConfig{Stopped: func(context.Context) { close(stopped) }},
+	})
+	cmd.SetArgs([]string{"serve", "--http", "127.0.0.1:0", "--shutdown-timeout", "5s"})
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.ExecuteContext(ctx) }()
+	select {
+	case <-stopped:
+		t.Fatal("Stopped ran before the server was asked to stop")
+	case err := <-errc:
+		t.Fatalf("serve ended early: %v\n%s", err, out.String())
+	case <-time.After(500 * time.Millisecond):
+	}
+	cancel() // what SIGTERM does through Main
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("Stopped did not run before serve returned")
+	}
 }

@@ -26,6 +26,10 @@ type ServeConfig struct {
 	// TLS, when set, supplies HTTPS for the base domains (package condocert
 	// does). It is used when --https is given without --cert-file.
 	TLS func(ctx context.Context, env *Env, p TLSParams) (*TLSResult, error)
+	// Stopped, when set, runs once the server has stopped and every request
+	// in flight has finished, before the database is closed: the place to
+	// flush what the handlers buffered.
+	Stopped func(ctx context.Context)
 }
 
 // TLSParams is what [ServeConfig].TLS is told.
@@ -200,7 +204,11 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	defer func() { _ = res.Stop(context.WithoutCancel(ctx)) }()
 	// ctx is cancelled by SIGTERM or SIGINT (see Main): a graceful shutdown,
 	// after which serve returns nil.
-	return srv.ListenAndServe(ctx)
+	err = srv.ListenAndServe(ctx)
+	if sc != nil && sc.Stopped != nil {
+		sc.Stopped(context.WithoutCancel(ctx))
+	}
+	return err
 }
 
 // certManager starts condocert's manager for serve: the wildcard and apex

@@ -43,6 +43,7 @@ type options struct {
 // newConfig is the whole command line: Condo's commands with the app's
 // migrations and handlers, plus dev and admin.
 func newConfig(o *options) *condocli.Config {
+	var served *hotelsApp // the app serve built, for its Stopped hook
 	cfg := &condocli.Config{
 		Name:             "hotels",
 		Short:            "Condo's reference multi-tenant SaaS: hotels and rooms",
@@ -59,10 +60,17 @@ func newConfig(o *options) *condocli.Config {
 				if err != nil {
 					return condo.Handlers{}, err
 				}
-				// Counts are written until serve's context ends (the
-				// shutdown), then once more.
-				a.usage.Start(ctx)
+				// Counts are written every few seconds and once more when
+				// serve has drained its requests (Stopped), so requests that
+				// finish during the shutdown are counted too.
+				a.usage.Start(context.WithoutCancel(ctx))
+				served = a
 				return a.handlers, nil
+			},
+			Stopped: func(context.Context) {
+				if served != nil {
+					served.usage.Stop()
+				}
 			},
 		},
 	}
