@@ -3,6 +3,7 @@ package condo
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,11 +27,13 @@ import (
 // that writes is committed. Use [Registry.InTenantTx] for writes and for
 // several statements.
 //
-// The first time a query runs on a pooled connection it is prepared inside
-// a tenant transaction (a few round trips); after that the prepared
-// statement is reused for every tenant: PostgreSQL re-analyses a prepared
-// statement whenever the search_path differs from the one it was planned
-// with, so each tenant sees its own tables.
+// The first time a query runs for a tenant on a pooled connection it is
+// prepared inside a tenant transaction (a few round trips), with the
+// tenant's search_path in force; after that the tenant's prepared statement
+// is reused. Past a bound on the statements per connection, tenants share
+// one statement, which PostgreSQL re-analyses whenever the search_path
+// differs from the one it was planned with, so each tenant still sees its
+// own tables.
 //
 // fn must consume the rows before returning (as with pgx.ForEachRow or
 // pgx.CollectRows); its error, or the query's, is returned. Returns
@@ -57,7 +60,7 @@ func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, fn fu
 	defer conn.Release()
 	c := conn.Conn()
 	st := tenantConnState(c)
-	if sd := st.prepared[sql]; sd != nil {
+	if sd := st.lookup(t.Schema, sql); sd != nil {
 		err = queryTenantPipelined(ctx, c, st, sd, t, fn, args)
 	} else {
 		err = queryTenantTx(ctx, c, st, t, fn, sql, args)
@@ -70,12 +73,33 @@ func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, fn fu
 
 const setTenantLocal = "SELECT set_config('search_path', $1, true), set_config('role', $2, true)"
 
+// tenantStmtsPerConn bounds the tenant queries each pooled connection
+// keeps prepared per tenant (see [connState]). Each costs the backend some
+// memory (W5 in BENCHMARKS.md: ~8 MiB more per backend for ~625 tenants
+// per connection); 1024 covers W5's tenants per connection with
+// [TenantPools] of 16.
+const tenantStmtsPerConn = 1024
+
+// stmtKey names a query as prepared under one tenant's search_path.
+type stmtKey struct{ schema, sql string }
+
 // connState is what QueryTenant keeps on each pooled connection: the
 // statement that sets the tenant, and the tenant queries prepared so far.
 // A connection is used by one goroutine at a time, so it needs no lock.
+//
+// A query is prepared once per tenant (schema) on the connection, up to
+// tenantStmtsPerConn statements: PostgreSQL re-analyses a prepared statement
+// whenever the search_path differs from the one it was prepared under, which
+// roughly doubles its cost per request, so a statement kept per tenant is
+// always run with its own search_path. Past the bound, a tenant's query
+// runs the first statement prepared for that SQL (under another tenant),
+// which PostgreSQL re-analyses for the tenant's search_path: correct, only
+// slower.
 type connState struct {
 	set      *pgconn.StatementDescription
-	prepared map[string]*pgconn.StatementDescription
+	prepared map[stmtKey]*pgconn.StatementDescription
+	shared   map[string]*pgconn.StatementDescription
+	n        int
 }
 
 func tenantConnState(c *pgx.Conn) *connState {
@@ -83,9 +107,24 @@ func tenantConnState(c *pgx.Conn) *connState {
 	if st, ok := cd["condo.tenantquery"].(*connState); ok {
 		return st
 	}
-	st := &connState{prepared: map[string]*pgconn.StatementDescription{}}
+	st := &connState{
+		prepared: map[stmtKey]*pgconn.StatementDescription{},
+		shared:   map[string]*pgconn.StatementDescription{},
+	}
 	cd["condo.tenantquery"] = st
 	return st
+}
+
+// lookup returns the statement to run sql with in schema, or nil when it
+// has to be prepared first.
+func (st *connState) lookup(schema, sql string) *pgconn.StatementDescription {
+	if sd := st.prepared[stmtKey{schema, sql}]; sd != nil {
+		return sd
+	}
+	if len(st.prepared) >= tenantStmtsPerConn {
+		return st.shared[sql]
+	}
+	return nil
 }
 
 // queryTenantPipelined sends Bind/Execute for the set_config statement and
@@ -163,11 +202,12 @@ func queryTenantTx(ctx context.Context, c *pgx.Conn, st *connState, t *Tenant, f
 	if _, err := tx.Exec(ctx, setTenantLocal, pgident.Quote(t.Schema), t.Role); err != nil {
 		return err
 	}
-	sd, err := c.Prepare(ctx, sql, sql)
+	st.n++
+	sd, err := c.Prepare(ctx, "condo_tq_"+strconv.Itoa(st.n), sql)
 	if err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, sql, args...)
+	rows, err := tx.Query(ctx, sd.Name, args...)
 	if err != nil {
 		return err
 	}
@@ -182,6 +222,9 @@ func queryTenantTx(ctx context.Context, c *pgx.Conn, st *connState, t *Tenant, f
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	st.prepared[sql] = sd
+	st.prepared[stmtKey{t.Schema, sql}] = sd
+	if st.shared[sql] == nil {
+		st.shared[sql] = sd
+	}
 	return nil
 }
