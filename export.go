@@ -184,6 +184,9 @@ func (r *Registry) Import(ctx context.Context, src io.Reader, p ImportParams) (*
 		return nil, fmt.Errorf("import: bad header: %v: %w", err, ErrIncompatibleExport)
 	}
 	line0 := r.migrator.TenantLine()
+	if h.Version < 0 {
+		return nil, fmt.Errorf("import: bad migration version %d: %w", h.Version, ErrIncompatibleExport)
+	}
 	if h.Version > line0.Latest() {
 		return nil, fmt.Errorf("import: export is at migration %d, this application only has %d: %w", h.Version, line0.Latest(), ErrIncompatibleExport)
 	}
@@ -205,9 +208,9 @@ func (r *Registry) Import(ctx context.Context, src io.Reader, p ImportParams) (*
 		name = h.Name
 	}
 	cp := CreateParams{Slug: p.Slug, Name: name, Domains: p.Domains, PaidUntil: paid, OnTrial: h.OnTrial,
-		version: max(h.Version, -1), skipHooks: true}
+		version: h.Version, skipHooks: true}
 	if h.Version == 0 {
-		cp.version = -1 // create with no migrations at all
+		cp.version = -1 // create with no migrations at all (0 means "all")
 	}
 	cp.OnCreated = func(ctx context.Context, tx pgx.Tx, t *Tenant) error {
 		for _, tb := range h.Tables {

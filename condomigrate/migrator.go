@@ -231,22 +231,23 @@ func (m *Migrator) checkTenantCatalog(ctx context.Context, q querier) error {
 }
 
 // TenantHistoryDDL creates a tenant schema's migration history (with
-// search_path set to the schema). It is deliberately slim: fixed-width
+// search_path set to the schema), once, when the schema is created. It is deliberately slim: fixed-width
 // columns and no index mean one relation file, where names and checksums
 // would add a TOAST table and its index to every tenant (a third of the
 // cost of creating a tenant). Names and checksums live once, in the shared
 // catalog.
-const TenantHistoryDDL = `CREATE TABLE IF NOT EXISTS condo_migrations (
+const TenantHistoryDDL = `CREATE TABLE condo_migrations (
     version    bigint      NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 )`
 
 // ApplyTenantTx brings one tenant schema to the latest tenant migration
 // inside the caller's transaction: it sets search_path to the schema alone,
-// creates the schema's migration table when from is 0, applies the
-// migrations above from, records them in the schema and in the shared
+// applies the migrations above from, records them in the schema and in the shared
 // catalog, and sets the tenant's migration_version in the registry. It is
-// the step that tenant creation and fleet runs share. It returns the new
+// the step that tenant creation and fleet runs share. The schema's history
+// table ([TenantHistoryDDL]) must exist: condo.Registry.Create makes it
+// with the schema. It returns the new
 // version, or a [*MigrateError] naming the migration that failed.
 func (m *Migrator) ApplyTenantTx(ctx context.Context, tx pgx.Tx, tenantID int64, slug, schema string, from int64) (int64, error) {
 	return m.ApplyTenantTxUpto(ctx, tx, tenantID, slug, schema, from, m.tenant.Latest())
@@ -273,9 +274,6 @@ func (m *Migrator) ApplyTenantTxUpto(ctx context.Context, tx pgx.Tx, tenantID in
 	}
 	qs := pgident.Quote(schema)
 	prefix := "SET LOCAL search_path TO " + qs + ";\n"
-	if from == 0 {
-		prefix += TenantHistoryDDL + ";\n"
-	}
 	for i, mig := range pending {
 		sql := mig.SQL
 		if i == 0 {
