@@ -2,8 +2,10 @@ package condo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -28,9 +30,10 @@ import (
 // several statements.
 //
 // The first time a query runs for a tenant on a pooled connection it is
-// prepared inside a tenant transaction (a few round trips), with the
-// tenant's search_path in force; after that the tenant's prepared statement
-// is reused. Past a bound on the statements per connection, tenants share
+// prepared, with the tenant's search_path and role in force, in one more
+// round trip; after that the tenant's prepared statement is reused. A
+// statement whose result columns a migration has changed is prepared
+// again. Past a bound on the statements per connection, tenants share
 // one statement, which PostgreSQL re-analyses whenever the search_path
 // differs from the one it was planned with, so each tenant still sees its
 // own tables.
@@ -60,10 +63,22 @@ func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, fn fu
 	defer conn.Release()
 	c := conn.Conn()
 	st := tenantConnState(c)
-	if sd := st.lookup(t.Schema, sql); sd != nil {
-		err = queryTenantPipelined(ctx, c, st, sd, t, fn, args)
-	} else {
-		err = queryTenantTx(ctx, c, st, t, fn, sql, args)
+	sd := st.lookup(t.Schema, sql)
+	fresh := sd == nil
+	if fresh {
+		if sd, err = queryTenantPrepare(ctx, c, st, t, sql); err != nil {
+			return fmt.Errorf("tenant %q query: prepare: %w", t.Slug, err)
+		}
+	}
+	err = queryTenantPipelined(ctx, c, st, sd, t, fn, args)
+	if !fresh && isStalePlan(err) {
+		// A migration changed what the query returns since it was
+		// prepared here: prepare it again, once. Nothing ran (PostgreSQL
+		// refuses at Bind), so running it again is safe.
+		st.drop(sql, sd)
+		if sd, err = queryTenantPrepare(ctx, c, st, t, sql); err == nil {
+			err = queryTenantPipelined(ctx, c, st, sd, t, fn, args)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("tenant %q query: %w", t.Slug, err)
@@ -71,7 +86,19 @@ func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, fn fu
 	return nil
 }
 
-const setTenantLocal = "SELECT set_config('search_path', $1, true), set_config('role', $2, true)"
+// isStalePlan reports whether err is PostgreSQL refusing a prepared
+// statement whose result columns changed (an ALTER TABLE since it was
+// prepared, say), which only preparing it again cures.
+func isStalePlan(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "0A000" &&
+		strings.Contains(pgErr.Message, "cached plan must not change result type")
+}
+
+const (
+	setTenantLocal = "SELECT set_config('search_path', $1, true), set_config('role', $2, true)"
+	setTenantName  = "condo_set_tenant"
+)
 
 // tenantStmtsPerConn bounds the tenant queries each pooled connection
 // keeps prepared per tenant (see [connState]). Each costs the backend some
@@ -100,6 +127,7 @@ type connState struct {
 	prepared map[stmtKey]*pgconn.StatementDescription
 	shared   map[string]*pgconn.StatementDescription
 	n        int
+	stale    []string // statements to deallocate on the next prepare
 }
 
 func tenantConnState(c *pgx.Conn) *connState {
@@ -125,6 +153,20 @@ func (st *connState) lookup(schema, sql string) *pgconn.StatementDescription {
 		return st.shared[sql]
 	}
 	return nil
+}
+
+// drop forgets sd, prepared for sql, wherever it is kept, and queues it
+// for deallocation.
+func (st *connState) drop(sql string, sd *pgconn.StatementDescription) {
+	for k, v := range st.prepared {
+		if v == sd {
+			delete(st.prepared, k)
+		}
+	}
+	if st.shared[sql] == sd {
+		delete(st.shared, sql)
+	}
+	st.stale = append(st.stale, sd.Name)
 }
 
 // queryTenantPipelined sends Bind/Execute for the set_config statement and
@@ -183,48 +225,78 @@ func readPipelined(tm *pgtype.Map, mrr *pgconn.MultiResultReader, fn func(pgx.Ro
 	return rows.Err()
 }
 
-// queryTenantTx runs the query in a plain tenant transaction, preparing
-// the statements with the tenant's search_path in force, for the pipelined
-// path to use from then on.
-func queryTenantTx(ctx context.Context, c *pgx.Conn, st *connState, t *Tenant, fn func(pgx.Rows) error, sql string, args []any) error {
-	if st.set == nil {
-		sd, err := c.Prepare(ctx, setTenantLocal, setTenantLocal)
-		if err != nil {
-			return err
-		}
-		st.set = sd
+// queryTenantPrepare prepares sql for the tenant on c in one round trip:
+// Bind/Execute of the set_config statement, then Parse and Describe of
+// the query, then Sync, so the query is analysed with the tenant's
+// search_path and role in force (a name another tenant's schema would
+// resolve to is never seen) in the same implicit transaction. It also
+// prepares the set_config statement the first time, and deallocates
+// statements dropped since the last call.
+func queryTenantPrepare(ctx context.Context, c *pgx.Conn, st *connState, t *Tenant, sql string) (*pgconn.StatementDescription, error) {
+	p := c.PgConn().StartPipeline(ctx)
+	for _, name := range st.stale {
+		p.SendDeallocate(name)
 	}
-	tx, err := c.Begin(ctx)
-	if err != nil {
-		return err
+	newSet := st.set == nil
+	if newSet {
+		p.SendPrepare(setTenantName, setTenantLocal, nil)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if _, err := tx.Exec(ctx, setTenantLocal, pgident.Quote(t.Schema), t.Role); err != nil {
-		return err
-	}
+	p.SendQueryPrepared(setTenantName, [][]byte{[]byte(pgident.Quote(t.Schema)), []byte(t.Role)}, nil, nil)
 	st.n++
-	sd, err := c.Prepare(ctx, "condo_tq_"+strconv.Itoa(st.n), sql)
-	if err != nil {
-		return err
+	name := "condo_tq_" + strconv.Itoa(st.n)
+	p.SendPrepare(name, sql, nil)
+	if err := p.Sync(); err != nil {
+		_ = p.Close()
+		return nil, err
 	}
-	rows, err := tx.Query(ctx, sd.Name, args...)
-	if err != nil {
-		return err
+	var sd *pgconn.StatementDescription
+	var firstErr error
+	for done := false; !done; {
+		res, err := p.GetResults()
+		if err != nil {
+			// A *pgconn.PgError skips the rest up to the Sync; keep
+			// reading to it. Any other error has closed the connection.
+			if firstErr == nil {
+				firstErr = err
+			}
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) {
+				break
+			}
+			continue
+		}
+		switch r := res.(type) {
+		case *pgconn.StatementDescription:
+			// The pipeline does not name them; they come in order.
+			if newSet && st.set == nil {
+				r.Name, r.SQL = setTenantName, setTenantLocal
+				// Kept even if a later step fails: the statement exists.
+				st.set = r
+			} else {
+				r.Name, r.SQL = name, sql
+				sd = r
+			}
+		case *pgconn.ResultReader:
+			if _, err := r.Close(); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		case *pgconn.PipelineSync, nil:
+			done = true
+		}
 	}
-	ferr := fn(rows)
-	rows.Close()
-	if ferr != nil {
-		return ferr
+	if err := p.Close(); err != nil && firstErr == nil {
+		firstErr = err
 	}
-	if err := rows.Err(); err != nil {
-		return err
+	if firstErr != nil {
+		return nil, firstErr
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return err
+	if sd == nil || st.set == nil {
+		return nil, errors.New("no statement description")
 	}
+	st.stale = st.stale[:0]
 	st.prepared[stmtKey{t.Schema, sql}] = sd
 	if st.shared[sql] == nil {
 		st.shared[sql] = sd
 	}
-	return nil
+	return sd, nil
 }

@@ -127,3 +127,53 @@ func TestTenantPools(t *testing.T) {
 		t.Error("n = 0: got no error")
 	}
 }
+
+// TestQueryTenantPrepare covers the statement bookkeeping on one pooled
+// connection: a first query that fails to prepare leaves the connection
+// usable, and a statement whose result columns a migration changed is
+// prepared again instead of failing from then on.
+func TestQueryTenantPrepare(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, &condotest.DatabaseOpts{MaxConns: 1})
+	ctx := t.Context()
+	ten := e.create(t, "acme")
+	tctx := condo.WithTenant(ctx, ten)
+	count := func(rows pgx.Rows) error {
+		for rows.Next() {
+		}
+		return rows.Err()
+	}
+	// The very first statement on the connection does not parse.
+	if err := e.reg.QueryTenant(tctx, count, "SELEC name FROM hotel"); err == nil {
+		t.Fatal("syntax error: got no error")
+	}
+	// Nor does one naming a table the tenant does not have.
+	if err := e.reg.QueryTenant(tctx, count, "SELECT * FROM nosuchtable"); err == nil {
+		t.Fatal("unknown table: got no error")
+	}
+	cols := func() ([]string, error) {
+		var names []string
+		err := e.reg.QueryTenant(tctx, func(rows pgx.Rows) error {
+			for _, f := range rows.FieldDescriptions() {
+				names = append(names, f.Name)
+			}
+			return count(rows)
+		}, "SELECT * FROM hotel")
+		return names, err
+	}
+	for range 2 {
+		if got, err := cols(); err != nil || len(got) != 5 {
+			t.Fatalf("before the migration: %v, %v", got, err)
+		}
+	}
+	// As a tenant migration does: as the app role, on the same connection.
+	if _, err := e.pool.Exec(ctx, "ALTER TABLE "+ten.Schema+".hotel ADD COLUMN rating numeric(3,1)"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		got, err := cols()
+		if err != nil || len(got) != 6 || got[5] != "rating" {
+			t.Fatalf("after the migration: %v, %v", got, err)
+		}
+	}
+}
