@@ -113,7 +113,9 @@ type ResolverConfig struct {
 // concurrent lookups of one host still share one query.
 //
 // Routing cost does not depend on the number of tenants: a cached host is
-// one map lookup, a miss one indexed query.
+// one map lookup, a miss one indexed query. Start (and every reconnect of
+// the listener) preloads the tenants into the cache in one query, so a
+// restarted instance does not meet its first requests with one query each.
 type Resolver struct {
 	reg      *Registry
 	bases    []string // longest first
@@ -354,10 +356,56 @@ func (r *Resolver) Start(ctx context.Context) error {
 	}
 	r.flush()
 	r.listen.Store(true)
+	r.preload(ctx)
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	r.stop, r.done = stop, make(chan struct{})
 	go r.run(runCtx, conn, r.done)
 	return nil
+}
+
+// preload fills the cache with the tenants (by slug, and by verified
+// custom domain), up to what one cache generation holds, so that the first
+// requests after a start or a reconnect do not each cost a query: a fleet
+// restarted under load would otherwise send the database one query per
+// host at once. It runs while the listener listens, with the generation
+// read first, so a change during the query is not lost (the entries are
+// then simply not cached). A failure is logged: lookups still work.
+func (r *Resolver) preload(ctx context.Context) {
+	if r.cache == nil {
+		return
+	}
+	gen := r.cacheGen()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rows, err := r.reg.pool.Query(ctx, "SELECT "+tenantColumns+" FROM public.condo_tenants t ORDER BY t.id DESC LIMIT $1", r.cache.max)
+	if err != nil {
+		r.logger.LogAttrs(ctx, slog.LevelWarn, "host cache preload", slog.String("error", err.Error()))
+		return
+	}
+	defer rows.Close()
+	expires := time.Now().UnixNano() + r.ttl
+	var n int
+	for n < r.cache.max && rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			r.logger.LogAttrs(ctx, slog.LevelWarn, "host cache preload", slog.String("error", err.Error()))
+			return
+		}
+		r.cache.put(cacheKey{name: t.Slug}, t, expires, gen)
+		n++
+		for _, d := range t.Domains {
+			if d.Verified && n < r.cache.max {
+				r.cache.put(cacheKey{host: true, name: d.Host}, t, expires, gen)
+				n++
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		r.logger.LogAttrs(ctx, slog.LevelWarn, "host cache preload", slog.String("error", err.Error()))
+		return
+	}
+	r.logger.LogAttrs(ctx, slog.LevelDebug, "host cache preloaded", slog.Int("hosts", n), slog.Duration("took", time.Since(start)))
 }
 
 // Stop ends the listener and turns the cache off. It waits for the
@@ -461,6 +509,7 @@ func (r *Resolver) run(ctx context.Context, conn *pgx.Conn, done chan struct{}) 
 		r.stats.reconnects.Add(1)
 		r.flush()
 		r.listen.Store(true)
+		r.preload(ctx)
 		r.logger.LogAttrs(ctx, slog.LevelInfo, "change listener reconnected")
 	}
 }

@@ -3,6 +3,7 @@ package condo_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -230,8 +231,8 @@ func TestChangesReachOtherInstances(t *testing.T) {
 	statusOf := func(ed *edge, host string) func() int {
 		return func() int { s, _, _ := ed.get(t, host, "/", nil); return s }
 	}
-	// Warm both caches, including a miss; the second round is served from
-	// the cache.
+	// Start preloaded both caches with the two tenants, so only the miss
+	// costs a query; the second round is all served from the cache.
 	for _, ed := range []*edge{a, b} {
 		for range 2 {
 			for host, want := range map[string]int{"acme.example.test": 200, "shop.acme-corp.test": 200, "newco.example.test": 404} {
@@ -240,8 +241,8 @@ func TestChangesReachOtherInstances(t *testing.T) {
 				}
 			}
 		}
-		if s := ed.resolver.Stats(); s.Hits != 3 || s.Queries != 3 {
-			t.Fatalf("after warming: %+v, want 3 queries and 3 hits", s)
+		if s := ed.resolver.Stats(); s.Hits != 5 || s.Queries != 1 {
+			t.Fatalf("after warming: %+v, want 1 query and 5 hits", s)
 		}
 	}
 	ctx := t.Context()
@@ -321,6 +322,58 @@ func TestNegativeCache(t *testing.T) {
 	}
 	if s := ed.resolver.Stats(); s.Queries != 3 {
 		t.Errorf("queries after impossible names: got %d, want 3", s.Queries)
+	}
+}
+
+// TestPreload: Start loads the tenants into the cache, up to one cache
+// generation, and the preloaded entries are evicted like any other.
+func TestPreload(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	ctx := t.Context()
+	for i := range 12 {
+		e.create(t, fmt.Sprintf("t%02d", i))
+	}
+	e.create(t, "acme", "shop.acme-corp.test")
+	res, err := condo.NewResolver(e.reg, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, Logger: condotest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer res.Stop(context.Background())
+	if n := res.Stats().Entries; n != 14 {
+		t.Fatalf("entries after Start: got %d, want 14 (13 slugs and a custom domain)", n)
+	}
+	for _, h := range []string{"t00.example.test", "t11.example.test", "acme.example.test", "shop.acme-corp.test"} {
+		if rt, err := res.Resolve(ctx, h); err != nil || rt.Kind != condo.RouteTenant {
+			t.Fatalf("Resolve(%s): %+v, %v", h, rt, err)
+		}
+	}
+	if s := res.Stats(); s.Queries != 0 {
+		t.Errorf("queries for preloaded hosts: got %d, want 0", s.Queries)
+	}
+	// A preloaded entry is still evicted by a change.
+	if err := e.reg.Suspend(ctx, "t05"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "suspension seen", func() bool {
+		rt, err := res.Resolve(ctx, "t05.example.test")
+		return err == nil && rt.Kind == condo.RouteSuspended
+	})
+
+	// A small cache takes only what one generation holds.
+	small, err := condo.NewResolver(e.reg, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, CacheSize: 10, Logger: condotest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := small.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer small.Stop(context.Background())
+	if n := small.Stats().Entries; n != 5 {
+		t.Errorf("entries in a cache of 10: got %d, want 5", n)
 	}
 }
 
