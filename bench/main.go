@@ -98,7 +98,7 @@ func main() {
 		return nil
 	})
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags] all|w3|w4|w5|w6")
+		fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags] all|w3|w4|w5|w6|ceiling")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -122,7 +122,7 @@ func main() {
 }
 
 func run(ctx context.Context, what string, o options) error {
-	if !slices.Contains([]string{"all", "w3", "w4", "w5", "w6"}, what) {
+	if !slices.Contains([]string{"all", "w3", "w4", "w5", "w6", "ceiling"}, what) {
 		return fmt.Errorf("unknown workload %q", what)
 	}
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -200,8 +200,31 @@ func run(ctx context.Context, what string, o options) error {
 		}
 		w6srv.stop()
 	}
+	var ceiling []string
+	var ceilRPS []float64
+	if what == "ceiling" {
+		for _, mode := range []string{"bare", "static"} {
+			s, err := startServer(ctx, o, w3URL, mode, mode)
+			if err != nil {
+				return err
+			}
+			var rs []wrkResult
+			for i := range o.runs {
+				r, _, err := load(ctx, o, s, 100, cl)
+				if err != nil {
+					return err
+				}
+				rs = append(rs, r)
+				logf("%s run %d: %s", mode, i+1, r)
+			}
+			s.stop()
+			m := median(rs)
+			ceiling = append(ceiling, fmt.Sprintf("%s %.0f req/s (p50 %.2f ms)", mode, m.rps(), ms(m.P50)))
+			ceilRPS = append(ceilRPS, m.rps())
+		}
+	}
 	var pgb float64
-	if what == "all" || what == "w6" {
+	if what == "all" || what == "w6" || what == "ceiling" {
 		if pgb, err = pgbench(ctx, o, w3URL); err != nil {
 			return err
 		}
@@ -249,6 +272,12 @@ func run(ctx context.Context, what string, o options) error {
 		m3, m6 := median(w3), median(w6)
 		fmt.Printf("W6  no tenancy: %.0f req/s, p50 %.2f ms, p99 %.2f ms; W3/W6 req/s %.3f (median of per-run ratios %.3f); W3 vs pgbench -S-style %.0f tps: %.2f\n",
 			m6.rps(), ms(m6.P50), ms(m6.P99), m3.rps()/m6.rps(), medianRatio(w3[len(w3)-len(w6):], w6), pgb, m3.rps()/pgb)
+	}
+	if len(ceiling) > 0 {
+		// Each request needs both the HTTP work and the database's; on
+		// shared cores their costs add up.
+		fmt.Printf("CEIL  %s; pgbench %.0f tps; HTTP edge and database together at most %.0f req/s\n",
+			strings.Join(ceiling, ", "), pgb, 1/(1/ceilRPS[1]+1/pgb))
 	}
 	if len(w5) > 0 {
 		m3, m5 := median(w3b), median(w5)

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,7 +27,9 @@ import (
 
 // serveMain is the server under test, run as a child process: the
 // reference app's tenant handler behind condo.Server (mode "tenant"), or
-// the same query without tenancy behind the same Server (mode "plain", W6).
+// the same query without tenancy behind the same Server (mode "plain", W6),
+// or, for the ceiling, the same response without a database behind the
+// same Server (mode "static") and from a bare net/http server ("bare").
 func serveMain(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	dbURL := fs.String("db", "", "database URL")
@@ -85,6 +90,10 @@ func serveMain(args []string) error {
 		}
 		hs := web.Handlers(reg, wc)
 		h = res.Router(hs)
+	case "static":
+		h = staticHandler()
+	case "bare":
+		return serveBare(ctx, *addr)
 	default:
 		h = plainHandler(pool, logger)
 	}
@@ -101,6 +110,49 @@ func serveMain(args []string) error {
 		return err
 	}
 	return srv.ListenAndServe(ctx)
+}
+
+// staticHotels are what a W3 response holds, for the ceiling servers.
+func staticHotels() []web.Hotel {
+	hotels := make([]web.Hotel, 10)
+	for i := range hotels {
+		hotels[i] = web.Hotel{ID: int64(i + 1), Name: fmt.Sprintf("t0001 Hotel %d", i+1), City: "Lisbon", Stars: int16(1 + i%5)}
+	}
+	return hotels
+}
+
+// staticHandler is W6 without the database: the same JSON encoding of
+// ten hotels per request, behind the same condo.Server edge.
+func staticHandler() http.Handler {
+	hotels := staticHotels()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := json.Marshal(hotels)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(b, '\n'))
+	})
+}
+
+// serveBare is the HTTP ceiling: a bare net/http server writing the same
+// response bytes, with no edge, no logging, no encoding and no database.
+func serveBare(ctx context.Context, addr string) error {
+	b, _ := json.Marshal(staticHotels())
+	body := append(b, '\n')
+	srv := &http.Server{
+		Addr:              addr,
+		ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(body)
+		}),
+	}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // plainHandler is W6: GET /hotels/ with the same query and encoding as the
