@@ -116,6 +116,8 @@ func TestServeCertificateFlags(t *testing.T) {
 	db := condotest.NewDatabaseInfo(t, nil)
 	c := cli{t: t, url: db.URL}
 	c.fails("--https needs certificates", "serve", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
+	c.fails("--tenant-pools: want 0 (off) to --db-conns (4)", "serve", "--http", "127.0.0.1:0", "--db-conns", "4", "--tenant-pools", "5")
+	c.fails("--tenant-pools: want 0 (off) to --db-conns (20)", "serve", "--http", "127.0.0.1:0", "--tenant-pools", "-1")
 	c.fails("DNS provider", "serve", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0",
 		"--base-domain", "example.test", "--acme-email", "ops@example.test", "--dns-provider", "nope")
 	c.fails("certificate storage key", "serve", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0",

@@ -57,6 +57,10 @@ type Env struct {
 	Migrator *condomigrate.Migrator
 	Registry *condo.Registry
 	Logger   *slog.Logger
+	// TenantPools is set by serve --tenant-pools: tenant-affine pools for
+	// the app's tenant reads ([condo.TenantPools.QueryTenant]). Nil
+	// otherwise; use Registry then.
+	TenantPools *condo.TenantPools
 }
 
 // Close closes the pool.

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,8 +57,15 @@ type serveFlags struct {
 	redirect                         string
 	h2c, noAccessLog                 bool
 	shutdownTimeout                  time.Duration
-	dbConns                          int
+	dbConns, tenantPools             int
 	cert                             *certFlags
+}
+
+// envInt is an integer environment variable, 0 when unset or not a number
+// (serve reports one that is not a number).
+func envInt(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -110,6 +118,7 @@ and redirects HTTP to HTTPS.`,
 	fl.BoolVar(&f.noAccessLog, "no-access-log", a.cfg.Getenv("CONDO_NO_ACCESS_LOG") != "", "do not log every request [CONDO_NO_ACCESS_LOG]")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", dur("CONDO_SHUTDOWN_TIMEOUT", 30*time.Second), "how long a shutdown waits for requests in flight [CONDO_SHUTDOWN_TIMEOUT]")
 	fl.IntVar(&f.dbConns, "db-conns", 20, "database connections in the pool")
+	fl.IntVar(&f.tenantPools, "tenant-pools", envInt(a.cfg.Getenv("CONDO_TENANT_POOLS")), "split --db-conns more connections into this many tenant-affine pools for the app's tenant reads (condo.TenantPools; for thousands of tenants), 0: off [CONDO_TENANT_POOLS]")
 	f.cert.registerACME(fl)
 	return cmd
 }
@@ -130,6 +139,14 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("--trusted-proxy: %w", err)
 	}
+	if v := a.cfg.Getenv("CONDO_TENANT_POOLS"); v != "" && !cmd.Flags().Changed("tenant-pools") {
+		if _, err := strconv.Atoi(v); err != nil {
+			return fmt.Errorf("CONDO_TENANT_POOLS: want a number, got %q", v)
+		}
+	}
+	if f.tenantPools < 0 || f.tenantPools > f.dbConns {
+		return fmt.Errorf("--tenant-pools: want 0 (off) to --db-conns (%d), got %d", f.dbConns, f.tenantPools)
+	}
 	// The pool is sized for serving rather than for migrations.
 	a.parallel = max(a.parallel, f.dbConns-2)
 	env, err := a.open(ctx)
@@ -145,6 +162,17 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	})
 	if err != nil {
 		return err
+	}
+	if f.tenantPools > 0 {
+		pcfg := env.Pool.Config()
+		pcfg.MaxConns, pcfg.MinConns = int32(f.dbConns), 0
+		tp, err := condo.NewTenantPools(ctx, pcfg, f.tenantPools)
+		if err != nil {
+			return err
+		}
+		// Closed after the handlers' Stopped hook, which may still read.
+		defer func() { env.TenantPools = nil; tp.Close() }()
+		env.TenantPools = tp
 	}
 	var handlers condo.Handlers
 	sc := a.cfg.Serve

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocli"
 	"github.com/condo-dev/condo/condotest"
@@ -32,9 +34,25 @@ func TestServeHelperProcess(t *testing.T) {
 		_, _ = io.Copy(io.Discard, r.Body) // until the test closes the body
 		fmt.Fprint(w, "done")
 	})
+	var pools *condo.TenantPools
 	tenant := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ten, _ := condo.TenantFromContext(r.Context())
-		fmt.Fprintf(w, "tenant:%s", ten.Slug)
+		if r.URL.Path != "/schema" {
+			fmt.Fprintf(w, "tenant:%s", ten.Slug)
+			return
+		}
+		// Through --tenant-pools.
+		var schema string
+		err := pools.QueryTenant(r.Context(), func(rows pgx.Rows) error {
+			var err error
+			schema, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[string])
+			return err
+		}, "SELECT current_schema()")
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprintf(w, "schema:%s", schema)
 	})
 	// Main reads os.Args: keep what follows "--".
 	for i, a := range os.Args {
@@ -46,7 +64,8 @@ func TestServeHelperProcess(t *testing.T) {
 	os.Exit(condocli.Main(&condocli.Config{
 		Name:             "hotels",
 		TenantMigrations: tenantFS,
-		Serve: &condocli.ServeConfig{Handlers: func(context.Context, *condocli.Env) (condo.Handlers, error) {
+		Serve: &condocli.ServeConfig{Handlers: func(_ context.Context, env *condocli.Env) (condo.Handlers, error) {
+			pools = env.TenantPools
 			return condo.Handlers{Public: mux, Tenant: tenant}, nil
 		}},
 	}))
@@ -70,7 +89,7 @@ func TestServe(t *testing.T) {
 	l.Close()
 	marker := filepath.Join(t.TempDir(), "entered")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServeHelperProcess$", "-test.count=1", "--",
-		"serve", "--http", addr, "--base-domain", "example.test", "--shutdown-timeout", "20s")
+		"serve", "--http", addr, "--base-domain", "example.test", "--shutdown-timeout", "20s", "--db-conns", "4", "--tenant-pools", "2")
 	cmd.Env = append(os.Environ(), "CONDO_SERVE_HELPER="+marker, "DATABASE_URL="+db.URL)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -108,6 +127,9 @@ func TestServe(t *testing.T) {
 	})
 	if s, body := get("acme.example.test", "/"); s != 200 || body != "tenant:acme" {
 		t.Fatalf("tenant host: got %d %q", s, body)
+	}
+	if s, body := get("acme.example.test", "/schema"); s != 200 || body != "schema:tenant_1" {
+		t.Errorf("query through the tenant pools: got %d %q", s, body)
 	}
 	if s, _ := get("nobody.example.test", "/"); s != 404 {
 		t.Errorf("unknown tenant: got %d, want 404", s)

@@ -102,7 +102,7 @@ func newApp(env *condocli.Env, o *options) (*hotelsApp, error) {
 	store := accounts.New(env.Pool, &acfg)
 	counter := usage.New(env.Pool, &usage.Config{Interval: o.usageInterval, Logger: logger})
 	tenant, err := tenantapp.New(env.Registry, store, &tenantapp.Config{
-		API:    web.NewTenant(env.Registry, &web.Config{Logger: logger}),
+		API:    web.NewTenant(env.Registry, &web.Config{Logger: logger, Pools: env.TenantPools}),
 		Logger: logger,
 	})
 	if err != nil {
