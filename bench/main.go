@@ -15,15 +15,24 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -48,6 +57,7 @@ import (
 
 type options struct {
 	out      string
+	socket   bool
 	lua      string
 	runs     int
 	duration time.Duration
@@ -85,6 +95,7 @@ func main() {
 	fs.IntVar(&o.sample, "sample", 1000, "responses checked for wrong-tenant rows")
 	fs.BoolVar(&o.profile, "profile", false, "write a CPU profile of the server during each run to the state directory")
 	noLog := fs.Bool("no-access-log", false, "turn the server's access log off")
+	fs.BoolVar(&o.socket, "socket", false, "connect the servers and pgbench to PostgreSQL over its Unix socket instead of TCP on loopback")
 	partitions := fs.Int("partitions", 1, "tenant-affine connection pools in the server")
 	fs.Func("pg", "a PostgreSQL setting for the bench cluster, name=value (repeatable)", func(v string) error {
 		k, val, ok := strings.Cut(v, "=")
@@ -98,7 +109,7 @@ func main() {
 		return nil
 	})
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags] all|w3|w4|w5|w6|ceiling")
+		fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags] all|w3|w4|w5|w6|w7|ceiling")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -122,7 +133,7 @@ func main() {
 }
 
 func run(ctx context.Context, what string, o options) error {
-	if !slices.Contains([]string{"all", "w3", "w4", "w5", "w6", "ceiling"}, what) {
+	if !slices.Contains([]string{"all", "w3", "w4", "w5", "w6", "w7", "ceiling"}, what) {
 		return fmt.Errorf("unknown workload %q", what)
 	}
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -200,6 +211,32 @@ func run(ctx context.Context, what string, o options) error {
 		}
 		w6srv.stop()
 	}
+	var w7, w3c []wrkResult
+	if what == "w7" {
+		cert, key, err := wildcardCert(o.out, "example.test")
+		if err != nil {
+			return err
+		}
+		w7srv, err := startServer(ctx, o, w3URL, "tenant", "w7", "-tls-cert", cert, "-tls-key", key)
+		if err != nil {
+			return err
+		}
+		for i := range o.runs {
+			r, _, err := load(ctx, o, w3srv, 100, cl)
+			if err != nil {
+				return err
+			}
+			w3c = append(w3c, r)
+			logf("W3 run %d (W7 pair): %s", i+1, r)
+			r7, _, err := load(ctx, o, w7srv, 100, cl)
+			if err != nil {
+				return err
+			}
+			w7 = append(w7, r7)
+			logf("W7 run %d (HTTPS): %s", i+1, r7)
+		}
+		w7srv.stop()
+	}
 	var ceiling []string
 	var ceilRPS []float64
 	if what == "ceiling" {
@@ -273,6 +310,11 @@ func run(ctx context.Context, what string, o options) error {
 		fmt.Printf("W6  no tenancy: %.0f req/s, p50 %.2f ms, p99 %.2f ms; W3/W6 req/s %.3f (median of per-run ratios %.3f); W3 vs pgbench -S-style %.0f tps: %.2f\n",
 			m6.rps(), ms(m6.P50), ms(m6.P99), m3.rps()/m6.rps(), medianRatio(w3[len(w3)-len(w6):], w6), pgb, m3.rps()/pgb)
 	}
+	if len(w7) > 0 {
+		m3, m7 := median(w3c), median(w7)
+		fmt.Printf("W7  W3 over HTTPS (TLS 1.3, keep-alive): %.0f req/s, p50 %.2f ms, p99 %.2f ms, non-2xx %d, errors %d; HTTPS/HTTP req/s %.3f (median of per-run ratios %.3f; W3 in the same run: %.0f req/s)\n",
+			m7.rps(), ms(m7.P50), ms(m7.P99), sumNon2xx(w7), sumErrors(w7), m7.rps()/m3.rps(), medianRatio(w7, w3c), m3.rps())
+	}
 	if len(ceiling) > 0 {
 		// Each request needs both the HTTP work and the database's; on
 		// shared cores their costs add up.
@@ -285,6 +327,24 @@ func run(ctx context.Context, what string, o options) error {
 			o.w5, m5.rps(), ms(m5.P50), ms(m5.P99), sumNon2xx(w5), float64(m5.P99)/float64(m3.P99), m5.rps()/m3.rps(), m3.rps(), ms(m3.P99))
 	}
 	return nil
+}
+
+// dbURL is u, or with -socket the same database over the cluster's Unix
+// socket (in the cluster's directory, same port number).
+func (o options) dbURL(u string) string {
+	if !o.socket {
+		return u
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	q := p.Query()
+	q.Set("host", filepath.Join(o.out, "pg"))
+	q.Set("port", p.Port())
+	p.Host = ""
+	p.RawQuery = q.Encode()
+	return p.String()
 }
 
 func logf(format string, args ...any) {
@@ -450,15 +510,16 @@ func migrationSQL() string {
 // ---- the server under test ---------------------------------------------
 
 type server struct {
-	cmd   *exec.Cmd
-	addr  string
-	name  string
-	pprof string
-	runs  int
-	done  chan struct{}
+	cmd    *exec.Cmd
+	addr   string
+	scheme string // http, or https for W7
+	name   string
+	pprof  string
+	runs   int
+	done   chan struct{}
 }
 
-func startServer(ctx context.Context, o options, dbURL, mode, name string) (*server, error) {
+func startServer(ctx context.Context, o options, dbURL, mode, name string, extra ...string) (*server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -473,8 +534,15 @@ func startServer(ctx context.Context, o options, dbURL, mode, name string) (*ser
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"serve", "-db", dbURL, "-mode", mode, "-addr", addr, "-db-conns", strconv.Itoa(o.dbConns)}
-	s := &server{addr: addr, done: make(chan struct{}), name: name}
+	args := []string{"serve", "-db", o.dbURL(dbURL), "-mode", mode, "-addr", addr, "-db-conns", strconv.Itoa(o.dbConns)}
+	args = append(args, extra...)
+	s := &server{addr: addr, scheme: "http", done: make(chan struct{}), name: name}
+	client := http.DefaultClient
+	if slices.Contains(extra, "-tls-cert") {
+		s.scheme = "https"
+		// The harness's own self-signed certificate.
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	}
 	if o.profile {
 		pl, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -494,7 +562,7 @@ func startServer(ctx context.Context, o options, dbURL, mode, name string) (*ser
 	go func() { _ = cmd.Wait(); logFile.Close(); close(s.done) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
+		resp, err := client.Get(s.scheme + "://" + addr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -569,7 +637,7 @@ func ms(us int64) float64 { return float64(us) / 1000 }
 // PostgreSQL's memory meanwhile.
 func load(ctx context.Context, o options, s *server, tenants int, cl *pgcluster.Cluster) (wrkResult, pgMem, error) {
 	if o.warmup > 0 {
-		if _, err := wrk(ctx, o, s.addr, tenants, o.warmup); err != nil {
+		if _, err := wrk(ctx, o, s.scheme+"://"+s.addr, tenants, o.warmup); err != nil {
 			return wrkResult{}, pgMem{}, err
 		}
 	}
@@ -606,7 +674,7 @@ func load(ctx context.Context, o options, s *server, tenants int, cl *pgcluster.
 		})
 	}
 	before := cpuTimes(s.cmd.Process.Pid, filepath.Join(o.out, "pg"))
-	r, err := wrk(ctx, o, s.addr, tenants, o.duration)
+	r, err := wrk(ctx, o, s.scheme+"://"+s.addr, tenants, o.duration)
 	after := cpuTimes(s.cmd.Process.Pid, filepath.Join(o.out, "pg"))
 	close(stop)
 	wg.Wait()
@@ -624,15 +692,15 @@ func load(ctx context.Context, o options, s *server, tenants int, cl *pgcluster.
 	return r, peak, err
 }
 
-func wrk(ctx context.Context, o options, addr string, tenants int, d time.Duration) (wrkResult, error) {
+func wrk(ctx context.Context, o options, base string, tenants int, d time.Duration) (wrkResult, error) {
 	cmd := exec.CommandContext(ctx, "wrk", "-t", strconv.Itoa(o.threads), "-c", strconv.Itoa(o.conns),
-		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "-s", o.lua, "http://"+addr, "--", strconv.Itoa(tenants))
+		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "-s", o.lua, base, "--", strconv.Itoa(tenants))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %w: %s", err, out)
 	}
 	if f, err := os.OpenFile(filepath.Join(o.out, "wrk.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
-		fmt.Fprintf(f, "== %s %s %d tenants\n%s\n", time.Now().Format(time.TimeOnly), addr, tenants, out)
+		fmt.Fprintf(f, "== %s %s %d tenants\n%s\n", time.Now().Format(time.TimeOnly), base, tenants, out)
 		f.Close()
 	}
 	for line := range strings.Lines(string(out)) {
@@ -701,7 +769,7 @@ func pgbench(ctx context.Context, o options, dbURL string) (float64, error) {
 		return 0, err
 	}
 	cmd := exec.CommandContext(ctx, exe, "-n", "-M", "prepared", "-c", strconv.Itoa(o.conns), "-j", strconv.Itoa(o.threads),
-		"-T", strconv.Itoa(int(o.duration.Seconds())), "-f", script, dbURL)
+		"-T", strconv.Itoa(int(o.duration.Seconds())), "-f", script, o.dbURL(dbURL))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return 0, fmt.Errorf("pgbench: %w: %s", err, out)
@@ -899,4 +967,39 @@ func pgVersion(ctx context.Context, url string) string {
 	var v string
 	_ = c.QueryRow(ctx, "SHOW server_version").Scan(&v)
 	return "PostgreSQL " + v
+}
+
+// wildcardCert writes a self-signed ECDSA P-256 certificate for base and
+// *.base (what condocert obtains over DNS-01 in production) to dir, and
+// returns the certificate and key files.
+func wildcardCert(dir, base string) (certFile, keyFile string, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "*." + base},
+		DNSNames:     []string{"*." + base, base},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", "", err
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	certFile, keyFile = filepath.Join(dir, "w7-cert.pem"), filepath.Join(dir, "w7-key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		return "", "", err
+	}
+	return certFile, keyFile, nil
 }

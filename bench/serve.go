@@ -39,6 +39,9 @@ func serveMain(args []string) error {
 	accessLog := fs.Bool("access-log", true, "log every request")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address")
 	partitions := fs.Int("partitions", 1, "tenant-affine pools: tenants are hashed over this many pools of db-conns/partitions connections")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS on -addr with this certificate (W7); plain HTTP then listens on -http-addr")
+	tlsKey := fs.String("tls-key", "", "key of -tls-cert")
+	httpAddr := fs.String("http-addr", "127.0.0.1:0", "plain-HTTP listen address when -tls-cert is set")
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -97,7 +100,7 @@ func serveMain(args []string) error {
 	default:
 		h = plainHandler(pool, logger)
 	}
-	srv, err := condo.NewServer(&condo.ServerConfig{
+	sc := &condo.ServerConfig{
 		Handler:          h,
 		HTTPAddr:         *addr,
 		Resolver:         res,
@@ -105,7 +108,11 @@ func serveMain(args []string) error {
 		Metrics:          condo.NewMetrics(nil),
 		DisableAccessLog: !*accessLog,
 		Logger:           logger,
-	})
+	}
+	if *tlsCert != "" {
+		sc.HTTPAddr, sc.HTTPSAddr, sc.CertFile, sc.KeyFile = *httpAddr, *addr, *tlsCert, *tlsKey
+	}
+	srv, err := condo.NewServer(sc)
 	if err != nil {
 		return err
 	}
