@@ -194,22 +194,13 @@ func run(ctx context.Context, what string, o options) error {
 		if err != nil {
 			return err
 		}
-		for i := range o.runs {
-			r, mem, err := load(ctx, o, w3srv, 100, cl)
-			if err != nil {
-				return err
-			}
-			pgPeak = pgPeak.max(mem)
-			w3 = append(w3, r)
-			logf("W3 run %d: %s", i+1, r)
-			r6, _, err := load(ctx, o, w6srv, 100, cl)
-			if err != nil {
-				return err
-			}
-			w6 = append(w6, r6)
-			logf("W6 run %d: %s", i+1, r6)
-		}
+		var mem pgMem
+		w3, w6, mem, err = interleave(ctx, o, cl, w3srv, w6srv, 100, "", "W6")
 		w6srv.stop()
+		if err != nil {
+			return err
+		}
+		pgPeak = pgPeak.max(mem)
 	}
 	var w7, w3c []wrkResult
 	if what == "w7" {
@@ -221,21 +212,11 @@ func run(ctx context.Context, what string, o options) error {
 		if err != nil {
 			return err
 		}
-		for i := range o.runs {
-			r, _, err := load(ctx, o, w3srv, 100, cl)
-			if err != nil {
-				return err
-			}
-			w3c = append(w3c, r)
-			logf("W3 run %d (W7 pair): %s", i+1, r)
-			r7, _, err := load(ctx, o, w7srv, 100, cl)
-			if err != nil {
-				return err
-			}
-			w7 = append(w7, r7)
-			logf("W7 run %d (HTTPS): %s", i+1, r7)
-		}
+		w3c, w7, _, err = interleave(ctx, o, cl, w3srv, w7srv, 100, " (W7 pair)", "W7 (HTTPS)")
 		w7srv.stop()
+		if err != nil {
+			return err
+		}
 	}
 	var ceiling []string
 	var ceilRPS []float64
@@ -278,19 +259,10 @@ func run(ctx context.Context, what string, o options) error {
 		if err := checkSample(ctx, w5srv.addr, o.w5, o.sample); err != nil {
 			return fmt.Errorf("W5 check: %w", err)
 		}
-		for i := range o.runs {
-			r, _, err := load(ctx, o, w3srv, 100, cl)
-			if err != nil {
-				return err
-			}
-			w3b = append(w3b, r)
-			logf("W3 run %d (W5 pair): %s", i+1, r)
-			r5, _, err := load(ctx, o, w5srv, o.w5, cl)
-			if err != nil {
-				return err
-			}
-			w5 = append(w5, r5)
-			logf("W5 run %d: %s", i+1, r5)
+		w3b, w5, _, err = interleave(ctx, o, cl, w3srv, w5srv, o.w5, " (W5 pair)", "W5")
+		if err != nil {
+			w5srv.stop()
+			return err
 		}
 		logf("W5 server peak RSS: %.1f MiB", float64(w5srv.peakRSS())/(1<<20))
 		w5srv.stop()
@@ -345,6 +317,27 @@ func (o options) dbURL(u string) string {
 	p.Host = ""
 	p.RawQuery = q.Encode()
 	return p.String()
+}
+
+// interleave runs W3 and another server's workload alternately, o.runs
+// times each, so that their ratio is measured in the same run. mem is the
+// database's peak during the W3 runs.
+func interleave(ctx context.Context, o options, cl *pgcluster.Cluster, w3srv, other *server, tenants int, w3Label, otherLabel string) (w3, rs []wrkResult, mem pgMem, err error) {
+	for i := range o.runs {
+		r, m, err := load(ctx, o, w3srv, 100, cl)
+		if err != nil {
+			return nil, nil, mem, err
+		}
+		mem = mem.max(m)
+		w3 = append(w3, r)
+		logf("W3 run %d%s: %s", i+1, w3Label, r)
+		if r, _, err = load(ctx, o, other, tenants, cl); err != nil {
+			return nil, nil, mem, err
+		}
+		rs = append(rs, r)
+		logf("%s run %d: %s", otherLabel, i+1, r)
+	}
+	return w3, rs, mem, nil
 }
 
 func logf(format string, args ...any) {
