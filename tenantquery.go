@@ -71,11 +71,17 @@ func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, fn fu
 		}
 	}
 	err = queryTenantPipelined(ctx, c, st, sd, t, fn, args)
-	if !fresh && isStalePlan(err) {
+	if !fresh && (isStalePlan(err) || isMissingStatement(err)) {
 		// A migration changed what the query returns since it was
-		// prepared here: prepare it again, once. Nothing ran (PostgreSQL
-		// refuses at Bind), so running it again is safe.
-		st.drop(sql, sd)
+		// prepared here, or something deallocated the connection's
+		// statements (DEALLOCATE ALL, DISCARD ALL in a pool hook):
+		// prepare again, once. Nothing ran (PostgreSQL refuses at Bind),
+		// so running it again is safe.
+		if isMissingStatement(err) {
+			st.reset()
+		} else {
+			st.drop(sql, sd)
+		}
 		if sd, err = queryTenantPrepare(ctx, c, st, t, sql); err == nil {
 			err = queryTenantPipelined(ctx, c, st, sd, t, fn, args)
 		}
@@ -84,6 +90,13 @@ func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, fn fu
 		return fmt.Errorf("tenant %q query: %w", t.Slug, err)
 	}
 	return nil
+}
+
+// isMissingStatement reports whether err is PostgreSQL not knowing a
+// prepared statement this connection prepared.
+func isMissingStatement(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "26000"
 }
 
 // isStalePlan reports whether err is PostgreSQL refusing a prepared
@@ -153,6 +166,14 @@ func (st *connState) lookup(schema, sql string) *pgconn.StatementDescription {
 		return st.shared[sql]
 	}
 	return nil
+}
+
+// reset forgets every statement: the server no longer has them.
+func (st *connState) reset() {
+	st.set = nil
+	clear(st.prepared)
+	clear(st.shared)
+	st.stale = st.stale[:0]
 }
 
 // drop forgets sd, prepared for sql, wherever it is kept, and queues it

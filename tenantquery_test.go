@@ -176,4 +176,14 @@ func TestQueryTenantPrepare(t *testing.T) {
 			t.Fatalf("after the migration: %v, %v", got, err)
 		}
 	}
+	// Something deallocates the connection's statements behind its back
+	// (a pool hook running DISCARD ALL, say).
+	if _, err := e.pool.Exec(ctx, "DEALLOCATE ALL"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, err := cols(); err != nil || len(got) != 6 {
+			t.Fatalf("after DEALLOCATE ALL: %v, %v", got, err)
+		}
+	}
 }
