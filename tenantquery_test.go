@@ -147,6 +147,15 @@ func TestQueryTenantPrepare(t *testing.T) {
 	if err := e.reg.QueryTenant(tctx, count, "SELEC name FROM hotel"); err == nil {
 		t.Fatal("syntax error: got no error")
 	}
+	// A tenant whose role is gone (dropped behind the registry's back):
+	// set_config fails while executing, and the rest of the pipeline is
+	// skipped.
+	ghost := *ten
+	ghost.Role = "condo_no_such_role"
+	if err := e.reg.QueryTenant(condo.WithTenant(ctx, &ghost), count, "SELECT name FROM hotel"); err == nil ||
+		!strings.Contains(err.Error(), "condo_no_such_role") {
+		t.Fatalf("missing role: got %v", err)
+	}
 	// Nor does one naming a table the tenant does not have.
 	if err := e.reg.QueryTenant(tctx, count, "SELECT * FROM nosuchtable"); err == nil {
 		t.Fatal("unknown table: got no error")
