@@ -1,10 +1,13 @@
 package condo_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condotest"
@@ -39,4 +42,64 @@ func BenchmarkW1CreateTenant(b *testing.B) {
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.95), "p95-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
+}
+
+// BenchmarkQueryTenant measures one tenant read on one connection, in the
+// three ways a request can meet it:
+//
+//   - prepared: the tenant's statement is already prepared on the
+//     connection (one round trip: set_config and the query, one Sync);
+//   - first: the connection meets the query for the first time (one more
+//     round trip: set_config, Parse and Describe), what a cold connection
+//     pays per tenant;
+//   - intx: the same read through InTenantTx (BEGIN with the SET LOCALs,
+//     the query, COMMIT), for comparison.
+//
+//	go test -run '^$' -bench QueryTenant .
+func BenchmarkQueryTenant(b *testing.B) {
+	e := newEnv(b, nil, &condotest.DatabaseOpts{MaxConns: 1})
+	ctx := b.Context()
+	ten := e.create(b, "acme")
+	if _, err := e.pool.Exec(ctx, "INSERT INTO "+ten.Schema+".hotel (name, city, stars) SELECT 'Hotel ' || g, 'Lisbon', 3 FROM generate_series(1, 10) g"); err != nil {
+		b.Fatal(err)
+	}
+	tctx := condo.WithTenant(ctx, ten)
+	read := func(rows pgx.Rows) error {
+		var id int64
+		var name string
+		_, err := pgx.ForEachRow(rows, []any{&id, &name}, func() error { return nil })
+		return err
+	}
+	const q = "SELECT id, name FROM hotel ORDER BY id"
+	b.Run("prepared", func(b *testing.B) {
+		for b.Loop() {
+			if err := e.reg.QueryTenant(tctx, read, q); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("first", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			// A new text is a new statement to prepare.
+			if err := e.reg.QueryTenant(tctx, read, fmt.Sprintf("%s LIMIT %d", q, 1000+i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("intx", func(b *testing.B) {
+		for b.Loop() {
+			err := e.reg.InTenantTx(tctx, func(ctx context.Context, tx pgx.Tx) error {
+				rows, err := tx.Query(ctx, q)
+				if err != nil {
+					return err
+				}
+				return read(rows)
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
