@@ -49,13 +49,15 @@ func BenchmarkW1CreateTenant(b *testing.B) {
 //
 //   - prepared: the tenant's statement is already prepared on the
 //     connection (one round trip: set_config and the query, one Sync);
+//
 //   - first: the connection meets the query for the first time (one more
 //     round trip: set_config, Parse and Describe), what a cold connection
 //     pays per tenant;
+//
 //   - intx: the same read through InTenantTx (BEGIN with the SET LOCALs,
 //     the query, COMMIT), for comparison.
 //
-//	go test -run '^$' -bench QueryTenant .
+//     go test -run '^$' -bench QueryTenant .
 func BenchmarkQueryTenant(b *testing.B) {
 	e := newEnv(b, nil, &condotest.DatabaseOpts{MaxConns: 1})
 	ctx := b.Context()
