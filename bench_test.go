@@ -45,19 +45,14 @@ func BenchmarkW1CreateTenant(b *testing.B) {
 }
 
 // BenchmarkQueryTenant measures one tenant read on one connection, in the
-// three ways a request can meet it:
+// three ways a request can meet it. "prepared": the tenant's statement is
+// already prepared on the connection (one round trip: set_config and the
+// query, one Sync). "first": the connection meets the query for the first
+// time and prepares it first (one more round trip), what a cold connection
+// pays per tenant. "intx": the same read through InTenantTx (BEGIN with
+// the SET LOCALs, the query, COMMIT), for comparison. Run it with:
 //
-//   - prepared: the tenant's statement is already prepared on the
-//     connection (one round trip: set_config and the query, one Sync);
-//
-//   - first: the connection meets the query for the first time (one more
-//     round trip: set_config, Parse and Describe), what a cold connection
-//     pays per tenant;
-//
-//   - intx: the same read through InTenantTx (BEGIN with the SET LOCALs,
-//     the query, COMMIT), for comparison.
-//
-//     go test -run '^$' -bench QueryTenant .
+//	go test -run '^$' -bench QueryTenant .
 func BenchmarkQueryTenant(b *testing.B) {
 	e := newEnv(b, nil, &condotest.DatabaseOpts{MaxConns: 1})
 	ctx := b.Context()
