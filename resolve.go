@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -384,7 +385,12 @@ func (r *Resolver) preload(ctx context.Context) {
 		return
 	}
 	defer rows.Close()
-	expires := time.Now().UnixNano() + r.ttl
+	// Spread the entries' expiry over the second half of the TTL: entries
+	// loaded together would otherwise all expire together, and the herd
+	// of queries this avoids would come back one TTL later.
+	now := time.Now().UnixNano()
+	half := max(r.ttl/2, 0)
+	expires := func() int64 { return now + half + rand.Int64N(half+1) }
 	var n int
 	for n < r.cache.max && rows.Next() {
 		t, err := scanTenant(rows)
@@ -392,11 +398,11 @@ func (r *Resolver) preload(ctx context.Context) {
 			r.logger.LogAttrs(ctx, slog.LevelWarn, "host cache preload", slog.String("error", err.Error()))
 			return
 		}
-		r.cache.put(cacheKey{name: t.Slug}, t, expires, gen)
+		r.cache.put(cacheKey{name: t.Slug}, t, expires(), gen)
 		n++
 		for _, d := range t.Domains {
 			if d.Verified && n < r.cache.max {
-				r.cache.put(cacheKey{host: true, name: d.Host}, t, expires, gen)
+				r.cache.put(cacheKey{host: true, name: d.Host}, t, expires(), gen)
 				n++
 			}
 		}
