@@ -5,7 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -43,8 +42,7 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 		cfg = &Config{}
 	}
 	logger := cmp.Or(cfg.Logger, slog.Default())
-	sub, _ := fs.Sub(templates, "templates")
-	tmpl, err := ui.Parse(sub, nil, logger)
+	tmpl, err := ui.LoadPages(templates, logger)
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
@@ -128,10 +126,7 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() == nil {
-		h.logger.LogAttrs(r.Context(), slog.LevelError, "admin", slog.String("path", r.URL.Path),
-			slog.String("request_id", condo.RequestID(r.Context())), slog.String("error", err.Error()))
-	}
+	ui.LogError(r, h.logger, "admin", err)
 	h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The request could not be completed. Please try again; the log has the details.")
 }
 
@@ -140,24 +135,17 @@ type loginData struct {
 	Next string
 }
 
-func safeNext(next string) string {
-	if next == "" || next[0] != '/' || len(next) > 1 && (next[1] == '/' || next[1] == '\\') {
-		return "/"
-	}
-	return next
-}
-
 func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
 	if accounts.StateFrom(r.Context()).Session != nil {
-		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		http.Redirect(w, r, ui.SafeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
-	h.tmpl.Render(w, r, http.StatusOK, "login", h.view(w, r, "Sign in", "", loginData{Form: ui.NewForm(nil), Next: safeNext(r.URL.Query().Get("next"))}))
+	h.tmpl.Render(w, r, http.StatusOK, "login", h.view(w, r, "Sign in", "", loginData{Form: ui.NewForm(nil), Next: ui.SafeNext(r.URL.Query().Get("next"))}))
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	f := ui.NewForm(r.PostForm)
-	next := safeNext(r.PostForm.Get("next"))
+	next := ui.SafeNext(r.PostForm.Get("next"))
 	render := func(status int) {
 		h.tmpl.Render(w, r, status, "login", h.view(w, r, "Sign in", "", loginData{Form: f, Next: next}))
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -57,8 +56,7 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 		cfg = &Config{}
 	}
 	logger := cmp.Or(cfg.Logger, slog.Default())
-	sub, _ := fs.Sub(templates, "templates")
-	tmpl, err := ui.Parse(sub, nil, logger)
+	tmpl, err := ui.LoadPages(templates, logger)
 	if err != nil {
 		return nil, fmt.Errorf("public site: %w", err)
 	}
@@ -107,10 +105,7 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() == nil {
-		h.logger.LogAttrs(r.Context(), slog.LevelError, "public site", slog.String("path", r.URL.Path),
-			slog.String("request_id", condo.RequestID(r.Context())), slog.String("error", err.Error()))
-	}
+	ui.LogError(r, h.logger, "public site", err)
 	h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The request could not be completed. Nothing was created. Please try again.")
 }
 

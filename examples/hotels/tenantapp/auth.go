@@ -19,7 +19,7 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
 	t, _ := condo.TenantFromContext(r.Context())
 	st := accounts.StateFrom(r.Context())
 	if st.Session != nil && st.Session.Role != "" {
-		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		http.Redirect(w, r, ui.SafeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
 	h.renderLogin(w, r, t, st, http.StatusOK, ui.NewForm(nil), r.URL.Query().Get("next"))
@@ -28,7 +28,7 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, t *condo.Tenant, st *accounts.State, status int, f *ui.Form, next string) {
 	v := h.baseView(w, r, t, st, "")
 	v.Title = "Sign in"
-	v.Data = loginData{Form: f, Next: safeNext(next)}
+	v.Data = loginData{Form: f, Next: ui.SafeNext(next)}
 	h.tmpl.Render(w, r, status, "login", v)
 }
 
@@ -73,7 +73,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, err)
 		return
 	}
-	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
+	http.Redirect(w, r, ui.SafeNext(next), http.StatusSeeOther)
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {

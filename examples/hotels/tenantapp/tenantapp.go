@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"embed"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -47,8 +46,7 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 		cfg = &Config{}
 	}
 	logger := cmp.Or(cfg.Logger, slog.Default())
-	sub, _ := fs.Sub(templates, "templates")
-	tmpl, err := ui.Parse(sub, nil, logger)
+	tmpl, err := ui.LoadPages(templates, logger)
 	if err != nil {
 		return nil, fmt.Errorf("tenant app: %w", err)
 	}
@@ -185,10 +183,7 @@ func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
 	if code < 500 {
 		code = http.StatusInternalServerError
 	}
-	if r.Context().Err() == nil {
-		h.logger.LogAttrs(r.Context(), slog.LevelError, "tenant app", slog.String("path", r.URL.Path),
-			slog.String("request_id", condo.RequestID(r.Context())), slog.String("error", err.Error()))
-	}
+	ui.LogError(r, h.logger, "tenant app", err)
 	h.errorPage(w, r, code, "Something went wrong", "The request could not be completed. Nothing was changed. Please try again.")
 }
 
@@ -226,12 +221,4 @@ func (p *page) notFound(h *Handler, what, id string) {
 	}
 	h.errorPage(p.w, p.r, http.StatusNotFound, strings.ToUpper(what[:1])+what[1:]+" not found",
 		fmt.Sprintf("There is no %s #%s in %s. It may have been deleted, or the link belongs to another workspace. Nothing was changed.", what, id, p.tenant.Name))
-}
-
-// safeNext returns next when it is a path on this host, else "/".
-func safeNext(next string) string {
-	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
-		return "/"
-	}
-	return next
 }

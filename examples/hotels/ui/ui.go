@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/condo-dev/condo"
 )
 
 //go:embed templates/*.html pages/*.html static/*
@@ -341,4 +343,35 @@ func Sentence(subject, reason string) string {
 		return subject + " is " + reason + "."
 	}
 	return subject + " " + reason + "."
+}
+
+// LoadPages parses a site's pages: the *.html files in the templates
+// directory of fsys (the site's embedded files), as [Parse] does.
+func LoadPages(fsys fs.FS, logger *slog.Logger) (*Templates, error) {
+	sub, err := fs.Sub(fsys, "templates")
+	if err != nil {
+		return nil, err
+	}
+	return Parse(sub, nil, logger)
+}
+
+// SafeNext returns next when it is a path on this host, else "/": what a
+// sign-in form may redirect to without becoming an open redirect (no
+// "//host", no "/\host", no header-splitting line breaks).
+func SafeNext(next string) string {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return "/"
+	}
+	return next
+}
+
+// LogError logs err, an internal error of a request to the site named
+// site, with the path and request id; not for requests the client gave up
+// on (their errors are the cancellation itself).
+func LogError(r *http.Request, logger *slog.Logger, site string, err error) {
+	if r.Context().Err() != nil {
+		return
+	}
+	logger.LogAttrs(r.Context(), slog.LevelError, site, slog.String("path", r.URL.Path),
+		slog.String("request_id", condo.RequestID(r.Context())), slog.String("error", err.Error()))
 }

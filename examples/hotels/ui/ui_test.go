@@ -67,3 +67,22 @@ func TestFieldAndLayout(t *testing.T) {
 		t.Error("the layout refers to another site")
 	}
 }
+
+func TestSafeNext(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":                   "/",
+		"/tenants?q=a":       "/tenants?q=a",
+		"/hotels/3?x=1":      "/hotels/3?x=1",
+		"//evil.example/":    "/",
+		"/\\evil.example":    "/",
+		"http://evil.com":    "/",
+		"https://evil.com":   "/",
+		"tenants":            "/",
+		"/x\r\nSet-Cookie:a": "/",
+	} {
+		if got := SafeNext(in); got != want {
+			t.Errorf("SafeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
