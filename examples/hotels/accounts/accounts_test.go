@@ -2,6 +2,7 @@ package accounts_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -382,5 +383,18 @@ func TestCSRF(t *testing.T) {
 	}
 	if posted != 1 {
 		t.Fatalf("handler ran %d times, want once (the good request)", posted)
+	}
+}
+
+func TestThrottled(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	msg, ok := accounts.Throttled(rec, fmt.Errorf("sign in: %w", &accounts.ThrottledError{RetryAfter: 90 * time.Second}))
+	if !ok || msg != "Too many failed sign-ins. Try again in 2 minutes." || rec.Header().Get("Retry-After") != "91" {
+		t.Errorf("throttled: %q, %v, Retry-After %q", msg, ok, rec.Header().Get("Retry-After"))
+	}
+	rec = httptest.NewRecorder()
+	if msg, ok := accounts.Throttled(rec, accounts.ErrBadCredentials); ok || msg != "" || rec.Header().Get("Retry-After") != "" {
+		t.Errorf("bad credentials taken for throttling: %q, %v", msg, ok)
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/condo-dev/condo"
@@ -241,4 +243,16 @@ func ClientAddr(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// Throttled reports whether err is a [*ThrottledError] (too many failed
+// sign-ins). If so it sets Retry-After on w and returns the message for
+// the form, so that every sign-in form answers a throttled address alike.
+func Throttled(w http.ResponseWriter, err error) (message string, ok bool) {
+	var te *ThrottledError
+	if !errors.As(err, &te) {
+		return "", false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds())+1))
+	return fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", te.Minutes()), true
 }

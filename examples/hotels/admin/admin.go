@@ -155,10 +155,10 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := h.store.Authenticate(r.Context(), accounts.RealmAdmin, f.Get("email"), r.PostForm.Get("password"), accounts.ClientAddr(r))
-	var te *accounts.ThrottledError
+	msg, throttled := accounts.Throttled(w, err)
 	switch {
-	case errors.As(err, &te):
-		f.Message = fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", te.Minutes())
+	case throttled:
+		f.Message = msg
 		render(http.StatusTooManyRequests)
 		return
 	case errors.Is(err, accounts.ErrBadCredentials):

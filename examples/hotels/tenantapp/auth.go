@@ -44,11 +44,10 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := h.store.Authenticate(ctx, accounts.RealmUser, f.Get("email"), r.PostForm.Get("password"), accounts.ClientAddr(r))
-	var te *accounts.ThrottledError
+	msg, throttled := accounts.Throttled(w, err)
 	switch {
-	case errors.As(err, &te):
-		f.Message = fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", te.Minutes())
-		w.Header().Set("Retry-After", fmt.Sprint(int(te.RetryAfter.Seconds())+1))
+	case throttled:
+		f.Message = msg
 		h.renderLogin(w, r, t, st, http.StatusTooManyRequests, f, next)
 		return
 	case errors.Is(err, accounts.ErrBadCredentials):
@@ -156,14 +155,14 @@ func (h *Handler) acceptInvite(w http.ResponseWriter, r *http.Request) {
 	}
 	userID, err := h.store.AcceptInvitation(ctx, r.PathValue("token"), t.ID, password, accounts.ClientAddr(r))
 	var ie *accounts.InputError
-	var te *accounts.ThrottledError
+	msg, throttled := accounts.Throttled(w, err)
 	switch {
 	case errors.As(err, &ie):
 		f.Fail(ie.Field, ie.Message)
 		h.showInvite(w, r, http.StatusUnprocessableEntity, f)
 		return
-	case errors.As(err, &te):
-		f.Message = fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", te.Minutes())
+	case throttled:
+		f.Message = msg
 		h.showInvite(w, r, http.StatusTooManyRequests, f)
 		return
 	case errors.Is(err, accounts.ErrBadCredentials):
