@@ -355,14 +355,44 @@ func LoadPages(fsys fs.FS, logger *slog.Logger) (*Templates, error) {
 	return Parse(sub, nil, logger)
 }
 
-// SafeNext returns next when it is a path on this host, else "/": what a
-// sign-in form may redirect to without becoming an open redirect (no
-// "//host", no "/\host", no header-splitting line breaks).
+// SafeNext returns next when a browser would read it as a path on this
+// host, else "/": what a sign-in form may redirect to without becoming an
+// open redirect.
+//
+// It judges next the way the WHATWG URL parser (what browsers run on a
+// Location header) will read it, not by a list of bad prefixes: leading
+// and trailing C0 controls and spaces are stripped, tab and newline are
+// removed anywhere, and "\" counts as "/" (the parser does so for http
+// and https). What remains must start with exactly one slash, followed by
+// neither a slash nor a backslash ("/\x" and "//x" are other hosts), and
+// contain no other control character. The normalised form is returned, so
+// what is sent is what was judged. "/%09/evil.com" stays a harmless path
+// (percent escapes are not decoded by the parser); "/\t/evil.com" with a
+// real tab is refused, since the browser drops the tab and reads
+// "//evil.com".
 func SafeNext(next string) string {
-	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if !utf8.ValidString(next) {
 		return "/"
 	}
-	return next
+	s := strings.TrimFunc(next, func(r rune) bool { return r <= 0x20 })
+	s = strings.Map(func(r rune) rune {
+		switch r {
+		case '\t', '\n', '\r':
+			return -1
+		case '\\':
+			return '/'
+		}
+		return r
+	}, s)
+	if len(s) == 0 || s[0] != '/' || len(s) > 1 && s[1] == '/' || len(s) > 2048 {
+		return "/"
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return "/"
+		}
+	}
+	return s
 }
 
 // LogError logs err, an internal error of a request to the site named
