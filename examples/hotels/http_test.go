@@ -143,7 +143,7 @@ func TestSlugCheck(t *testing.T) {
 }
 
 // The walls between tenants, through HTTP: a valid session of one tenant
-// opens nothing in another (403), signing in there without a membership
+// is no session in another (signed out, member there or not), signing in there without a membership
 // fails (403, no session), and another tenant's hotel id names nothing
 // (404) and changes nothing.
 func TestTenantIsolation(t *testing.T) {
@@ -155,27 +155,44 @@ func TestTenantIsolation(t *testing.T) {
 	want(t, ann.login("acme", "ann@acme.example", testPassword), http.StatusOK, "Acme One")
 	want(t, gus.login("globex", "gus@globex.example", testPassword), http.StatusOK, "Globex One")
 
-	// Gus's globex session, presented to acme (copied by hand: the
-	// browser never sends a host-only cookie to another host).
-	ck := gus.cookie("globex", "session")
-	if ck == nil || ck.Domain != "" {
-		t.Fatalf("globex session cookie: %+v; want a host-only cookie", ck)
-	}
-	acmeHotel := ta.hotelID(acme, "Acme Four")
-	for _, path := range []string{"/", "/members", fmt.Sprintf("/hotels/%d", acmeHotel), fmt.Sprintf("/hotels/%d/edit", acmeHotel)} {
-		req, _ := http.NewRequest(http.MethodGet, ta.url("acme", path), nil)
-		req.AddCookie(&http.Cookie{Name: "session", Value: ck.Value})
-		p := ta.client().do(req)
-		want(t, p, http.StatusForbidden, "gus@globex.example has no access to Acme")
-		if p.Has("Acme One") {
-			t.Fatalf("%s: the 403 page shows acme's data", path)
-		}
-	}
 	// Signing in on acme with globex's account: 403, and no session.
 	p := gus.login("acme", "gus@globex.example", testPassword)
 	want(t, p, http.StatusForbidden, "has no access to Acme")
 	if gus.cookie("acme", "session") != nil {
 		t.Fatal("a non-member got a session on acme")
+	}
+
+	// Gus's globex session, presented to acme (copied by hand: the
+	// browser never sends a host-only cookie to another host). A session
+	// belongs to the host it was made on: on acme it is no session at
+	// all, even once gus is a member of acme too.
+	ck := gus.cookie("globex", "session")
+	if ck == nil || ck.Domain != "" {
+		t.Fatalf("globex session cookie: %+v; want a host-only cookie", ck)
+	}
+	acmeHotel := ta.hotelID(acme, "Acme Four")
+	var gusID int64
+	if err := ta.app.store.Pool().QueryRow(t.Context(), "SELECT id FROM public.users WHERE email = 'gus@globex.example'").Scan(&gusID); err != nil {
+		t.Fatal(err)
+	}
+	for _, member := range []bool{false, true} {
+		if member {
+			if err := ta.app.store.AddMemberTx(t.Context(), ta.app.store.Pool(), gusID, acme.ID, accounts.RoleOwner); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, path := range []string{"/", "/members", fmt.Sprintf("/hotels/%d", acmeHotel), fmt.Sprintf("/hotels/%d/edit", acmeHotel)} {
+			req, _ := http.NewRequest(http.MethodGet, ta.url("acme", path), nil)
+			req.AddCookie(&http.Cookie{Name: "session", Value: ck.Value})
+			p := ta.client().do(req)
+			if p.URL.Path != "/login" || !p.Has("Sign in to Acme") || p.Has("gus@globex.example") {
+				t.Fatalf("acme%s with globex's session (gus member of acme: %v): %d on %s, want the sign-in page, signed out\n%s",
+					path, member, p.Status, p.URL, excerpt(p.Body))
+			}
+			if p.Has("Acme One") {
+				t.Fatalf("%s: acme's data shown", path)
+			}
+		}
 	}
 
 	// Acme's hotel id on globex: globex has no such hotel (ids are per

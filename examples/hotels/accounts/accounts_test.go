@@ -174,8 +174,8 @@ func TestLoginThrottle(t *testing.T) {
 	}
 }
 
-// Sessions carry the user's role in the tenant they are read for: none in
-// a tenant the user is no member of, even when the session is valid.
+// Sessions carry the user's role in the tenant they were opened on, and
+// open nothing on another tenant's host.
 func TestSessionsAndRoles(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -200,9 +200,19 @@ func TestSessionsAndRoles(t *testing.T) {
 	if err != nil || sess.Role != accounts.RoleOwner || sess.Email != "ann@example.com" {
 		t.Fatalf("in acme: %+v, %v; want owner ann", sess, err)
 	}
-	sess, err = s.LookupSession(ctx, accounts.RealmUser, tok, globex.ID)
-	if err != nil || sess.Role != "" {
-		t.Fatalf("in globex: %+v, %v; want a session with no role", sess, err)
+	// A session belongs to the host it was made on: ann is a member of
+	// globex too, and still the acme session is no session there (nor on
+	// a host of no tenant).
+	if err := s.AddMemberTx(ctx, s.Pool(), u.ID, globex.ID, accounts.RoleOwner); err != nil {
+		t.Fatal(err)
+	}
+	for name, id := range map[string]int64{"globex": globex.ID, "no tenant": 0} {
+		if sess, err := s.LookupSession(ctx, accounts.RealmUser, tok, id); !errors.Is(err, accounts.ErrNoSession) {
+			t.Fatalf("acme session read on %s: %+v, %v; want ErrNoSession", name, sess, err)
+		}
+	}
+	if sess, err := s.LookupSession(ctx, accounts.RealmUser, tok, acme.ID); err != nil || sess.TenantID != acme.ID {
+		t.Fatalf("back in acme: %+v, %v", sess, err)
 	}
 	// A user token is no admin token.
 	if _, err := s.LookupSession(ctx, accounts.RealmAdmin, tok, 0); !errors.Is(err, accounts.ErrNoSession) {

@@ -15,10 +15,13 @@
 // A session is a row in PostgreSQL named by the SHA-256 of a random token;
 // the token travels only in a host-only cookie (no Domain attribute, so
 // acme.example.com's cookie is never sent to globex.example.com), HttpOnly,
-// SameSite=Lax, and Secure with the __Host- prefix on HTTPS. Every request
-// reads the session together with the user's role in the tenant of the
-// host, so a valid session of one tenant opens nothing in another: the
-// tenant app answers 403 when [Session].Role is empty.
+// SameSite=Lax, and Secure with the __Host- prefix on HTTPS. A session
+// belongs to the tenant whose host it was opened on: read on any other
+// host it is no session (signed out), even for a user who is a member of
+// both, so a token copied from one tenant opens nothing in another. Every
+// request reads the session together with the user's role in that tenant;
+// the tenant app answers 403 when [Session].Role is empty (a membership
+// removed since).
 //
 // # Forms
 //

@@ -412,7 +412,11 @@ func (s *Store) CreateSession(ctx context.Context, realm Realm, subjectID, tenan
 }
 
 // LookupSession returns the live session of token in realm, with the
-// user's role in tenantID. Returns [ErrNoSession].
+// user's role in tenantID. A user's session belongs to the host it was
+// opened on: read for any other tenant (or, opened on a tenant, read on a
+// host of none) it is [ErrNoSession], as if signed out, even when the user
+// is a member there too; so a token lifted from one tenant, or replayed by
+// hand on another host, opens nothing else. Returns [ErrNoSession].
 func (s *Store) LookupSession(ctx context.Context, realm Realm, token string, tenantID int64) (*Session, error) {
 	if token == "" || len(token) > 100 {
 		return nil, ErrNoSession
@@ -428,8 +432,9 @@ func (s *Store) LookupSession(ctx context.Context, realm Realm, token string, te
 	} else {
 		err = s.pool.QueryRow(ctx, `SELECT u.id, u.email, s.tenant_id, s.expires_at, m.role FROM public.sessions s
 			JOIN public.users u ON u.id = s.user_id
-			LEFT JOIN public.memberships m ON m.user_id = u.id AND m.tenant_id = $2
-			WHERE s.token_hash = $1 AND s.expires_at > now()`, sess.tokenHash, tenantID).
+			LEFT JOIN public.memberships m ON m.user_id = u.id AND m.tenant_id = s.tenant_id
+			WHERE s.token_hash = $1 AND s.expires_at > now()
+				AND s.tenant_id IS NOT DISTINCT FROM NULLIF($2::bigint, 0)`, sess.tokenHash, tenantID).
 			Scan(&sess.SubjectID, &sess.Email, &tenant, &sess.ExpiresAt, &role)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
