@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"html"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -11,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,11 +37,35 @@ type testApp struct {
 	app  *hotelsApp
 	srv  *httptest.Server
 	port string
+	// errors counts the log records at level Error.
+	errors *atomic.Int64
 }
 
 // appOpts tunes newTestApp.
 type appOpts struct {
 	accountLimit *accounts.Limit
+	pairLimit    *accounts.Limit
+}
+
+// errorCounter passes records on to next and counts those at level Error.
+type errorCounter struct {
+	slog.Handler
+	n *atomic.Int64
+}
+
+func (h errorCounter) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.n.Add(1)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h errorCounter) WithAttrs(as []slog.Attr) slog.Handler {
+	return errorCounter{h.Handler.WithAttrs(as), h.n}
+}
+
+func (h errorCounter) WithGroup(name string) slog.Handler {
+	return errorCounter{h.Handler.WithGroup(name), h.n}
 }
 
 func newTestApp(t testing.TB, o *appOpts) *testApp {
@@ -48,7 +75,8 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	}
 	ctx := context.Background()
 	db := condotest.NewDatabaseInfo(t, nil)
-	logger := condotest.Logger(t)
+	errs := new(atomic.Int64)
+	logger := slog.New(errorCounter{condotest.Logger(t).Handler(), errs})
 	env, err := condocli.Open(ctx, db.URL, &condocli.Config{
 		SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), Logger: logger,
 	}, 8)
@@ -63,6 +91,7 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 		accounts: &accounts.Config{
 			Argon2:       &accounts.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
 			AccountLimit: o.accountLimit,
+			PairLimit:    o.pairLimit,
 		},
 		usageInterval: 50 * time.Millisecond,
 		logger:        logger,
@@ -87,7 +116,7 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	a.usage.Start(ctx)
 	t.Cleanup(a.usage.Stop)
 	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
-	return &testApp{t: t, env: env, app: a, srv: ts, port: port}
+	return &testApp{t: t, env: env, app: a, srv: ts, port: port, errors: errs}
 }
 
 // url returns the address of path on host label ("" for the public site,
@@ -107,8 +136,15 @@ func (ta *testApp) tenant(slug, email string, hotels ...string) *condo.Tenant {
 	ctx := context.Background()
 	tn, err := ta.env.Registry.Create(ctx, condo.CreateParams{Slug: slug, Name: strings.ToUpper(slug[:1]) + slug[1:],
 		OnCreated: func(ctx context.Context, tx pgx.Tx, t *condo.Tenant) error {
-			u, err := ta.app.store.SignupUserTx(ctx, tx, email, testPassword)
-			if err != nil {
+			var uid int64
+			err := tx.QueryRow(ctx, "SELECT id FROM public.users WHERE lower(email) = lower($1)", email).Scan(&uid)
+			if errors.Is(err, pgx.ErrNoRows) {
+				u, err := ta.app.store.CreateUserTx(ctx, tx, email, testPassword)
+				if err != nil {
+					return err
+				}
+				uid = u.ID
+			} else if err != nil {
 				return err
 			}
 			for _, h := range hotels {
@@ -116,7 +152,7 @@ func (ta *testApp) tenant(slug, email string, hotels ...string) *condo.Tenant {
 					return err
 				}
 			}
-			return ta.app.store.AddMemberTx(ctx, tx, u.ID, t.ID, accounts.RoleOwner)
+			return ta.app.store.AddMemberTx(ctx, tx, uid, t.ID, accounts.RoleOwner)
 		}})
 	if err != nil {
 		ta.t.Fatal(err)

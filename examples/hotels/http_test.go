@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -78,14 +79,16 @@ func TestSignupBadInput(t *testing.T) {
 		{"empty slug", signupForm("X", "", "x@example.com", testPassword), 422, "Choose an address"},
 		{"long slug", signupForm("X", strings.Repeat("a", 64), "x@example.com", testPassword), 422, "longer than 63"},
 		{"short password", signupForm("X", "newco", "x@example.com", "short"), 422, "at least 10 characters"},
-		{"common password", signupForm("X", "newco", "x@example.com", "password123"), 422, "most common"},
-		{"repetitive password", signupForm("X", "newco", "x@example.com", "aaaaaaaaaaaa"), 422, "too repetitive"},
+		{"common password", signupForm("X", "newco", "x@example.com", "password123"), 422, "too easy to guess"},
+		{"repetitive password", signupForm("X", "newco", "x@example.com", "aaaaaaaaaaaa"), 422, "too easy to guess"},
+		{"keyboard password", signupForm("X", "newco", "x@example.com", "qwertyuiop12"), 422, "too easy to guess"},
 		{"password is the e-mail", signupForm("X", "newco", "janedoe@example.com", "janedoe-2024!"), 422, "must not contain your e-mail"},
 		{"bad e-mail", signupForm("X", "newco", "not-an-email", testPassword), 422, "valid e-mail"},
 		{"oversized name", signupForm(strings.Repeat("N", 201), "newco", "x@example.com", testPassword), 422, "longer than 200 characters"},
 		{"oversized e-mail", signupForm("X", "newco", strings.Repeat("x", 250)+"@example.com", testPassword), 422, "at most 254"},
-		{"control characters in name", signupForm("X\x00Y", "newco", "x@example.com", testPassword), 422, "control or invalid characters"},
-		{"e-mail taken, other password", signupForm("X", "newco", "acme@example.com", "a different pass"), 422, "already has an account"},
+		{"control characters in name", signupForm("X\x01Y", "newco", "x@example.com", testPassword), 422, "control or invalid characters"},
+		{"NUL in name", signupForm("X\x00Y", "newco", "x@example.com", testPassword), 400, "not valid text"},
+		{"e-mail taken, other password", signupForm("X", "newco", "acme@example.com", "a different pass"), 422, "cannot be used to create a workspace"},
 		{"oversized body", signupForm(strings.Repeat("N", 100_000), "newco", "x@example.com", testPassword), 413, "too large"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,6 +110,82 @@ func TestSignupBadInput(t *testing.T) {
 	}
 	if n := ta.countUsers(); n != 1 {
 		t.Fatalf("users = %d, want 1", n)
+	}
+}
+
+// Signup with an address that has an account is a sign-in attempt: it
+// goes through the login throttle (signup was a full-speed password
+// oracle), builds no tenant per guess (the registry's id sequence does not
+// move), and its answer does not say that the address has an account.
+func TestSignupIsNoPasswordOracle(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, &appOpts{pairLimit: &accounts.Limit{Max: 3, Window: time.Hour, Block: time.Hour}})
+	ta.tenant("acme", "ann@acme.example")
+	seq := func() (v int64) {
+		if err := ta.env.Pool.QueryRow(context.Background(), "SELECT last_value FROM public.condo_tenants_id_seq").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := seq()
+	c := ta.client()
+	for i := range 3 {
+		p := c.submit(ta.url("", "/signup"), ta.url("", "/signup"), signupForm("X", fmt.Sprintf("guess%d", i), "ann@acme.example", fmt.Sprintf("guess number %d xyz", i)))
+		want(t, p, http.StatusUnprocessableEntity, "cannot be used to create a workspace")
+		if p.Has("This e-mail already has an account") || p.Has("exists") {
+			t.Fatalf("guess %d: the answer says the address has an account", i)
+		}
+	}
+	if got := seq(); got != before {
+		t.Fatalf("tenant id sequence moved from %d to %d: a tenant was built per guess", before, got)
+	}
+	p := c.submit(ta.url("", "/signup"), ta.url("", "/signup"), signupForm("X", "guess9", "ann@acme.example", testPassword))
+	want(t, p, http.StatusTooManyRequests, "Too many failed sign-ins")
+	want(t, c.login("acme", "ann@acme.example", testPassword), http.StatusTooManyRequests, "Too many failed sign-ins")
+	if n := ta.countTenants(); n != 1 {
+		t.Fatalf("tenants = %d, want 1", n)
+	}
+}
+
+// NUL bytes and invalid UTF-8 in any query or form field, on every site,
+// are bad input: 400, and no ERROR in the log (they were 500s with an
+// ERROR line when they reached a query).
+func TestBadTextIsBadRequest(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, nil)
+	ta.tenant("acme", "ann@acme.example", "Acme One")
+	ann := ta.client()
+	ann.login("acme", "ann@acme.example", testPassword)
+	for _, bad := range []string{"a\x00b", "a\xffb", "\xc3"} {
+		for _, tc := range []struct {
+			name, label, path string
+			form              url.Values
+			c                 *client
+		}{
+			{"query on the public site", "", "/go?slug=" + url.QueryEscape(bad), nil, ta.client()},
+			{"slug check", "", "/signup/check?format=json&slug=" + url.QueryEscape(bad), nil, ta.client()},
+			{"signup e-mail", "", "/signup", signupForm("X", "newco", bad, testPassword), ta.client()},
+			{"signup password", "", "/signup", signupForm("X", "newco", "x@example.com", bad+"long enough pass"), ta.client()},
+			{"tenant login", "acme", "/login", url.Values{"email": {bad}, "password": {"x"}}, ta.client()},
+			{"tenant login next", "acme", "/login?next=" + url.QueryEscape("/"+bad), nil, ta.client()},
+			{"admin login", "admin", "/login", url.Values{"email": {bad}, "password": {"x"}}, ta.client()},
+			{"hotel form", "acme", "/hotels/new", url.Values{"name": {bad}, "city": {"X"}, "stars": {"3"}}, ann},
+			{"field name", "acme", "/hotels/new", url.Values{bad: {"x"}, "name": {"N"}, "city": {"X"}, "stars": {"3"}}, ann},
+			{"hotel list query", "acme", "/?q=" + url.QueryEscape(bad), nil, ann},
+		} {
+			t.Run(fmt.Sprintf("%s %q", tc.name, bad), func(t *testing.T) {
+				var p *page
+				if tc.form == nil {
+					p = tc.c.get(ta.url(tc.label, tc.path))
+				} else {
+					p = tc.c.submit(ta.url(tc.label, tc.path), ta.url(tc.label, tc.path), tc.form)
+				}
+				want(t, p, http.StatusBadRequest, "not valid text")
+			})
+		}
+	}
+	if n := ta.errors.Load(); n != 0 {
+		t.Fatalf("%d ERROR log records for bad input", n)
 	}
 }
 
@@ -288,7 +367,7 @@ func TestHotelsCRUD(t *testing.T) {
 
 func TestLoginThrottledInTheApp(t *testing.T) {
 	t.Parallel()
-	ta := newTestApp(t, &appOpts{accountLimit: &accounts.Limit{Max: 3, Window: time.Minute, Block: time.Minute}})
+	ta := newTestApp(t, &appOpts{pairLimit: &accounts.Limit{Max: 3, Window: time.Minute, Block: time.Minute}})
 	ta.tenant("acme", "ann@acme.example")
 	c := ta.client()
 	for range 3 {
@@ -318,7 +397,7 @@ func TestInviteMember(t *testing.T) {
 	link = link[:strings.IndexByte(link, '"')]
 
 	bea := ta.client()
-	want(t, bea.get(link), http.StatusOK, "Join Acme", "bea@example.com", "Choose a password")
+	want(t, bea.get(link), http.StatusOK, "Join Acme", "bea@example.com", "Otherwise choose one")
 	p = bea.submit(link, link, url.Values{"password": {testPassword}, "confirm": {testPassword}})
 	want(t, p, http.StatusOK, "You joined Acme", "Acme One")
 	want(t, ta.client().get(link), http.StatusNotFound, "Invitation not valid")
@@ -326,6 +405,44 @@ func TestInviteMember(t *testing.T) {
 	// A member may not invite, nor grant ownership.
 	want(t, bea.submit(ta.url("acme", "/members"), ta.url("acme", "/members/invite"), url.Values{"email": {"c@example.com"}, "role": {"member"}}), http.StatusForbidden)
 	want(t, owner.submit(ta.url("acme", "/members"), ta.url("acme", "/members/invite"), url.Values{"email": {"c@example.com"}, "role": {"owner"}}), 422, "Choose member or admin")
+}
+
+// The invitation page does not tell whether the invited address has an
+// account: the pages for an address with one and for a new address are
+// the same but for the address and tokens; accepting with a wrong password
+// for the existing account is answered without saying it exists.
+func TestInvitationDoesNotEnumerate(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, nil)
+	ta.tenant("acme", "ann@acme.example")
+	ta.tenant("globex", "gus@globex.example")
+	owner := ta.client()
+	owner.login("acme", "ann@acme.example", testPassword)
+	invite := func(email string) string {
+		p := owner.submit(ta.url("acme", "/members"), ta.url("acme", "/members/invite"), url.Values{"email": {email}, "role": {"member"}})
+		i := strings.Index(p.Body, ta.url("acme", "/invite/"))
+		if i < 0 {
+			t.Fatalf("no invitation link for %s", email)
+		}
+		link := p.Body[i:]
+		return link[:strings.IndexByte(link, '"')]
+	}
+	norm := regexp.MustCompile(`value="[^"]*"|/invite/[A-Za-z0-9_-]+|[a-z]+@[a-z]+\.example`)
+	page := func(link string) string {
+		p := ta.client().get(link)
+		want(t, p, http.StatusOK, "Join Acme")
+		return norm.ReplaceAllString(p.Body, "X")
+	}
+	existing, fresh := invite("gus@globex.example"), invite("new@newco.example")
+	if a, b := page(existing), page(fresh); a != b {
+		t.Fatalf("the invitation pages differ between an address with an account and a new one:\n%s\n---\n%s", a, b)
+	}
+	p := ta.client().submit(existing, existing, url.Values{"password": {"not gus's password at all"}, "confirm": {"not gus's password at all"}})
+	want(t, p, http.StatusUnprocessableEntity, "This password was not accepted")
+	if p.Has("Wrong password for this account") || p.Has("already has an account:") {
+		t.Fatal("the answer says the address has an account")
+	}
+	want(t, ta.client().submit(existing, existing, url.Values{"password": {testPassword}, "confirm": {testPassword}}), http.StatusOK, "You joined Acme")
 }
 
 // The platform admin: its own accounts, tenant list and filters, suspend

@@ -8,7 +8,9 @@
 // in PHC string form, so the parameters can be raised later without
 // breaking old hashes. Hashing is memory-hard on purpose; [Store] bounds
 // how many hashes run at once so a burst of logins cannot exhaust memory.
-// [CheckPassword] refuses short, common and repetitive passwords.
+// [CheckPassword] judges strength with zxcvbn (github.com/trustelem/zxcvbn,
+// a Go port of Dropbox's estimator with its frequency lists) and refuses
+// passwords below score 3.
 //
 // # Sessions
 //
@@ -32,10 +34,22 @@
 //
 // # Throttling
 //
-// Failed logins count per account and per client address; a key that
-// reaches its limit is blocked for a while ([Limit]) and the password is
-// then not even checked. The counters live in PostgreSQL, so every server
-// instance enforces the same limits.
+// Failed sign-ins count per (account, client network), per network, and
+// per account; IPv6 clients count per /64. The first two block the
+// guesser with delays that double; the per-account rule only ever delays
+// (seconds), and networks the account signed in from lately skip it, so
+// guessing cannot lock the owner out ([Store.Authenticate] explains the
+// rules). The throttle is consulted before any password hash runs, and
+// keys are stored hashed, so no input can make counting fail. Signup and
+// invitations with an address that has an account go through the same
+// throttle ([Store.SignupUser]). The counters live in PostgreSQL, so
+// every server instance enforces the same limits.
+//
+// # Input
+//
+// [Auth.Middleware] answers 400 to any query or form field (names too)
+// that is not valid UTF-8 or holds a NUL byte ([ValidText]), before a
+// handler can pass it to PostgreSQL.
 //
 // # Errors
 //

@@ -14,10 +14,10 @@ type Invitation struct {
 	TenantID int64
 	Email    string
 	Role     Role
-	// HasAccount reports whether the e-mail already has an account (the
-	// invitee then signs in instead of choosing a password).
-	HasAccount bool
-	ExpiresAt  time.Time
+	// ExpiresAt is when the link stops working. Whether the address has an
+	// account is deliberately not here: the invitation page must not tell
+	// (see [Store.AcceptInvitation]).
+	ExpiresAt time.Time
 }
 
 // Invite makes a one-time invitation to tenantID for email with role and
@@ -51,11 +51,10 @@ func (s *Store) Invite(ctx context.Context, tenantID int64, email string, role R
 // tenant.
 func (s *Store) Invitation(ctx context.Context, token string, tenantID int64) (*Invitation, error) {
 	inv := &Invitation{TenantID: tenantID}
-	err := s.pool.QueryRow(ctx, `SELECT i.email, i.role, i.expires_at,
-			EXISTS (SELECT 1 FROM public.users u WHERE lower(u.email) = lower(i.email))
+	err := s.pool.QueryRow(ctx, `SELECT i.email, i.role, i.expires_at
 		FROM public.invitations i
 		WHERE i.token_hash = $1 AND i.tenant_id = $2 AND i.accepted_at IS NULL AND i.expires_at > now()`,
-		hashToken(token), tenantID).Scan(&inv.Email, &inv.Role, &inv.ExpiresAt, &inv.HasAccount)
+		hashToken(token), tenantID).Scan(&inv.Email, &inv.Role, &inv.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrInvalidToken
 	}
@@ -66,23 +65,24 @@ func (s *Store) Invitation(ctx context.Context, token string, tenantID int64) (*
 }
 
 // AcceptInvitation redeems the invitation of token to tenantID, once. The
-// invitee either has an account (password is checked against it, with the
-// login throttle, from addr) or gets one with password (checked with
-// [CheckPassword]). It returns the member's user id, [ErrInvalidToken],
+// invitee either has an account (password is checked against it by
+// [Store.SignupUser]: the login throttle, from addr) or gets one with
+// password (checked with [CheckPassword]). The invitation page is the same
+// either way; a wrong password for an existing account is
+// [ErrBadCredentials], which the page words without saying that the
+// account exists. It returns the member's user id, [ErrInvalidToken],
 // [ErrBadCredentials], a [*ThrottledError] or an [*InputError].
 func (s *Store) AcceptInvitation(ctx context.Context, token string, tenantID int64, password, addr string) (int64, error) {
 	inv, err := s.Invitation(ctx, token, tenantID)
 	if err != nil {
 		return 0, err
 	}
-	var existing *User
+	existing, err := s.SignupUser(ctx, inv.Email, password, addr)
+	if err != nil {
+		return 0, err
+	}
 	var hash string
-	if inv.HasAccount {
-		existing, err = s.Authenticate(ctx, RealmUser, inv.Email, password, addr)
-		if err != nil {
-			return 0, err
-		}
-	} else {
+	if existing == nil {
 		if err := CheckPassword(password, inv.Email); err != nil {
 			return 0, err
 		}

@@ -31,11 +31,13 @@ type DBTX interface {
 }
 
 // Limit is a throttling rule: Max hits within Window block the key for
-// Block.
+// Block; with MaxBlock above Block, each further hit in the window doubles
+// the block, up to MaxBlock (growing delays).
 type Limit struct {
-	Max    int
-	Window time.Duration
-	Block  time.Duration
+	Max      int
+	Window   time.Duration
+	Block    time.Duration
+	MaxBlock time.Duration
 }
 
 // Config configures a [Store]. A nil *Config is valid.
@@ -52,12 +54,24 @@ type Config struct {
 	// HandoffTTL is how long a login hand-off link works. Defaults to
 	// 2 minutes.
 	HandoffTTL time.Duration
-	// AccountLimit throttles failed logins per account. Defaults to 5
-	// failures in 15 minutes, then 15 minutes blocked.
+	// PairLimit throttles failed logins per account and client network
+	// (an IPv4 address, an IPv6 /64): what stops one guesser. Defaults to
+	// 5 failures in 15 minutes, then 1 minute blocked, doubling with each
+	// further failure up to an hour.
+	PairLimit *Limit
+	// AccountLimit slows failed logins to one account from everywhere
+	// (guessers spread over many addresses); networks the account signed
+	// in from lately are exempt. It must stay a delay, never a lockout:
+	// defaults to 10 failures in 15 minutes, then each failure holds
+	// further attempts back for 2 seconds.
 	AccountLimit *Limit
-	// AddressLimit throttles failed logins per client address. Defaults to
-	// 30 failures in 15 minutes, then 15 minutes blocked.
+	// AddressLimit throttles failed logins per client network, over all
+	// accounts. Defaults to 50 failures in 15 minutes, then 1 minute
+	// blocked, doubling up to an hour.
 	AddressLimit *Limit
+	// KnownFor is how long a network the account signed in from stays
+	// exempt from AccountLimit. Defaults to 30 days.
+	KnownFor time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -72,8 +86,10 @@ type Store struct {
 	sessionTTL time.Duration
 	inviteTTL  time.Duration
 	handoffTTL time.Duration
+	pair       Limit
 	account    Limit
 	address    Limit
+	knownFor   time.Duration
 	logger     *slog.Logger
 
 	keyMu sync.Mutex
@@ -93,12 +109,17 @@ func New(pool *pgxpool.Pool, cfg *Config) *Store {
 		sessionTTL: cmp.Or(cfg.SessionTTL, 14*24*time.Hour),
 		inviteTTL:  cmp.Or(cfg.InviteTTL, 7*24*time.Hour),
 		handoffTTL: cmp.Or(cfg.HandoffTTL, 2*time.Minute),
-		account:    Limit{Max: 5, Window: 15 * time.Minute, Block: 15 * time.Minute},
-		address:    Limit{Max: 30, Window: 15 * time.Minute, Block: 15 * time.Minute},
+		pair:       Limit{Max: 5, Window: 15 * time.Minute, Block: time.Minute, MaxBlock: time.Hour},
+		account:    Limit{Max: 10, Window: 15 * time.Minute, Block: 2 * time.Second},
+		address:    Limit{Max: 50, Window: 15 * time.Minute, Block: time.Minute, MaxBlock: time.Hour},
+		knownFor:   cmp.Or(cfg.KnownFor, 30*24*time.Hour),
 		logger:     cmp.Or(cfg.Logger, slog.Default()),
 	}
 	if cfg.Argon2 != nil {
 		s.argon = *cfg.Argon2
+	}
+	if cfg.PairLimit != nil {
+		s.pair = *cfg.PairLimit
 	}
 	if cfg.AccountLimit != nil {
 		s.account = *cfg.AccountLimit
@@ -240,120 +261,6 @@ func (s *Store) createAccount(ctx context.Context, q DBTX, realm Realm, email, p
 		return nil, fmt.Errorf("create %s %q: %w", realm, email, err)
 	}
 	return u, nil
-}
-
-// SignupUserTx returns the user who signs up with email and password on q:
-// a new user, or the existing one when the password is that account's.
-// Returns [ErrEmailTaken] when the address has an account with another
-// password.
-func (s *Store) SignupUserTx(ctx context.Context, q DBTX, email, password string) (*User, error) {
-	var id int64
-	var hash string
-	err := q.QueryRow(ctx, "SELECT id, password_hash FROM public.users WHERE lower(email) = lower($1)", email).Scan(&id, &hash)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return s.CreateUserTx(ctx, q, email, password)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find user: %w", err)
-	}
-	ok, err := s.verify(ctx, password, hash)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, ErrEmailTaken
-	}
-	return &User{ID: id, Email: email}, nil
-}
-
-// Authenticate checks an e-mail and password in realm, throttled per
-// account and per client address (addr, "" when unknown). Returns the
-// account, [ErrBadCredentials], or a [*ThrottledError] (then the password
-// is not checked at all).
-func (s *Store) Authenticate(ctx context.Context, realm Realm, email, password, addr string) (*User, error) {
-	email = strings.TrimSpace(email)
-	accountKey := "login:" + realm.String() + ":" + strings.ToLower(email)
-	keys := []string{accountKey}
-	if addr != "" {
-		keys = append(keys, "addr:"+addr)
-	}
-	if wait, err := s.Blocked(ctx, keys...); err != nil {
-		return nil, err
-	} else if wait > 0 {
-		s.logger.LogAttrs(ctx, slog.LevelWarn, "login throttled", slog.String("realm", realm.String()), slog.String("addr", addr))
-		return nil, &ThrottledError{RetryAfter: wait}
-	}
-	var id int64
-	var hash string
-	if len(email) > 254 || len(password) > 4*MaxPasswordLen {
-		hash = s.dummyHash
-	} else {
-		err := s.pool.QueryRow(ctx, "SELECT id, email, password_hash FROM "+realm.table()+" WHERE lower(email) = lower($1)", email).Scan(&id, &email, &hash)
-		if errors.Is(err, pgx.ErrNoRows) {
-			hash = s.dummyHash
-		} else if err != nil {
-			return nil, fmt.Errorf("find %s: %w", realm, err)
-		}
-	}
-	ok, err := s.verify(ctx, password, hash)
-	if err != nil {
-		return nil, err
-	}
-	if !ok || id == 0 {
-		if err := s.Hit(ctx, accountKey, s.account); err != nil {
-			return nil, err
-		}
-		if addr != "" {
-			if err := s.Hit(ctx, "addr:"+addr, s.address); err != nil {
-				return nil, err
-			}
-		}
-		return nil, ErrBadCredentials
-	}
-	if err := s.Reset(ctx, accountKey); err != nil {
-		return nil, err
-	}
-	return &User{ID: id, Email: email}, nil
-}
-
-// Blocked returns how long the longest block among keys still lasts, 0 if
-// none is blocked.
-func (s *Store) Blocked(ctx context.Context, keys ...string) (time.Duration, error) {
-	var secs float64
-	err := s.pool.QueryRow(ctx, `SELECT COALESCE(max(extract(epoch FROM blocked_until - now())), 0)::float8
-		FROM public.throttle WHERE key = ANY($1) AND blocked_until > now()`, keys).Scan(&secs)
-	if err != nil {
-		return 0, fmt.Errorf("read throttle: %w", err)
-	}
-	return time.Duration(secs * float64(time.Second)), nil
-}
-
-// Hit counts one event for key under limit l, blocking the key when it
-// reaches l.Max within l.Window.
-func (s *Store) Hit(ctx context.Context, key string, l Limit) error {
-	_, err := s.pool.Exec(ctx, `
-		INSERT INTO public.throttle AS t (key, hits, window_start, blocked_until)
-		VALUES ($1, 1, now(), CASE WHEN $2 <= 1 THEN now() + $4 * interval '1 microsecond' END)
-		ON CONFLICT (key) DO UPDATE SET
-			hits = CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN 1 ELSE t.hits + 1 END,
-			window_start = CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN now() ELSE t.window_start END,
-			blocked_until = CASE
-				WHEN (CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN 1 ELSE t.hits + 1 END) >= $2
-				THEN now() + $4 * interval '1 microsecond'
-				ELSE t.blocked_until END`,
-		key, l.Max, l.Window.Microseconds(), l.Block.Microseconds())
-	if err != nil {
-		return fmt.Errorf("count %s: %w", strings.SplitN(key, ":", 2)[0], err)
-	}
-	return nil
-}
-
-// Reset forgets key's events (a successful login).
-func (s *Store) Reset(ctx context.Context, key string) error {
-	if _, err := s.pool.Exec(ctx, "DELETE FROM public.throttle WHERE key = $1", key); err != nil {
-		return fmt.Errorf("reset throttle: %w", err)
-	}
-	return nil
 }
 
 // Session is a signed-in browser.

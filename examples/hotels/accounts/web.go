@@ -12,8 +12,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/condo-dev/condo"
 )
@@ -161,6 +163,10 @@ func (a *Auth) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		st.CSRF = mac(key, a.realm.String(), strings.ToLower(r.Host), binding)
+		if !ValidText(r.URL.Query()) {
+			a.errorf(w, r, http.StatusBadRequest, "Bad request", "The address contains characters that are not valid text. Nothing was changed.")
+			return
+		}
 		if !safeMethod(r.Method) {
 			if err := a.cop.Check(r); err != nil {
 				a.errorf(w, r, http.StatusForbidden, "Form refused", "This form was sent from another site, so it was ignored. Nothing was changed.")
@@ -176,6 +182,10 @@ func (a *Auth) Middleware(next http.Handler) http.Handler {
 				a.errorf(w, r, http.StatusBadRequest, "Bad request", "The form could not be read. Nothing was saved.")
 				return
 			}
+			if !ValidText(r.PostForm) {
+				a.errorf(w, r, http.StatusBadRequest, "Bad request", "The form contains characters that are not valid text (such as a NUL byte). Nothing was saved.")
+				return
+			}
 			got := r.PostForm.Get("csrf")
 			if got == "" {
 				got = r.Header.Get("X-CSRF-Token")
@@ -188,6 +198,25 @@ func (a *Auth) Middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, st)))
 	})
+}
+
+// ValidText reports whether every name and value in v is valid UTF-8
+// without NUL bytes: what PostgreSQL can store as text. Anything else is
+// bad input (400), checked here for every field of every form and query,
+// rather than failing deep inside a query (a 500 and an ERROR line).
+func ValidText(v url.Values) bool {
+	ok := func(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+	for k, vs := range v {
+		if !ok(k) {
+			return false
+		}
+		for _, s := range vs {
+			if !ok(s) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func safeMethod(m string) bool {
@@ -232,17 +261,19 @@ func (a *Auth) clearCookie(w http.ResponseWriter, name string, secure bool) {
 	http.SetCookie(w, &http.Cookie{Name: name, Path: "/", MaxAge: -1, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 }
 
-// ClientAddr returns the client's address for throttling: as the Condo
-// server worked it out (trusting only configured proxies), else the peer.
+// ClientAddr returns the client's network for throttling: its address as
+// the Condo server worked it out (trusting only configured proxies), else
+// the peer's; for IPv6 the /64 it is in, since one client commonly holds
+// a whole /64 and could otherwise use a fresh address per try.
 func ClientAddr(r *http.Request) string {
 	if a := condo.ClientAddr(r.Context()); a.IsValid() {
-		return a.String()
+		return network(a.String())
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return network(r.RemoteAddr)
 	}
-	return host
+	return network(host)
 }
 
 // Throttled reports whether err is a [*ThrottledError] (too many failed

@@ -241,6 +241,16 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request) {
 	h.renderSignup(w, r, http.StatusOK, f)
 }
 
+// errSignupRefused answers a signup whose e-mail has an account and whose
+// password is not that account's. It is the only way a signup with valid
+// fields fails, and it does not say that the address has an account:
+// "already has an account" told anyone who typed an address. Without
+// e-mail (no confirmation link can be sent yet) a new address must end in
+// a workspace, so a prober can still tell the cases apart by succeeding;
+// but each such probe creates a workspace (10 an hour per address) and
+// each wrong password counts against the login throttle.
+const errSignupRefused = "This e-mail and password cannot be used to create a workspace. If this e-mail already has an account, use that account's password; otherwise use another e-mail."
+
 func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	f := ui.NewForm(r.PostForm)
@@ -299,14 +309,38 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// An address with an account is a sign-in: its password is checked
+	// with the login throttle, before any workspace is built, so signup is
+	// no faster password oracle than /login and a wrong guess costs no
+	// schema. The answer to a wrong password names no account (see
+	// errSignupRefused).
+	existing, err := h.store.SignupUser(ctx, email, password, addr)
+	if msg, ok := accounts.Throttled(w, err); ok {
+		f.Message = msg
+		h.renderSignup(w, r, http.StatusTooManyRequests, f)
+		return
+	}
+	if errors.Is(err, accounts.ErrBadCredentials) {
+		f.Fail("email", errSignupRefused)
+		h.renderSignup(w, r, http.StatusUnprocessableEntity, f)
+		return
+	}
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+
 	paid := time.Now().UTC().AddDate(0, 0, h.trial)
 	var token string
 	_, err = h.reg.Create(ctx, condo.CreateParams{
 		Slug: slug, Name: name, OnTrial: true, PaidUntil: &paid,
 		OnCreated: func(ctx context.Context, tx pgx.Tx, t *condo.Tenant) error {
-			u, err := h.store.SignupUserTx(ctx, tx, email, password)
-			if err != nil {
-				return err
+			u := existing
+			if u == nil {
+				var err error
+				if u, err = h.store.CreateUserTx(ctx, tx, email, password); err != nil {
+					return err
+				}
 			}
 			if err := h.store.AddMemberTx(ctx, tx, u.ID, t.ID, accounts.RoleOwner); err != nil {
 				return err
@@ -319,7 +353,8 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, condo.ErrTenantExists):
 		f.Fail("slug", fmt.Sprintf("%s is taken. Choose another address.", slug))
 	case errors.Is(err, accounts.ErrEmailTaken):
-		f.Fail("email", "This e-mail already has an account. Enter its password to add a workspace to it, or use another e-mail.")
+		// The address got an account since SignupUser looked.
+		f.Fail("email", errSignupRefused)
 	case err != nil:
 		var ne *condo.NameError
 		if errors.As(err, &ne) {

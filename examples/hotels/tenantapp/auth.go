@@ -166,8 +166,9 @@ func (h *Handler) acceptInvite(w http.ResponseWriter, r *http.Request) {
 		h.showInvite(w, r, http.StatusTooManyRequests, f)
 		return
 	case errors.Is(err, accounts.ErrBadCredentials):
-		f.Fail("password", "Wrong password for this account.")
-		h.showInvite(w, r, http.StatusUnauthorized, f)
+		// Worded so as not to say that the address has an account.
+		f.Fail("password", "This password was not accepted. If this e-mail already has an account, enter that account's password.")
+		h.showInvite(w, r, http.StatusUnprocessableEntity, f)
 		return
 	case errors.Is(err, accounts.ErrInvalidToken):
 		h.showInvite(w, r, http.StatusNotFound, f)

@@ -1,0 +1,249 @@
+package accounts
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Sign-in throttling.
+//
+// A lockout per account ("5 wrong passwords lock the account for 15
+// minutes") is a weapon: anyone who knows an address can keep its owner,
+// the platform admin included, out for good. The rules here slow a guesser
+// without ever refusing the owner for long:
+//
+//   - pair (account, client network): the guesser's own failures block
+//     the guesser, with delays that double up to an hour. The owner, on
+//     another network, does not share the counter.
+//   - network (all accounts): one network spraying guesses over many
+//     accounts is blocked the same way.
+//   - account (all networks): guessers spread over many networks are
+//     slowed to one failure per few seconds per account. This rule only
+//     delays (a short block, never growing), and networks the account
+//     signed in from lately are exempt, so the owner at home is never
+//     slowed, and the owner on a fresh network waits seconds at worst.
+//
+// With [CheckPassword]'s strength rule (zxcvbn score 3, about 10⁸ guesses
+// or more) the account rule leaves a distributed guesser ~40,000 guesses a
+// day per account: years per account.
+//
+// Networks are IPv4 addresses and IPv6 /64s: an IPv6 client usually holds
+// a whole /64 and could use a new address per guess. IPv4 is not widened
+// to a /24, which would put unrelated customers of one provider in one
+// bucket.
+//
+// Keys are stored hashed, so any input (a 3 KB e-mail address) makes a
+// short key, and counting never fails after a hash has run.
+
+// network returns the throttling network of a client address: the address
+// itself for IPv4, its /64 for IPv6; other strings unchanged.
+func network(addr string) string {
+	if a, err := netip.ParseAddr(addr); err == nil {
+		a = a.Unmap()
+		if a.Is6() {
+			p, _ := a.Prefix(64)
+			return p.String()
+		}
+		return a.String()
+	}
+	return addr
+}
+
+// storedKey is the form a throttle key is kept in: its kind (before the
+// first colon) in clear, the rest as a SHA-256.
+func storedKey(key string) string {
+	kind, rest, _ := strings.Cut(key, ":")
+	h := sha256.Sum256([]byte(rest))
+	return kind + ":" + base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+func storedKeys(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = storedKey(k)
+	}
+	return out
+}
+
+// loginKeys are the throttle keys of a sign-in to email in realm from the
+// network of addr ("" when unknown).
+type loginKeys struct {
+	pair, account, network, known string
+}
+
+func newLoginKeys(realm Realm, email, addr string) loginKeys {
+	acct := realm.String() + "\x00" + strings.ToLower(email)
+	n := network(addr)
+	return loginKeys{
+		pair:    "pair:" + acct + "\x00" + n,
+		account: "account:" + acct,
+		network: "addr:" + n,
+		known:   "known:" + acct + "\x00" + n,
+	}
+}
+
+// Authenticate checks an e-mail and password in realm, throttled per
+// (account, client network), per client network, and per account with a
+// delay that networks the account signed in from lately skip (see the
+// rules above); addr is the client address ("" when unknown; IPv6
+// addresses count per /64). The throttle is consulted before any password
+// hash runs. Returns the account, [ErrBadCredentials], or a
+// [*ThrottledError] (then the password is not checked at all).
+func (s *Store) Authenticate(ctx context.Context, realm Realm, email, password, addr string) (*User, error) {
+	email = strings.TrimSpace(email)
+	k := newLoginKeys(realm, email, addr)
+	known, err := s.known(ctx, k.known)
+	if err != nil {
+		return nil, err
+	}
+	keys := []string{k.pair}
+	if addr != "" {
+		keys = append(keys, k.network)
+	}
+	if !known {
+		keys = append(keys, k.account)
+	}
+	if wait, err := s.Blocked(ctx, keys...); err != nil {
+		return nil, err
+	} else if wait > 0 {
+		s.logger.LogAttrs(ctx, slog.LevelWarn, "login throttled", slog.String("realm", realm.String()), slog.String("addr", network(addr)))
+		return nil, &ThrottledError{RetryAfter: wait}
+	}
+	var id int64
+	ok := false
+	// No account has an address this long: no hash to run, only a failure
+	// to count.
+	if len(email) <= 254 && len(password) <= 4*MaxPasswordLen {
+		var hash string
+		err := s.pool.QueryRow(ctx, "SELECT id, email, password_hash FROM "+realm.table()+" WHERE lower(email) = lower($1)", email).Scan(&id, &email, &hash)
+		if errors.Is(err, pgx.ErrNoRows) {
+			hash = s.dummyHash // as slow as a real account
+		} else if err != nil {
+			return nil, fmt.Errorf("find %s: %w", realm, err)
+		}
+		if ok, err = s.verify(ctx, password, hash); err != nil {
+			return nil, err
+		}
+	}
+	if !ok || id == 0 {
+		if err := s.Hit(ctx, k.pair, s.pair); err != nil {
+			return nil, err
+		}
+		if err := s.Hit(ctx, k.account, s.account); err != nil {
+			return nil, err
+		}
+		if addr != "" {
+			if err := s.Hit(ctx, k.network, s.address); err != nil {
+				return nil, err
+			}
+		}
+		return nil, ErrBadCredentials
+	}
+	if err := s.Reset(ctx, k.pair); err != nil {
+		return nil, err
+	}
+	if addr != "" {
+		if err := s.remember(ctx, k.known); err != nil {
+			return nil, err
+		}
+	}
+	return &User{ID: id, Email: email}, nil
+}
+
+// known reports whether the account signed in from this network within
+// KnownFor.
+func (s *Store) known(ctx context.Context, key string) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM public.login_known WHERE key = $1 AND seen_at > now() - $2 * interval '1 microsecond')",
+		storedKey(key), s.knownFor.Microseconds()).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("read known networks: %w", err)
+	}
+	return ok, nil
+}
+
+// remember records a successful sign-in from a network, and forgets a few
+// stale ones (no cleaner job).
+func (s *Store) remember(ctx context.Context, key string) error {
+	_, err := s.pool.Exec(ctx, `
+		WITH gone AS (DELETE FROM public.login_known WHERE key IN
+			(SELECT key FROM public.login_known WHERE seen_at < now() - $2 * interval '1 microsecond' LIMIT 100))
+		INSERT INTO public.login_known (key, seen_at) VALUES ($1, now())
+		ON CONFLICT (key) DO UPDATE SET seen_at = now()`, storedKey(key), s.knownFor.Microseconds())
+	if err != nil {
+		return fmt.Errorf("remember network: %w", err)
+	}
+	return nil
+}
+
+// SignupUser decides who signs up with email and password from addr: the
+// existing user when the address has an account and password is its
+// password (checked by [Store.Authenticate], with all its throttling), or
+// nil when the address has no account yet (the caller then makes it with
+// [Store.CreateUserTx], in the transaction that creates the workspace).
+// It runs before any workspace is built, so a wrong guess costs no
+// database work beyond the throttle's. Returns [ErrBadCredentials] or a
+// [*ThrottledError] for an existing address.
+func (s *Store) SignupUser(ctx context.Context, email, password, addr string) (*User, error) {
+	var exists bool
+	err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM public.users WHERE lower(email) = lower($1))", email).Scan(&exists)
+	if err != nil {
+		return nil, fmt.Errorf("find user: %w", err)
+	}
+	if !exists {
+		return nil, nil
+	}
+	return s.Authenticate(ctx, RealmUser, email, password, addr)
+}
+
+// Blocked returns how long the longest block among keys still lasts, 0 if
+// none is blocked. Keys are "kind:anything"; any length is fine.
+func (s *Store) Blocked(ctx context.Context, keys ...string) (time.Duration, error) {
+	var secs float64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(max(extract(epoch FROM blocked_until - now())), 0)::float8
+		FROM public.throttle WHERE key = ANY($1) AND blocked_until > now()`, storedKeys(keys)).Scan(&secs)
+	if err != nil {
+		return 0, fmt.Errorf("read throttle: %w", err)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
+}
+
+// Hit counts one event for key under limit l, blocking the key when it
+// reaches l.Max within l.Window (for a block that doubles with each
+// further hit, up to l.MaxBlock).
+func (s *Store) Hit(ctx context.Context, key string, l Limit) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO public.throttle AS t (key, hits, window_start, blocked_until)
+		VALUES ($1, 1, now(), CASE WHEN $2 <= 1 THEN now() + $4 * interval '1 microsecond' END)
+		ON CONFLICT (key) DO UPDATE SET
+			hits = CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN 1 ELSE t.hits + 1 END,
+			window_start = CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN now() ELSE t.window_start END,
+			blocked_until = CASE
+				WHEN (CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN 1 ELSE t.hits + 1 END) >= $2
+				THEN now() + least(greatest($5::float8, $4::float8),
+					$4::float8 * power(2::float8, least((CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN 1 ELSE t.hits + 1 END) - $2, 40)))
+					* interval '1 microsecond'
+				ELSE t.blocked_until END`,
+		storedKey(key), l.Max, l.Window.Microseconds(), l.Block.Microseconds(), l.MaxBlock.Microseconds())
+	if err != nil {
+		return fmt.Errorf("count %s: %w", strings.SplitN(key, ":", 2)[0], err)
+	}
+	return nil
+}
+
+// Reset forgets key's events (a successful login).
+func (s *Store) Reset(ctx context.Context, key string) error {
+	if _, err := s.pool.Exec(ctx, "DELETE FROM public.throttle WHERE key = $1", storedKey(key)); err != nil {
+		return fmt.Errorf("reset throttle: %w", err)
+	}
+	return nil
+}
