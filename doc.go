@@ -38,8 +38,8 @@
 // site, tenant app, reserved hosts) and puts the tenant in the request
 // context; unknown hosts never reach a tenant. [Server] runs the HTTP and
 // HTTPS listeners with timeouts, graceful shutdown, security headers,
-// request ids, an access log and Prometheus [Metrics]; forwarded headers are
-// believed only from [TrustedProxies]. [Registry.QueryTenant] runs a
+// request ids, an access log and Prometheus [Metrics]; forwarded headers
+// (one family, [ForwardedHeaders]) are believed only from [TrustedProxies]. [Registry.QueryTenant] runs a
 // read-only tenant query in one round trip, and [TenantPools] keeps
 // tenant-affine connections for many-tenant deployments.
 //

@@ -8,8 +8,9 @@ import (
 	"strings"
 )
 
-// TrustedProxies is the set of networks whose forwarding headers
-// (Forwarded, X-Forwarded-For, -Host, -Proto) Condo believes. From any
+// TrustedProxies is the set of networks whose forwarding headers (one
+// family: X-Forwarded-For, -Host, -Proto, or Forwarded; see
+// [ForwardedHeaders]) Condo believes. From any
 // other peer those headers are removed from the request before a handler
 // sees them, so a client can't pick its tenant, its address or its scheme
 // by sending them. The zero value and nil trust nobody.
@@ -87,6 +88,52 @@ func (p *TrustedProxies) String() string {
 	return strings.Join(s, ",")
 }
 
+// ForwardedHeaders says which family of forwarding headers Condo believes
+// from a trusted proxy. Only one is: a proxy overwrites the family it
+// writes, but passes the other through as the client sent it, so
+// believing both lets a client choose its address, scheme and host.
+type ForwardedHeaders uint8
+
+// Header families.
+const (
+	// XForwarded believes X-Forwarded-For, -Host and -Proto, and removes
+	// Forwarded. It is the default: nginx, Apache, HAProxy and most load
+	// balancers write these.
+	XForwarded ForwardedHeaders = iota
+	// RFC7239 believes Forwarded (RFC 7239), and removes the X-Forwarded-*
+	// headers and X-Real-Ip.
+	RFC7239
+)
+
+// ParseForwardedHeaders reads a family's name: "x-forwarded" (or "") or
+// "forwarded" (or "rfc7239").
+func ParseForwardedHeaders(s string) (ForwardedHeaders, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "x-forwarded", "x-forwarded-*", "xforwarded":
+		return XForwarded, nil
+	case "forwarded", "rfc7239":
+		return RFC7239, nil
+	}
+	return 0, fmt.Errorf("forwarded headers %q: want x-forwarded or forwarded", s)
+}
+
+// String returns the family's name, as ParseForwardedHeaders reads it.
+func (f ForwardedHeaders) String() string {
+	if f == RFC7239 {
+		return "forwarded"
+	}
+	return "x-forwarded"
+}
+
+// ignored returns the headers of the other family, removed even from
+// requests of trusted proxies.
+func (f ForwardedHeaders) ignored() []string {
+	if f == RFC7239 {
+		return []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Real-Ip"}
+	}
+	return []string{"Forwarded"}
+}
+
 // forwardingHeaders are removed from requests of untrusted peers.
 func forwardingHeaders() [8]string {
 	return [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host",
@@ -103,8 +150,9 @@ type edge struct {
 
 // examine works out the client, host and scheme of r. When the peer is not
 // trusted it returns a request without forwarding headers (and extra, a
-// header to strip too), else r itself.
-func (p *TrustedProxies) examine(r *http.Request, extra string) (*http.Request, edge) {
+// header to strip too); else a request without the headers of the family
+// not believed (fam).
+func (p *TrustedProxies) examine(r *http.Request, extra string, fam ForwardedHeaders) (*http.Request, edge) {
 	var e edge
 	e.https = r.TLS != nil
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
@@ -132,8 +180,21 @@ func (p *TrustedProxies) examine(r *http.Request, extra string) (*http.Request, 
 		return r, e
 	}
 	e.trusted = true
-	if fwd := r.Header.Values("Forwarded"); len(fwd) > 0 {
-		p.forwarded(fwd, &e)
+	for _, h := range fam.ignored() {
+		if _, ok := r.Header[h]; ok {
+			r2 := *r
+			r2.Header = r.Header.Clone()
+			for _, h := range fam.ignored() {
+				delete(r2.Header, h)
+			}
+			r = &r2
+			break
+		}
+	}
+	if fam == RFC7239 {
+		if fwd := r.Header.Values("Forwarded"); len(fwd) > 0 {
+			p.forwarded(fwd, &e)
+		}
 		return r, e
 	}
 	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {

@@ -182,11 +182,47 @@ func TestForwardedHeaders(t *testing.T) {
 	if got := h.Get("X-Request-Id"); got != "proxy-id-1" {
 		t.Errorf("request id from trusted proxy: got %q", got)
 	}
-	status, body, _ = ed2.get(t, "internal.svc", "/", map[string]string{
+	// One family only: by default Forwarded is not believed, even from a
+	// trusted proxy (which passes a client's copy through untouched).
+	status, body, h = ed2.get(t, "acme.example.test", "/", map[string]string{
+		"Forwarded": `for=203.0.113.9;host=globex.example.test;proto=https`,
+	})
+	if status != 200 || !strings.HasPrefix(body, "tenant:acme") || !strings.Contains(body, "client:127.0.0.1") || h.Get("Strict-Transport-Security") != "" {
+		t.Errorf("Forwarded from a trusted proxy, X-Forwarded-* family: got %d %q, HSTS %q; want it ignored", status, body, h.Get("Strict-Transport-Security"))
+	}
+
+	// With RFC7239 chosen: Forwarded is believed, X-Forwarded-* are not
+	// (and are removed).
+	ed3 := newEdge(t, e, &edgeOpts{server: &condo.ServerConfig{TrustedProxies: trusted, ForwardedHeaders: condo.RFC7239}})
+	status, body, _ = ed3.get(t, "internal.svc", "/", map[string]string{
 		"Forwarded": `for=198.51.100.1;host=evil.test, for="203.0.113.9:4711";host=acme.example.test;proto=https, for=10.9.9.9`,
 	})
 	if status != 200 || !strings.Contains(body, "client:203.0.113.9") {
 		t.Errorf("trusted Forwarded: got %d %q", status, body)
+	}
+	status, body, h = ed3.get(t, "acme.example.test", "/", map[string]string{
+		"X-Forwarded-Proto": "https",
+		"X-Forwarded-For":   "203.0.113.9",
+		"X-Forwarded-Host":  "globex.example.test",
+	})
+	if status != 200 || !strings.HasPrefix(body, "tenant:acme") || !strings.Contains(body, "client:127.0.0.1 xff:") || strings.Contains(body, "203.0.113.9") || h.Get("Strict-Transport-Security") != "" {
+		t.Errorf("X-Forwarded-* from a trusted proxy, Forwarded family: got %d %q; want them ignored and removed", status, body)
+	}
+}
+
+func TestParseForwardedHeaders(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]condo.ForwardedHeaders{"": condo.XForwarded, "x-forwarded": condo.XForwarded, "Forwarded": condo.RFC7239, "rfc7239": condo.RFC7239} {
+		got, err := condo.ParseForwardedHeaders(in)
+		if err != nil || got != want {
+			t.Errorf("ParseForwardedHeaders(%q) = %v, %v; want %v", in, got, err, want)
+		}
+		if got2, _ := condo.ParseForwardedHeaders(got.String()); got2 != got {
+			t.Errorf("%v does not round-trip", got)
+		}
+	}
+	if _, err := condo.ParseForwardedHeaders("both"); err == nil {
+		t.Error("ParseForwardedHeaders(both): no error")
 	}
 }
 

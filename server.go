@@ -61,6 +61,10 @@ type ServerConfig struct {
 	// TrustedProxies are the peers whose Forwarded and X-Forwarded-* headers
 	// are believed. Nil trusts nobody.
 	TrustedProxies *TrustedProxies
+	// ForwardedHeaders is the one header family believed from trusted
+	// proxies; the other is removed from their requests. Defaults to
+	// XForwarded.
+	ForwardedHeaders ForwardedHeaders
 	// Resolver, when set, has its cache figures exported with Metrics and its
 	// TenantHeader stripped from requests of untrusted peers.
 	Resolver *Resolver
@@ -343,7 +347,7 @@ func securityHeaders() []staticHeader {
 // [Server]). It is exported so tests can put a Server behind httptest.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	r, e := s.cfg.TrustedProxies.examine(r, s.header)
+	r, e := s.cfg.TrustedProxies.examine(r, s.header, s.cfg.ForwardedHeaders)
 	info := &requestInfo{ResponseWriter: w, client: e.client, https: e.https, trusted: e.trusted}
 	if id := r.Header.Get("X-Request-Id"); e.trusted && validRequestID(id) {
 		info.id = id

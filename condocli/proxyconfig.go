@@ -19,6 +19,8 @@ type proxyParams struct {
 	KeyFile    string
 	UpstreamIP string
 	CatchAll   bool
+	// TenantHeader is serve's --tenant-header, cleared too.
+	TenantHeader string
 }
 
 func newProxyConfigCmd(a *app) *cobra.Command {
@@ -29,8 +31,10 @@ func newProxyConfigCmd(a *app) *cobra.Command {
 		Short: "Print a reverse-proxy configuration for a wildcard domain",
 		Long: `Print an nginx or Apache configuration that puts Condo behind the proxy for
 a base domain and all its subdomains (and, with --catch-all, tenants' custom
-domains). It keeps the Host header (the tenant is chosen by it), passes
-X-Forwarded-For/-Proto/-Host, and keeps upstream connections alive for less
+domains). It keeps the Host header (the tenant is chosen by it), writes
+X-Forwarded-For/-Proto/-Host and X-Request-Id itself, and clears every other
+header Condo could read (Forwarded, X-Forwarded-Port/-Prefix, X-Real-IP, and
+--tenant-header), so nothing a client sends in them reaches Condo. It keeps upstream connections alive for less
 time than Condo's idle timeout (120 s), which avoids the 502s of a proxy
 reusing a connection the backend just closed.
 
@@ -57,6 +61,9 @@ X-Forwarded-* headers are believed.`,
 			}
 			if host == "" {
 				host = "127.0.0.1"
+			}
+			if p.TenantHeader != "" && !validHeaderName(p.TenantHeader) {
+				return fmt.Errorf("--tenant-header: %q is not a header name", p.TenantHeader)
 			}
 			p.Upstream, p.UpstreamIP = net.JoinHostPort(host, port), host
 			if p.HTTPS {
@@ -88,7 +95,19 @@ X-Forwarded-* headers are believed.`,
 	f.StringVar(&p.CertFile, "cert-file", "", "wildcard certificate (default: certbot's fullchain.pem for the first domain)")
 	f.StringVar(&p.KeyFile, "key-file", "", "its key (default: certbot's privkey.pem)")
 	f.BoolVar(&p.CatchAll, "catch-all", false, "also send every other host (tenants' custom domains) to Condo")
+	f.StringVar(&p.TenantHeader, "tenant-header", a.cfg.Getenv("CONDO_TENANT_HEADER"), "serve's --tenant-header, to clear from clients' requests [CONDO_TENANT_HEADER]")
 	return cmd
+}
+
+// validHeaderName accepts letters, digits and hyphens: a header name that
+// can go into a configuration file as it is.
+func validHeaderName(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 const nginxTemplate = `# nginx in front of Condo for {{join .Domains ", "}} and every subdomain.
@@ -143,10 +162,19 @@ server {
         # The tenant is chosen by Host: without this line every request
         # would reach Condo as "condo" and get 404.
         proxy_set_header Host $host;
+        # Every header Condo may read is written here or cleared (an empty
+        # value drops it): what a client sends in them never reaches Condo.
         proxy_set_header X-Forwarded-Host $host;
         proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-For $remote_addr;
         proxy_set_header X-Request-Id $request_id;
+        proxy_set_header Forwarded "";
+        proxy_set_header X-Forwarded-Port "";
+        proxy_set_header X-Forwarded-Prefix "";
+        proxy_set_header X-Real-IP "";
+{{- if .TenantHeader}}
+        proxy_set_header {{.TenantHeader}} "";
+{{- end}}
         proxy_connect_timeout 5s;
         proxy_read_timeout 60s;
         proxy_send_timeout 60s;
@@ -184,6 +212,20 @@ const apacheTemplate = `# Apache httpd in front of Condo for {{join .Domains ", 
     RequestHeader set X-Forwarded-Proto "https"
 {{- else}}
     RequestHeader set X-Forwarded-Proto "http"
+{{- end}}
+
+    # Every header Condo may read is written by Apache or cleared: what a
+    # client sends in them never reaches Condo. (mod_proxy_http adds its
+    # own X-Forwarded-For and -Host after these have run.)
+    RequestHeader unset Forwarded
+    RequestHeader unset X-Forwarded-For
+    RequestHeader unset X-Forwarded-Host
+    RequestHeader unset X-Forwarded-Port
+    RequestHeader unset X-Forwarded-Prefix
+    RequestHeader unset X-Real-IP
+    RequestHeader unset X-Request-Id
+{{- if .TenantHeader}}
+    RequestHeader unset {{.TenantHeader}}
 {{- end}}
 
     # The tenant is chosen by Host: keep the client's.

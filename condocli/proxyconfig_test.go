@@ -38,7 +38,8 @@ func freeAddr(t *testing.T) string {
 // TestProxyConfigNginx runs the printed nginx configuration in a real nginx
 // in front of a Condo server: the Host reaches Condo (tenant routing works
 // through the proxy), X-Forwarded-* are believed from the proxy, unknown
-// hosts stay 404.
+// hosts stay 404, and no forwarding header a client sends (Forwarded,
+// X-Forwarded-*, X-Real-IP, the tenant header) has any effect.
 func TestProxyConfigNginx(t *testing.T) {
 	t.Parallel()
 	nginx, err := exec.LookPath("nginx")
@@ -61,7 +62,7 @@ func TestProxyConfigNginx(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer env.Close()
-	res, err := condo.NewResolver(env.Registry, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, Logger: condotest.Logger(t)})
+	res, err := condo.NewResolver(env.Registry, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, TenantHeader: "X-Condo-Tenant", Logger: condotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestProxyConfigNginx(t *testing.T) {
 			Public: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "public") }),
 			Tenant: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				ten, _ := condo.TenantFromContext(r.Context())
-				fmt.Fprintf(w, "tenant:%s https:%v id:%s", ten.Slug, condo.IsHTTPS(r), condo.RequestID(r.Context()))
+				fmt.Fprintf(w, "tenant:%s https:%v client:%s id:%s", ten.Slug, condo.IsHTTPS(r), condo.ClientAddr(r.Context()), condo.RequestID(r.Context()))
 			}),
 		}),
 		TrustedProxies: trusted,
@@ -90,7 +91,7 @@ func TestProxyConfigNginx(t *testing.T) {
 	go func() { served <- srv.Serve(sctx, condo.Listeners{HTTP: ln}) }()
 	defer func() { stop(); <-served }()
 
-	conf := c.ok("proxy-config", "nginx", "--domain", "example.test", "--upstream", upstream)
+	conf := c.ok("proxy-config", "nginx", "--domain", "example.test", "--upstream", upstream, "--tenant-header", "X-Condo-Tenant")
 	// Listen on a free loopback port instead of 80.
 	conf = strings.ReplaceAll(conf, "listen 80;", "listen "+front+";")
 	conf = strings.ReplaceAll(conf, "    listen [::]:80;\n", "")
@@ -161,6 +162,7 @@ http {
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var lastHeader http.Header
 	get := func(host string, hdr map[string]string) (int, string) {
 		req, _ := http.NewRequest("GET", "http://"+front+"/", nil)
 		req.Host = host
@@ -172,6 +174,7 @@ http {
 			return 0, err.Error()
 		}
 		defer resp.Body.Close()
+		lastHeader = resp.Header
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
@@ -204,9 +207,26 @@ http {
 	if _, body := get("acme.example.test", nil); !strings.Contains(body, "id:") || strings.HasSuffix(body, "id:") {
 		t.Errorf("request id: %q", body)
 	}
-	// A client's X-Forwarded-Proto is overwritten by nginx.
-	if _, body := get("acme.example.test", map[string]string{"X-Forwarded-Proto": "https"}); !strings.Contains(body, "https:false") {
-		t.Errorf("spoofed X-Forwarded-Proto through nginx: %q", body)
+	// Whatever a client sends in a header Condo reads, through nginx it
+	// changes nothing: not the scheme (no HSTS), not the address the
+	// throttles count, not the tenant.
+	for _, hdr := range []map[string]string{
+		{"X-Forwarded-Proto": "https"},
+		{"Forwarded": "for=203.0.113.9;proto=https;host=globex.example.test"},
+		{"Forwarded": `for="[2001:db8::9]";proto=https`},
+		{"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9", "X-Forwarded-Host": "globex.example.test"},
+		{"X-Forwarded-Port": "443", "X-Forwarded-Prefix": "/evil"},
+	} {
+		s, body := get("acme.example.test", hdr)
+		if s != 200 || !strings.HasPrefix(body, "tenant:acme https:false client:127.0.0.1 ") {
+			t.Errorf("client sent %v through nginx: got %d %q, want tenant acme, plain HTTP, client 127.0.0.1", hdr, s, body)
+		}
+		if lastHeader.Get("Strict-Transport-Security") != "" {
+			t.Errorf("client sent %v through nginx: HSTS on plain HTTP", hdr)
+		}
+	}
+	if s, body := get("nobody.other.test", map[string]string{"X-Condo-Tenant": "acme"}); s != 404 {
+		t.Errorf("client's tenant header through nginx: got %d %q, want 404", s, body)
 	}
 }
 

@@ -54,6 +54,7 @@ type serveFlags struct {
 	certFile, keyFile                string
 	baseDomains, trustedProxies      []string
 	pathPrefix, tenantHeader         string
+	forwardedHeaders                 string
 	redirect                         string
 	h2c, noAccessLog                 bool
 	shutdownTimeout                  time.Duration
@@ -82,8 +83,8 @@ The server stops gracefully on SIGTERM or SIGINT: it stops accepting, lets
 requests in flight finish (up to --shutdown-timeout) and exits 0.
 
 Behind a reverse proxy, pass its address with --trusted-proxy so that its
-X-Forwarded-* headers are believed (see "proxy-config"); without it they are
-ignored. Without a proxy, give --https and the server listens on both ports
+X-Forwarded-* headers are believed (see "proxy-config"; --forwarded-headers
+chooses RFC 7239 Forwarded instead); without it they are ignored. Without a proxy, give --https and the server listens on both ports
 and redirects HTTP to HTTPS.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -110,6 +111,7 @@ and redirects HTTP to HTTPS.`,
 	fl.StringVar(&f.keyFile, "key-file", env("CONDO_KEY_FILE", ""), "PEM private key of --cert-file [CONDO_KEY_FILE]")
 	fl.StringSliceVar(&f.baseDomains, "base-domain", list("CONDO_BASE_DOMAINS", "localhost"), "base domain: slug.<base> is a tenant (repeatable) [CONDO_BASE_DOMAINS, comma-separated]")
 	fl.StringSliceVar(&f.trustedProxies, "trusted-proxy", list("CONDO_TRUSTED_PROXIES"), `networks whose X-Forwarded-*/Forwarded headers are believed: CIDRs, addresses, "loopback", "private" [CONDO_TRUSTED_PROXIES]`)
+	fl.StringVar(&f.forwardedHeaders, "forwarded-headers", env("CONDO_FORWARDED_HEADERS", "x-forwarded"), `the one header family believed from --trusted-proxy: "x-forwarded" (X-Forwarded-For/-Host/-Proto) or "forwarded" (RFC 7239); the other is removed [CONDO_FORWARDED_HEADERS]`)
 	fl.StringVar(&f.metricsAddr, "metrics", env("CONDO_METRICS_ADDR", ""), "listen address of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9090 [CONDO_METRICS_ADDR]")
 	fl.StringVar(&f.pathPrefix, "path-prefix", env("CONDO_PATH_PREFIX", ""), `also serve tenants at /<prefix>/<slug>/ on the public host, e.g. "/t/" (for set-ups without wildcard DNS) [CONDO_PATH_PREFIX]`)
 	fl.StringVar(&f.tenantHeader, "tenant-header", env("CONDO_TENANT_HEADER", ""), "header naming the tenant slug, believed from trusted proxies only [CONDO_TENANT_HEADER]")
@@ -138,6 +140,10 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	trusted, err := condo.ParseTrustedProxies(f.trustedProxies)
 	if err != nil {
 		return fmt.Errorf("--trusted-proxy: %w", err)
+	}
+	fwd, err := condo.ParseForwardedHeaders(f.forwardedHeaders)
+	if err != nil {
+		return fmt.Errorf("--forwarded-headers: %w", err)
 	}
 	if v := a.cfg.Getenv("CONDO_TENANT_POOLS"); v != "" && !cmd.Flags().Changed("tenant-pools") {
 		if _, err := strconv.Atoi(v); err != nil {
@@ -190,6 +196,7 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 		Redirect:         redirect,
 		H2C:              f.h2c,
 		TrustedProxies:   trusted,
+		ForwardedHeaders: fwd,
 		Resolver:         res,
 		ShutdownTimeout:  f.shutdownTimeout,
 		Ready:            env.Pool.Ping,

@@ -218,7 +218,7 @@ func TestProxyConfig(t *testing.T) {
 	out := c.ok("proxy-config", "nginx", "--domain", "Example.COM", "--upstream", "127.0.0.1:9000")
 	for _, want := range []string{
 		"server 127.0.0.1:9000;", "server_name example.com *.example.com;", "proxy_set_header Host $host;",
-		"proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;", "proxy_set_header X-Forwarded-Proto $scheme;",
+		"proxy_set_header X-Forwarded-For $remote_addr;", `proxy_set_header Forwarded "";`, "proxy_set_header X-Forwarded-Proto $scheme;",
 		"keepalive_timeout 60s;", `proxy_set_header Connection "";`, "proxy_http_version 1.1;", "--trusted-proxy 127.0.0.1",
 	} {
 		if !strings.Contains(out, want) {
@@ -233,11 +233,16 @@ func TestProxyConfig(t *testing.T) {
 	}
 	out = c.ok("proxy-config", "apache", "--domain", "example.com", "--https")
 	for _, want := range []string{"ServerAlias example.com *.example.com", "ProxyPreserveHost On",
-		"ProxyPass        / http://127.0.0.1:8080/", "ttl=60", `RequestHeader set X-Forwarded-Proto "https"`, "<VirtualHost *:443>", "R=308"} {
+		"ProxyPass        / http://127.0.0.1:8080/", "ttl=60", `RequestHeader set X-Forwarded-Proto "https"`, "RequestHeader unset Forwarded", "<VirtualHost *:443>", "R=308"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("apache config lacks %q:\n%s", want, out)
 		}
 	}
+	out = c.ok("proxy-config", "nginx", "--domain", "example.com", "--tenant-header", "X-Condo-Tenant")
+	if !strings.Contains(out, `proxy_set_header X-Condo-Tenant "";`) {
+		t.Errorf("nginx config does not clear the tenant header:\n%s", out)
+	}
+	c.fails("not a header name", "proxy-config", "nginx", "--domain", "example.com", "--tenant-header", "X;evil")
 	c.fails("--domain is required", "proxy-config", "nginx")
 	c.fails("unknown proxy", "proxy-config", "caddy", "--domain", "example.com")
 	c.fails("invalid host", "proxy-config", "nginx", "--domain", "exa_mple.com")
