@@ -52,6 +52,7 @@ import (
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/examples/hotels/migrations"
+	"github.com/condo-dev/condo/examples/hotels/web"
 	"github.com/condo-dev/condo/internal/pgcluster"
 )
 
@@ -365,7 +366,7 @@ func seed(ctx context.Context, admin string, cl *pgcluster.Cluster, name string,
 		pool, err := pgxpool.New(ctx, url)
 		if err == nil {
 			var seeded int
-			err = pool.QueryRow(ctx, "SELECT n FROM public.bench_seeded").Scan(&seeded)
+			err = pool.QueryRow(ctx, "SELECT n FROM public.bench_seeded_v2").Scan(&seeded)
 			pool.Close()
 			if err == nil && seeded == n {
 				logf("%s: reusing %d seeded tenants", name, n)
@@ -433,8 +434,11 @@ func seed(ctx context.Context, admin string, cl *pgcluster.Cluster, name string,
 				_, err := reg.Create(ctx, condo.CreateParams{
 					Slug: slug, Name: "Tenant " + slug, Domains: []string{slug + ".example.test"},
 					OnCreated: func(ctx context.Context, tx pgx.Tx, t *condo.Tenant) error {
-						_, err := tx.Exec(ctx, seedSQL(slug))
-						return err
+						if _, err := tx.Exec(ctx, seedSQL(slug)); err != nil {
+							return err
+						}
+						// W3 reads the public directory, off by default.
+						return web.SetDirectoryTx(ctx, tx, true)
 					},
 				})
 				if err != nil {
@@ -467,7 +471,9 @@ func seed(ctx context.Context, admin string, cl *pgcluster.Cluster, name string,
 	if _, err := pool.Exec(ctx, "CREATE SCHEMA single; SET search_path TO single; "+migrationSQL()+"; "+seedSQL("single")+"; RESET search_path"); err != nil {
 		return "", fmt.Errorf("single schema: %w", err)
 	}
-	if _, err := pool.Exec(ctx, "CREATE TABLE public.bench_seeded (n int); INSERT INTO public.bench_seeded VALUES ("+strconv.Itoa(n)+")"); err != nil {
+	// _v2: databases seeded before the public directory became a per-tenant
+	// setting (off by default) are seeded again, with it on.
+	if _, err := pool.Exec(ctx, "CREATE TABLE public.bench_seeded_v2 (n int); INSERT INTO public.bench_seeded_v2 VALUES ("+strconv.Itoa(n)+")"); err != nil {
 		return "", err
 	}
 	logf("%s: seeded %d tenants in %.1f s; VACUUM (ANALYZE), CHECKPOINT", name, n, time.Since(start).Seconds())

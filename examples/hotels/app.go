@@ -80,7 +80,7 @@ func newConfig(o *options) *condocli.Config {
 	if o.stderr != nil {
 		cfg.Stderr = o.stderr
 	}
-	cfg.Commands = []*cobra.Command{newDevCmd(cfg, o), newAdminCmd(cfg)}
+	cfg.Commands = []*cobra.Command{newDevCmd(cfg, o), newAdminCmd(cfg), newDirectoryCmd(cfg)}
 	return cfg
 }
 

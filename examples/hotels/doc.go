@@ -23,6 +23,8 @@
 //   - accounts: users, admins, sessions, CSRF, throttling, invitations
 //   - usage: request counts per tenant for the admin's chart
 //   - ui: layout, style sheet and form fields shared by the three sites
-//   - web: the JSON API (GET /hotels/) used by the benchmarks
+//   - web: the JSON directory (GET /hotels/), a per-tenant setting, off by
+//     default ("hotels directory on|off SLUG" or the owner's Settings
+//     page); the benchmarks turn it on for their tenants
 //   - migrations: the shared and tenant SQL migrations
 package main

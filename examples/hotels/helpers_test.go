@@ -24,6 +24,7 @@ import (
 	"github.com/condo-dev/condo/condotest"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/migrations"
+	"github.com/condo-dev/condo/examples/hotels/web"
 )
 
 // testPassword passes CheckPassword.
@@ -39,6 +40,26 @@ type testApp struct {
 	port string
 	// errors counts the log records at level Error.
 	errors *atomic.Int64
+	dbURL  string
+}
+
+// directory publishes (or withdraws) the tenant's public hotel list, as
+// its owner or "hotels directory on|off" would.
+func (ta *testApp) directory(slug string, on bool) {
+	ta.t.Helper()
+	if err := web.SetDirectory(context.Background(), ta.env.Registry, slug, on); err != nil {
+		ta.t.Fatal(err)
+	}
+}
+
+// run runs the hotels command line on the test database and returns its
+// output.
+func (ta *testApp) run(args ...string) (string, error) {
+	var out strings.Builder
+	cmd := condocli.NewCommand(newConfig(&options{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}))
+	cmd.SetArgs(append(args, "--database-url", ta.dbURL))
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
 }
 
 // appOpts tunes newTestApp.
@@ -116,7 +137,7 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	a.usage.Start(ctx)
 	t.Cleanup(a.usage.Stop)
 	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
-	return &testApp{t: t, env: env, app: a, srv: ts, port: port, errors: errs}
+	return &testApp{t: t, env: env, app: a, srv: ts, port: port, errors: errs, dbURL: db.URL}
 }
 
 // url returns the address of path on host label ("" for the public site,

@@ -15,14 +15,17 @@
 //	GET  /login, POST; POST /logout
 //	GET  /auth/handoff?token=       sign-in link from the public signup
 //	GET  /invite/{token}, POST      accept an invitation
-//	GET  /hotels/                   the JSON API (public, read-only), when configured
+//	GET  /settings                  the public directory's switch (owners change it: POST /settings/directory)
+//	GET  /hotels/                   the JSON directory (read-only), when configured and
+//	                                published by the owner (off by default)
 //
 // # Access
 //
 // Every page except sign-in, the hand-off and invitations needs a session
 // whose user is a member of this tenant: a signed-out visitor is sent to
-// /login, a signed-in user without a membership here gets 403 (also when
-// the session was opened on another tenant's host). Data is read and
+// /login (also with a session opened on another tenant's host: a session
+// belongs to its host), a signed-in user without a membership here gets
+// 403. Data is read and
 // written only in tenant transactions ([condo.Registry.InTenantTx]), so a
 // hotel id from another tenant names nothing here: ids are per schema.
 //

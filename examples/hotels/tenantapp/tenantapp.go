@@ -20,8 +20,9 @@ var templates embed.FS
 
 // Config configures the tenant app. A nil *Config is valid.
 type Config struct {
-	// API, when set, serves GET /hotels/ (the JSON API of package web),
-	// outside sessions: it is a public read-only catalogue.
+	// API, when set, serves GET /hotels/ (the JSON directory of package
+	// web), outside sessions: a read-only catalogue, public only when the
+	// tenant's owner published it (the Settings page).
 	API http.Handler
 	// PageSize is the number of hotels per page. Defaults to 20.
 	PageSize int
@@ -77,6 +78,8 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 	app.HandleFunc("POST /hotels/{id}/rooms/{room}/delete", h.member(h.deleteRoom))
 	app.HandleFunc("GET /members", h.member(h.members))
 	app.HandleFunc("POST /members/invite", h.member(h.invite))
+	app.HandleFunc("GET /settings", h.member(h.settings))
+	app.HandleFunc("POST /settings/directory", h.member(h.setDirectory))
 	app.HandleFunc("/", h.notFound)
 
 	h.mux = http.NewServeMux()
@@ -147,6 +150,7 @@ func (h *Handler) baseView(w http.ResponseWriter, r *http.Request, t *condo.Tena
 			v.Nav = []ui.NavItem{
 				{Label: "Hotels", Href: "/", Current: current == "hotels"},
 				{Label: "Members", Href: "/members", Current: current == "members"},
+				{Label: "Settings", Href: "/settings", Current: current == "settings"},
 			}
 		}
 	}

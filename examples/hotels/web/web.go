@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -23,6 +24,9 @@ type Config struct {
 	// Pools, when set, runs the tenant app's reads on tenant-affine pools
 	// (see [condo.TenantPools]) instead of the registry's pool.
 	Pools *condo.TenantPools
+	// PageSize is the number of hotels per page of the directory. Defaults
+	// to 50.
+	PageSize int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -40,17 +44,22 @@ func Handlers(reg *condo.Registry, cfg *Config) condo.Handlers {
 	return condo.Handlers{Public: NewPublic(cfg), Tenant: NewTenant(reg, cfg)}
 }
 
-// NewTenant returns the tenant app:
+// NewTenant returns the tenant's public directory:
 //
-//	GET /hotels/   the tenant's hotels as JSON: [{"id","name","city","stars"}]
+//	GET /hotels/?after=ID   a page of the tenant's hotels as JSON,
+//	                        [{"id","name","city","stars"}], by id, with a
+//	                        Link header (rel="next") when there may be more
 //
-// Every route reads the tenant from the request context; the whole read is
-// one database round trip ([condo.Registry.QueryTenant]).
+// The directory is a per-tenant setting, off by default: a tenant that
+// has not published it answers 404, as if there were no such page (see
+// [SetDirectory]). Every route reads the tenant from the request context;
+// the setting and the page are read in one database round trip
+// ([condo.Registry.QueryTenant]).
 func NewTenant(reg *condo.Registry, cfg *Config) http.Handler {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	t := &tenantApp{query: reg.QueryTenant, logger: cmp.Or(cfg.Logger, slog.Default())}
+	t := &tenantApp{query: reg.QueryTenant, pageSize: cmp.Or(cfg.PageSize, 50), logger: cmp.Or(cfg.Logger, slog.Default())}
 	if cfg.Pools != nil {
 		t.query = cfg.Pools.QueryTenant
 	}
@@ -60,25 +69,50 @@ func NewTenant(reg *condo.Registry, cfg *Config) http.Handler {
 }
 
 type tenantApp struct {
-	query  func(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error
-	logger *slog.Logger
+	query    func(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error
+	pageSize int
+	logger   *slog.Logger
 }
 
-const listHotelsSQL = "SELECT id, name, city, stars FROM hotel ORDER BY id"
+// listHotelsSQL returns one row with id 0 when the directory is off or the
+// page is empty (told apart by the first column), else the page's hotels.
+const listHotelsSQL = `SELECT s.public_directory, coalesce(h.id, 0), coalesce(h.name, ''), coalesce(h.city, ''), coalesce(h.stars, 0)
+FROM settings s LEFT JOIN LATERAL (
+	SELECT id, name, city, stars FROM hotel WHERE s.public_directory AND id > $1 ORDER BY id LIMIT $2
+) h ON true`
 
 func (a *tenantApp) listHotels(w http.ResponseWriter, r *http.Request) {
+	var after int64
+	if v := r.URL.Query().Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			http.Error(w, "after: want a hotel id", http.StatusBadRequest)
+			return
+		}
+		after = n
+	}
 	hotels := make([]Hotel, 0, 16)
 	var h Hotel
+	var published bool
 	err := a.query(r.Context(), func(rows pgx.Rows) error {
-		_, err := pgx.ForEachRow(rows, []any{&h.ID, &h.Name, &h.City, &h.Stars}, func() error {
-			hotels = append(hotels, h)
+		_, err := pgx.ForEachRow(rows, []any{&published, &h.ID, &h.Name, &h.City, &h.Stars}, func() error {
+			if h.ID != 0 {
+				hotels = append(hotels, h)
+			}
 			return nil
 		})
 		return err
-	}, listHotelsSQL)
+	}, listHotelsSQL, after, a.pageSize)
 	if err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	if !published {
+		http.NotFound(w, r)
+		return
+	}
+	if len(hotels) == a.pageSize {
+		w.Header().Set("Link", "</hotels/?after="+strconv.FormatInt(hotels[len(hotels)-1].ID, 10)+`>; rel="next"`)
 	}
 	writeJSON(w, hotels)
 }
