@@ -398,6 +398,46 @@ func TestInvitation(t *testing.T) {
 	}
 }
 
+// A burst of concurrent guesses gets no more tries than one guesser in
+// sequence: each attempt is counted before its password is checked, in
+// one statement with the block check, so no guess passes a check made
+// before the others were counted.
+func TestLoginThrottleConcurrent(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, _ := newStore(t, &accounts.Config{
+		PairLimit:    &accounts.Limit{Max: 3, Window: time.Hour, Block: time.Hour},
+		AccountLimit: &accounts.Limit{Max: 1000, Window: time.Hour, Block: time.Second},
+		AddressLimit: &accounts.Limit{Max: 1000, Window: time.Hour, Block: time.Hour},
+	})
+	createUser(t, s, "ann@example.com")
+	const n = 24
+	results := make(chan error, n)
+	start := make(chan struct{})
+	for i := range n {
+		go func() {
+			<-start
+			_, err := s.Authenticate(ctx, accounts.RealmUser, "ann@example.com", fmt.Sprintf("guess %d", i), "198.51.100.1")
+			results <- err
+		}()
+	}
+	close(start)
+	checked := 0
+	for range n {
+		err := <-results
+		switch {
+		case errors.Is(err, accounts.ErrBadCredentials):
+			checked++
+		case errors.Is(err, accounts.ErrThrottled):
+		default:
+			t.Fatalf("got %v", err)
+		}
+	}
+	if checked != 3 {
+		t.Fatalf("%d of %d concurrent guesses had their password checked, want 3 (the limit)", checked, n)
+	}
+}
+
 // SignupUser: a new address is nil (the caller creates it); an existing
 // one needs its password, and wrong guesses go through the login throttle
 // (signup was an unthrottled password oracle, issue 10 item 1).

@@ -105,23 +105,35 @@ func (s *Store) Authenticate(ctx context.Context, realm Realm, email, password, 
 	if err != nil {
 		return nil, err
 	}
-	keys := []string{k.pair}
+	// Each rule's attempt is taken (counted, or refused while its key is
+	// blocked) in one statement, before the password is looked at: so
+	// concurrent guesses cannot all pass a check made before any of them
+	// is counted. The attempts of a sign-in that succeeds are given back.
+	type rule struct {
+		key   string
+		limit Limit
+	}
+	rules := []rule{{k.pair, s.pair}}
 	if addr != "" {
-		keys = append(keys, k.network)
+		rules = append(rules, rule{k.network, s.address})
 	}
 	if !known {
-		keys = append(keys, k.account)
+		rules = append(rules, rule{k.account, s.account})
 	}
-	if wait, err := s.Blocked(ctx, keys...); err != nil {
-		return nil, err
-	} else if wait > 0 {
-		s.logger.LogAttrs(ctx, slog.LevelWarn, "login throttled", slog.String("realm", realm.String()), slog.String("addr", network(addr)))
-		return nil, &ThrottledError{RetryAfter: wait}
+	for _, ru := range rules {
+		wait, err := s.take(ctx, ru.key, ru.limit)
+		if err != nil {
+			return nil, err
+		}
+		if wait > 0 {
+			s.logger.LogAttrs(ctx, slog.LevelWarn, "login throttled", slog.String("realm", realm.String()), slog.String("addr", network(addr)))
+			return nil, &ThrottledError{RetryAfter: wait}
+		}
 	}
 	var id int64
 	ok := false
 	// No account has an address this long: no hash to run, only a failure
-	// to count.
+	// (counted above).
 	if len(email) <= 254 && len(password) <= 4*MaxPasswordLen {
 		var hash string
 		err := s.pool.QueryRow(ctx, "SELECT id, email, password_hash FROM "+realm.table()+" WHERE lower(email) = lower($1)", email).Scan(&id, &email, &hash)
@@ -135,21 +147,18 @@ func (s *Store) Authenticate(ctx context.Context, realm Realm, email, password, 
 		}
 	}
 	if !ok || id == 0 {
-		if err := s.Hit(ctx, k.pair, s.pair); err != nil {
-			return nil, err
-		}
-		if err := s.Hit(ctx, k.account, s.account); err != nil {
-			return nil, err
-		}
-		if addr != "" {
-			if err := s.Hit(ctx, k.network, s.address); err != nil {
-				return nil, err
-			}
-		}
 		return nil, ErrBadCredentials
 	}
+	// Signed in: the pair starts over; the network and the account get
+	// their attempt back (a busy office behind one address, the owner on
+	// a fresh network, count only failures).
 	if err := s.Reset(ctx, k.pair); err != nil {
 		return nil, err
+	}
+	for _, ru := range rules[1:] {
+		if err := s.giveBack(ctx, ru.key, ru.limit); err != nil {
+			return nil, err
+		}
 	}
 	if addr != "" {
 		if err := s.remember(ctx, k.known); err != nil {
@@ -217,25 +226,75 @@ func (s *Store) Blocked(ctx context.Context, keys ...string) (time.Duration, err
 	return time.Duration(secs * float64(time.Second)), nil
 }
 
+// countSQL counts one event for key $1 under a limit ($2 Max, $3 Window,
+// $4 Block, $5 MaxBlock, in microseconds), blocking the key when it
+// reaches Max within Window, for Block doubled per further event up to
+// MaxBlock.
+const countSQL = `
+	INSERT INTO public.throttle AS t (key, hits, window_start, blocked_until)
+	VALUES ($1, 1, now(), CASE WHEN $2 <= 1 THEN now() + $4 * interval '1 microsecond' END)
+	ON CONFLICT (key) DO UPDATE SET
+		hits = CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN 1 ELSE t.hits + 1 END,
+		window_start = CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN now() ELSE t.window_start END,
+		blocked_until = CASE
+			WHEN (CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN 1 ELSE t.hits + 1 END) >= $2
+			THEN now() + least(greatest($5::float8, $4::float8),
+				$4::float8 * power(2::float8, least((CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN 1 ELSE t.hits + 1 END) - $2, 40)))
+				* interval '1 microsecond'
+			ELSE t.blocked_until END`
+
+func limitArgs(key string, l Limit) []any {
+	return []any{storedKey(key), l.Max, l.Window.Microseconds(), l.Block.Microseconds(), l.MaxBlock.Microseconds()}
+}
+
 // Hit counts one event for key under limit l, blocking the key when it
 // reaches l.Max within l.Window (for a block that doubles with each
 // further hit, up to l.MaxBlock).
 func (s *Store) Hit(ctx context.Context, key string, l Limit) error {
-	_, err := s.pool.Exec(ctx, `
-		INSERT INTO public.throttle AS t (key, hits, window_start, blocked_until)
-		VALUES ($1, 1, now(), CASE WHEN $2 <= 1 THEN now() + $4 * interval '1 microsecond' END)
-		ON CONFLICT (key) DO UPDATE SET
-			hits = CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN 1 ELSE t.hits + 1 END,
-			window_start = CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN now() ELSE t.window_start END,
-			blocked_until = CASE
-				WHEN (CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN 1 ELSE t.hits + 1 END) >= $2
-				THEN now() + least(greatest($5::float8, $4::float8),
-					$4::float8 * power(2::float8, least((CASE WHEN t.window_start < now() - $3 * interval '1 microsecond' THEN 1 ELSE t.hits + 1 END) - $2, 40)))
-					* interval '1 microsecond'
-				ELSE t.blocked_until END`,
-		storedKey(key), l.Max, l.Window.Microseconds(), l.Block.Microseconds(), l.MaxBlock.Microseconds())
-	if err != nil {
+	if _, err := s.pool.Exec(ctx, countSQL, limitArgs(key, l)...); err != nil {
 		return fmt.Errorf("count %s: %w", strings.SplitN(key, ":", 2)[0], err)
+	}
+	return nil
+}
+
+// Take is the atomic form of [Store.Blocked] then [Store.Hit]: it counts
+// one attempt on key under l and returns 0 when the attempt may go ahead,
+// or, leaving the count alone, how long key is still blocked. Concurrent
+// attempts are serialised on the key's row, so a burst cannot pass a
+// check made before any of it was counted.
+func (s *Store) Take(ctx context.Context, key string, l Limit) (time.Duration, error) {
+	return s.take(ctx, key, l)
+}
+
+func (s *Store) take(ctx context.Context, key string, l Limit) (time.Duration, error) {
+	var taken bool
+	var secs float64
+	// The update's WHERE is evaluated on the latest row version, under
+	// its lock; the fallback wait covers a row the statement's snapshot
+	// cannot see yet.
+	err := s.pool.QueryRow(ctx, `WITH up AS (`+countSQL+`
+		WHERE t.blocked_until IS NULL OR t.blocked_until <= now()
+		RETURNING 1)
+		SELECT EXISTS (SELECT 1 FROM up),
+			COALESCE((SELECT extract(epoch FROM blocked_until - now()) FROM public.throttle WHERE key = $1), 0)::float8`,
+		limitArgs(key, l)...).Scan(&taken, &secs)
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", strings.SplitN(key, ":", 2)[0], err)
+	}
+	if taken {
+		return 0, nil
+	}
+	return max(time.Duration(secs*float64(time.Second)), time.Second), nil
+}
+
+// giveBack returns an attempt taken on key (a sign-in that succeeded),
+// lifting a block that attempt set.
+func (s *Store) giveBack(ctx context.Context, key string, l Limit) error {
+	_, err := s.pool.Exec(ctx, `UPDATE public.throttle SET hits = hits - 1,
+			blocked_until = CASE WHEN hits - 1 < $2 THEN NULL ELSE blocked_until END
+		WHERE key = $1 AND hits > 0`, storedKey(key), l.Max)
+	if err != nil {
+		return fmt.Errorf("give back %s: %w", strings.SplitN(key, ":", 2)[0], err)
 	}
 	return nil
 }

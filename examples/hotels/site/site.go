@@ -330,6 +330,18 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// Counted before the workspace is built, in one statement with the
+	// limit's check, so a burst of signups cannot pass the check above
+	// all at once.
+	if wait, err := h.store.Take(ctx, "signup:"+addr, h.limit); err != nil {
+		h.internal(w, r, err)
+		return
+	} else if wait > 0 {
+		f.Message = fmt.Sprintf("Too many workspaces were created from your address. Try again in %d minutes.", (&accounts.ThrottledError{RetryAfter: wait}).Minutes())
+		h.renderSignup(w, r, http.StatusTooManyRequests, f)
+		return
+	}
+
 	paid := time.Now().UTC().AddDate(0, 0, h.trial)
 	var token string
 	_, err = h.reg.Create(ctx, condo.CreateParams{
@@ -367,9 +379,6 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 	if !f.Valid() {
 		h.renderSignup(w, r, http.StatusUnprocessableEntity, f)
 		return
-	}
-	if err := h.store.Hit(ctx, "signup:"+addr, h.limit); err != nil {
-		h.logger.LogAttrs(ctx, slog.LevelWarn, "count signup", slog.String("error", err.Error()))
 	}
 	h.logger.LogAttrs(ctx, slog.LevelInfo, "signup", slog.String("tenant", slug))
 	// The token is in the URL for one hop: the tenant app redeems it at
