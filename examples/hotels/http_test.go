@@ -521,3 +521,40 @@ func TestAdmin(t *testing.T) {
 		t.Fatal("a forged suspend took effect")
 	}
 }
+
+// After sign-in, next= sends the browser on only to a path of this host,
+// judged as the browser will read the Location (issue 10, item 2): each
+// next below leads a browser to another host.
+func TestLoginNextStaysOnHost(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, nil)
+	ta.tenant("acme", "ann@acme.example")
+	if _, err := ta.app.store.CreateAdmin(context.Background(), "ops@example.com", testPassword); err != nil {
+		t.Fatal(err)
+	}
+	for label, email := range map[string]string{"acme": "ann@acme.example", "admin": "ops@example.com"} {
+		c := ta.client()
+		c.login(label, email, testPassword)
+		c.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		location := func(next string) string {
+			t.Helper()
+			resp, err := c.c.Get(ta.url(label, "/login?next="+url.QueryEscape(next)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("%s: signed in, next=%q: status %d, want 303", label, next, resp.StatusCode)
+			}
+			return resp.Header.Get("Location")
+		}
+		for _, next := range []string{"/\t/evil.com", "/\n/evil.com", "\\\\evil.com", "/\\evil.com", " //evil.com", "\x01//evil.com", "/\t\\evil.com", "https:evil.com"} {
+			if loc := location(next); loc != "/" {
+				t.Errorf("%s: next=%q: Location %q, want /", label, next, loc)
+			}
+		}
+		if loc := location("/tenants?q=a"); loc != "/tenants?q=a" {
+			t.Errorf("%s: a path of this host: Location %q", label, loc)
+		}
+	}
+}
