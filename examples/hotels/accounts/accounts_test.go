@@ -264,6 +264,23 @@ func TestLoginThrottle(t *testing.T) {
 		t.Fatalf("admin from another network: %v", err)
 	}
 
+	// Counters idle for over a day, blocking nothing, are swept by the
+	// next failure; a live block is kept.
+	if _, err := s.Pool().Exec(ctx, "UPDATE public.throttle SET window_start = now() - interval '2 days', blocked_until = NULL WHERE key LIKE 'addr:%'"); err != nil {
+		t.Fatal(err)
+	}
+	var before int
+	if err := s.Pool().QueryRow(ctx, "SELECT count(*) FROM public.throttle WHERE key LIKE 'addr:%'").Scan(&before); err != nil || before == 0 {
+		t.Fatalf("addr counters: %d, %v", before, err)
+	}
+	if err := auth(accounts.RealmUser, "nobody@example.com", "x", ""); !errors.Is(err, accounts.ErrBadCredentials) {
+		t.Fatal(err)
+	}
+	var after int
+	if err := s.Pool().QueryRow(ctx, "SELECT count(*) FROM public.throttle WHERE key LIKE 'addr:%'").Scan(&after); err != nil || after != 0 {
+		t.Fatalf("idle counters after a sweep: %d (of %d), %v", after, before, err)
+	}
+
 	// Keys are stored hashed: short, and no e-mail in them.
 	var longest int
 	var clear bool

@@ -32,7 +32,8 @@ type DBTX interface {
 
 // Limit is a throttling rule: Max hits within Window block the key for
 // Block; with MaxBlock above Block, each further hit in the window doubles
-// the block, up to MaxBlock (growing delays).
+// the block, up to MaxBlock (growing delays). Windows longer than a day
+// are cut to a day (counters idle that long are swept).
 type Limit struct {
 	Max      int
 	Window   time.Duration

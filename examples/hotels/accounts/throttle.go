@@ -147,6 +147,9 @@ func (s *Store) Authenticate(ctx context.Context, realm Realm, email, password, 
 		}
 	}
 	if !ok || id == 0 {
+		if err := s.sweep(ctx); err != nil {
+			return nil, err
+		}
 		return nil, ErrBadCredentials
 	}
 	// Signed in: the pair starts over; the network and the account get
@@ -285,6 +288,20 @@ func (s *Store) take(ctx context.Context, key string, l Limit) (time.Duration, e
 		return 0, nil
 	}
 	return max(time.Duration(secs*float64(time.Second)), time.Second), nil
+}
+
+// sweep forgets a few counters that no longer matter (no cleaner job):
+// their window began over a day ago, longer than any limit's window, and
+// they block nothing, so a new attempt would start them over anyway.
+// Guessers with made-up addresses would otherwise grow the table for good.
+func (s *Store) sweep(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM public.throttle WHERE key IN (
+		SELECT key FROM public.throttle WHERE window_start < now() - interval '1 day'
+			AND (blocked_until IS NULL OR blocked_until < now()) LIMIT 100)`)
+	if err != nil {
+		return fmt.Errorf("sweep throttle: %w", err)
+	}
+	return nil
 }
 
 // giveBack returns an attempt taken on key (a sign-in that succeeded),
