@@ -7,7 +7,9 @@
 // The first helper that needs a server starts one (initdb and postgres in a
 // temporary directory, on a free loopback port) and [Main] stops it after the
 // tests ran. Set CONDO_TEST_DATABASE_URL to a superuser connection string to
-// use a running server instead. The throwaway server runs with fsync off
+// use a running server instead, or CONDO_PG_BIN to the directory of the
+// server binaries to run (e.g. PostgreSQL 18 next to Debian's 15; see
+// internal/pgcluster). The throwaway server runs with fsync off
 // unless CONDO_TEST_DURABLE=1 (for benchmarks that must be realistic). When no PostgreSQL binaries are found the
 // helpers fail the test with a message naming the package to install.
 //

@@ -10,6 +10,16 @@
 // The server is started as a direct child with a parent-death signal rather
 // than daemonised with pg_ctl: when the owning process dies for any reason,
 // the kernel stops the server too, so no postgres is ever left behind.
+//
+// # Which PostgreSQL
+//
+// The server binaries come from [Config.BinDir] when set, else from the
+// directory named by the CONDO_PG_BIN environment variable (so one test
+// suite runs on PostgreSQL 15 from Debian and on 18 from elsewhere without
+// a code change), else from PATH, else from Debian's
+// /usr/lib/postgresql/<version>/bin, newest version first. When running as
+// root, that directory must be readable and executable by the user
+// PostgreSQL runs as (under /tmp or /opt is fine, under /root is not).
 package pgcluster
 
 import (
@@ -31,7 +41,11 @@ import (
 
 // ErrNoPostgres is returned by [Start] when the PostgreSQL server binaries
 // (initdb, postgres) cannot be found.
-var ErrNoPostgres = errors.New("PostgreSQL server binaries (initdb, postgres) not found: install them, e.g. `apt-get install postgresql` on Debian/Ubuntu or `brew install postgresql` on macOS, or set PATH to include them")
+var ErrNoPostgres = errors.New("PostgreSQL server binaries (initdb, postgres) not found: install them, e.g. `apt-get install postgresql` on Debian/Ubuntu or `brew install postgresql` on macOS, or set CONDO_PG_BIN to their directory")
+
+// BinDirEnv names the environment variable that chooses the directory of the
+// server binaries (initdb, postgres), e.g. /opt/condo/pg18/native/bin.
+const BinDirEnv = "CONDO_PG_BIN"
 
 // ErrAlreadyRunning is matched (errors.Is) by the [*RunningError] that
 // [Start] returns when a server already runs on the directory.
@@ -102,6 +116,9 @@ type Config struct {
 	Fast bool
 	// Settings are extra postgresql.conf settings passed with -c.
 	Settings map[string]string
+	// BinDir is the directory holding initdb and postgres. Defaults to
+	// [FindBinDir]'s answer.
+	BinDir string
 }
 
 // Cluster is a running server.
@@ -116,9 +133,15 @@ type Cluster struct {
 // Superuser is the name of the bootstrap superuser of clusters made here.
 const Superuser = "postgres"
 
-// FindBinDir returns the directory holding initdb and postgres: from PATH,
-// else from Debian's /usr/lib/postgresql/<version>/bin (newest first).
+// FindBinDir returns the directory holding initdb and postgres: the one
+// named by $CONDO_PG_BIN, else from PATH, else from Debian's
+// /usr/lib/postgresql/<version>/bin (newest first). A CONDO_PG_BIN without
+// both binaries is an error rather than a silent fall back to another
+// version: a run meant for PostgreSQL 18 must not pass on 15.
 func FindBinDir() (string, error) {
+	if dir := os.Getenv(BinDirEnv); dir != "" {
+		return checkBinDir(dir)
+	}
 	if p, err := exec.LookPath("initdb"); err == nil {
 		if _, err := exec.LookPath("postgres"); err == nil {
 			return filepath.Dir(p), nil
@@ -138,10 +161,35 @@ func FindBinDir() (string, error) {
 	return best, nil
 }
 
+// checkBinDir returns dir, made absolute, when it holds executable initdb
+// and postgres files.
+func checkBinDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", BinDirEnv, err)
+	}
+	for _, name := range []string{"initdb", "postgres"} {
+		fi, err := os.Stat(filepath.Join(abs, name))
+		if err != nil {
+			return "", fmt.Errorf("PostgreSQL bin directory %s: %w: %w", abs, err, ErrNoPostgres)
+		}
+		if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+			return "", fmt.Errorf("PostgreSQL bin directory %s: %s is not executable: %w", abs, name, ErrNoPostgres)
+		}
+	}
+	return abs, nil
+}
+
 // Start initialises the cluster in cfg.Dir when needed and starts the
 // server. It returns when the server accepts connections.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
-	bin, err := FindBinDir()
+	var bin string
+	var err error
+	if cfg.BinDir != "" {
+		bin, err = checkBinDir(cfg.BinDir)
+	} else {
+		bin, err = FindBinDir()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +208,12 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		if err := os.Chown(dir, uid, gid); err != nil {
 			return nil, fmt.Errorf("hand cluster dir to uid %d: %w", uid, err)
 		}
-		if err := checkTraversable(dir, uid); err != nil {
+		if err := checkTraversable("cluster dir", dir, uid, "choose a state directory outside it"); err != nil {
+			return nil, err
+		}
+		// The binaries (and the libraries beside them) must be reachable by
+		// that user too: an unpacked PostgreSQL under /root is not.
+		if err := checkTraversable("PostgreSQL binaries", filepath.Join(bin, "postgres"), uid, "install them outside it"); err != nil {
 			return nil, err
 		}
 	}
@@ -327,15 +380,15 @@ func runAs() (*syscall.Credential, int, int, error) {
 
 // checkTraversable reports a clear error when an ancestor of dir cannot be
 // entered by uid (a project under /root, say).
-func checkTraversable(dir string, uid int) error {
+func checkTraversable(what, dir string, uid int, fix string) error {
 	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
 		fi, err := os.Stat(d)
 		if err != nil {
-			return fmt.Errorf("cluster dir: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		st, ok := fi.Sys().(*syscall.Stat_t)
 		if ok && int(st.Uid) != uid && fi.Mode().Perm()&0o001 == 0 {
-			return fmt.Errorf("cluster dir %s: PostgreSQL runs as uid %d, which cannot enter %s; choose a state directory outside it", dir, uid, d)
+			return fmt.Errorf("%s %s: PostgreSQL runs as uid %d, which cannot enter %s; %s", what, dir, uid, d, fix)
 		}
 		if d == "/" || d == "." {
 			return nil

@@ -3,8 +3,13 @@ package pgcluster_test
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo/internal/pgcluster"
 )
@@ -57,4 +62,70 @@ func TestStartRefusesRunningCluster(t *testing.T) {
 		t.Fatalf("Start over a stale pid file: %v", err)
 	}
 	c.Stop()
+}
+
+// The server that runs is the one in $CONDO_PG_BIN (or Config.BinDir), not
+// whatever PATH or Debian offers: CI runs the suite once per version and a
+// run meant for 18 must not quietly pass on 15.
+func TestStartRunsTheChosenBinaries(t *testing.T) {
+	t.Parallel()
+	bin, err := pgcluster.FindBinDir()
+	if err != nil {
+		if os.Getenv("CONDO_REQUIRE_TOOLS") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	out, err := exec.Command(filepath.Join(bin, "postgres"), "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "postgres (PostgreSQL) 18.4": the major version is the last field's
+	// part before the first dot.
+	fields := strings.Fields(string(out))
+	wantMajor, _, _ := strings.Cut(fields[len(fields)-1], ".")
+	dir, err := os.MkdirTemp("", "pgcluster-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	c, err := pgcluster.Start(t.Context(), pgcluster.Config{Dir: dir, Fast: true, BinDir: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	conn, err := pgx.Connect(t.Context(), c.URL(pgcluster.Superuser, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var num int
+	if err := conn.QueryRow(t.Context(), "SELECT current_setting('server_version_num')::int").Scan(&num); err != nil {
+		t.Fatal(err)
+	}
+	if got := strconv.Itoa(num / 10000); got != wantMajor {
+		t.Fatalf("server version %d, want major %s (from %s)", num, wantMajor, bin)
+	}
+	t.Logf("PostgreSQL %d from %s", num, bin)
+}
+
+// A bin directory that lacks the binaries is an error, never a fall back to
+// another installation.
+func TestBinDirMustHoldTheBinaries(t *testing.T) {
+	t.Parallel()
+	empty := t.TempDir()
+	notExec := t.TempDir()
+	for _, name := range []string{"initdb", "postgres"} {
+		if err := os.WriteFile(filepath.Join(notExec, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, dir := range map[string]string{"missing": filepath.Join(empty, "nope"), "empty": empty, "not executable": notExec} {
+		t.Run(name, func(t *testing.T) {
+			_, err := pgcluster.Start(t.Context(), pgcluster.Config{Dir: t.TempDir(), BinDir: dir})
+			if !errors.Is(err, pgcluster.ErrNoPostgres) {
+				t.Fatalf("Start with BinDir %s: got %v, want ErrNoPostgres", dir, err)
+			}
+		})
+	}
 }
