@@ -169,6 +169,14 @@ func NewDatabaseInfo(t testing.TB, opts *DatabaseOpts) *Database {
 		cfg.MaxConns = 8
 	}
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		// The tests stand for a managed database (RDS, Cloud SQL, Azure,
+		// Supabase, Neon), where the application is never a superuser: a
+		// superuser skips every privilege check, so a test passing as one
+		// proves nothing about the walls between tenants. The server
+		// reports the flag at connection start, so this costs no query.
+		if su := c.PgConn().ParameterStatus("is_superuser"); su != "off" {
+			return fmt.Errorf("condotest: test connection as %s has is_superuser=%q; tests must run as the database's own role", c.Config().User, su)
+		}
 		_, err := c.Exec(ctx, "SET search_path TO ''")
 		return err
 	}

@@ -1,0 +1,5 @@
+package condotest
+
+import "testing"
+
+func TestMain(m *testing.M) { Main(m) }
