@@ -26,9 +26,11 @@ CREATE TABLE room (
 }
 
 type cli struct {
-	t   *testing.T
-	url string
-	fs  fstest.MapFS // tenant migrations; nil means tenantFS
+	t      *testing.T
+	url    string
+	fs     fstest.MapFS      // tenant migrations; nil means tenantFS
+	shared fstest.MapFS      // shared migrations; nil means none
+	env    map[string]string // more environment besides DATABASE_URL
 }
 
 // run executes the CLI and returns stdout, stderr and the error.
@@ -36,12 +38,18 @@ func (c cli) run(args ...string) (string, string, error) {
 	var out, errb bytes.Buffer
 	cmd := condocli.NewCommand(&condocli.Config{
 		Name:             "hotels",
+		SharedMigrations: c.sharedMigrations(),
 		TenantMigrations: c.migrations(),
-		Getenv:           func(k string) string { return map[string]string{"DATABASE_URL": c.url}[k] },
-		Stdin:            strings.NewReader(""),
-		Stdout:           &out,
-		Stderr:           &errb,
-		Logger:           condotest.Logger(c.t),
+		Getenv: func(k string) string {
+			if k == "DATABASE_URL" {
+				return c.url
+			}
+			return c.env[k]
+		},
+		Stdin:  strings.NewReader(""),
+		Stdout: &out,
+		Stderr: &errb,
+		Logger: condotest.Logger(c.t),
 	})
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(c.t.Context())
@@ -155,6 +163,13 @@ func TestCLI(t *testing.T) {
 	if _, _, err := (cli{t: t, url: ""}).run("tenants", "list"); err != condocli.ErrNoDatabase {
 		t.Fatalf("no database: %v", err)
 	}
+}
+
+func (c cli) sharedMigrations() fs.FS {
+	if c.shared != nil {
+		return c.shared
+	}
+	return nil
 }
 
 func (c cli) migrations() fs.FS {

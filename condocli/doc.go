@@ -11,7 +11,9 @@
 //	}
 //
 // Commands: migrate, tenants (create, list, show, update, suspend, resume,
-// rename, domains, delete, export, import, exec), serve, proxy-config and
-// certs. The database comes from --database-url or DATABASE_URL. Errors go
+// rename, domains, delete, export, import, exec), serve, proxy-config,
+// certs and doctor (checks a deployment: server version, the login role's
+// privileges, connections against the instances' pools, pending
+// migrations, the certificate key, clock skew). The database comes from --database-url or DATABASE_URL. Errors go
 // to standard error and make the exit code non-zero.
 package condocli

@@ -171,7 +171,7 @@ func newCommand(cfg *Config) (*cobra.Command, *app) {
 	root.SetOut(a.cfg.Stdout)
 	root.SetErr(a.cfg.Stderr)
 	root.PersistentFlags().StringVar(&a.databaseURL, "database-url", "", "PostgreSQL connection string (default $DATABASE_URL)")
-	root.AddCommand(newMigrateCmd(a), newTenantsCmd(a), newServeCmd(a), newProxyConfigCmd(a), newCertsCmd(a))
+	root.AddCommand(newMigrateCmd(a), newTenantsCmd(a), newServeCmd(a), newProxyConfigCmd(a), newCertsCmd(a), newDoctorCmd(a))
 	root.AddCommand(a.cfg.Commands...)
 	closeOnError(root, a)
 	return root, a

@@ -62,6 +62,13 @@ type serveFlags struct {
 	cert                             *certFlags
 }
 
+// defaultDBConns is serve's pool size; dbConnsEnv sets another (doctor
+// reads both to count the connections of a deployment).
+const (
+	defaultDBConns = 20
+	dbConnsEnv     = "CONDO_DB_CONNS"
+)
+
 // envInt is an integer environment variable, 0 when unset or not a number
 // (serve reports one that is not a number).
 func envInt(s string) int {
@@ -119,7 +126,7 @@ and redirects HTTP to HTTPS.`,
 	fl.BoolVar(&f.h2c, "h2c", a.cfg.Getenv("CONDO_H2C") != "", "also accept HTTP/2 without TLS (from a proxy) [CONDO_H2C]")
 	fl.BoolVar(&f.noAccessLog, "no-access-log", a.cfg.Getenv("CONDO_NO_ACCESS_LOG") != "", "do not log every request [CONDO_NO_ACCESS_LOG]")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", dur("CONDO_SHUTDOWN_TIMEOUT", 30*time.Second), "how long a shutdown waits for requests in flight [CONDO_SHUTDOWN_TIMEOUT]")
-	fl.IntVar(&f.dbConns, "db-conns", 20, "database connections in the pool")
+	fl.IntVar(&f.dbConns, "db-conns", cmp.Or(envInt(a.cfg.Getenv(dbConnsEnv)), defaultDBConns), "database connections in the pool [CONDO_DB_CONNS]")
 	fl.IntVar(&f.tenantPools, "tenant-pools", envInt(a.cfg.Getenv("CONDO_TENANT_POOLS")), "split --db-conns more connections into this many tenant-affine pools for the app's tenant reads (condo.TenantPools; for thousands of tenants), 0: off [CONDO_TENANT_POOLS]")
 	f.cert.registerACME(fl)
 	return cmd
@@ -148,6 +155,11 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	if v := a.cfg.Getenv("CONDO_TENANT_POOLS"); v != "" && !cmd.Flags().Changed("tenant-pools") {
 		if _, err := strconv.Atoi(v); err != nil {
 			return fmt.Errorf("CONDO_TENANT_POOLS: want a number, got %q", v)
+		}
+	}
+	if v := a.cfg.Getenv(dbConnsEnv); v != "" && !cmd.Flags().Changed("db-conns") {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 {
+			return fmt.Errorf("%s: want a number of connections, got %q", dbConnsEnv, v)
 		}
 	}
 	if f.tenantPools < 0 || f.tenantPools > f.dbConns {

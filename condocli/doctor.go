@@ -1,0 +1,391 @@
+package condocli
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/condo-dev/condo/condocert"
+	"github.com/condo-dev/condo/condomigrate"
+)
+
+// ErrDoctorFailed is returned by the doctor command when at least one check
+// failed (the command then exits non-zero).
+var ErrDoctorFailed = errors.New("deployment has problems")
+
+// checkStatus is a check's verdict, in rising order of gravity.
+type checkStatus int
+
+const (
+	statusOK checkStatus = iota
+	statusSkip
+	statusWarn
+	statusFail
+)
+
+func (s checkStatus) String() string {
+	return [...]string{"ok", "skip", "warn", "FAIL"}[s]
+}
+
+// checkResult is one line of doctor's report: what was checked, the
+// verdict, and a sentence saying what was found and, when it is not ok,
+// what to do.
+type checkResult struct {
+	name   string
+	status checkStatus
+	msg    string
+}
+
+func okf(name, format string, args ...any) checkResult {
+	return checkResult{name, statusOK, fmt.Sprintf(format, args...)}
+}
+
+func warnf(name, format string, args ...any) checkResult {
+	return checkResult{name, statusWarn, fmt.Sprintf(format, args...)}
+}
+
+func failf(name, format string, args ...any) checkResult {
+	return checkResult{name, statusFail, fmt.Sprintf(format, args...)}
+}
+
+// doctorFlags describe the deployment being checked: what serve will be
+// started with, and how many instances share the database.
+type doctorFlags struct {
+	instances   int
+	dbConns     int
+	tenantPools int
+	httpsAddr   string
+	acmeEmail   string
+	certFile    string
+	certKeyFile string
+}
+
+// dbFacts is what one query tells about the server and the login role.
+type dbFacts struct {
+	version     string // e.g. "18.4"
+	versionNum  int    // e.g. 180004
+	user, db    string
+	superuser   bool
+	createRole  bool
+	connLimit   int // -1: none
+	ownsDB      bool
+	ownsPublic  bool
+	createInDB  bool // may create schemas
+	createInPub bool // may create tables in public
+	dbOwner     string
+	maxConns    int
+	reserved    int // superuser_reserved_connections + reserved_connections (16+)
+	inUse       int // client backends connected now
+	skew        time.Duration
+	skewError   time.Duration // half the query's round trip: the measure's uncertainty
+}
+
+const factsSQL = `SELECT current_setting('server_version'), current_setting('server_version_num')::int,
+	current_user, current_database(), r.rolsuper, r.rolcreaterole, r.rolconnlimit,
+	d.datdba = r.oid, pg_has_role(n.nspowner, 'MEMBER'),
+	has_database_privilege(current_database(), 'CREATE'), has_schema_privilege('public', 'CREATE'),
+	pg_get_userbyid(d.datdba),
+	current_setting('max_connections')::int,
+	current_setting('superuser_reserved_connections')::int + coalesce(current_setting('reserved_connections', true)::int, 0),
+	(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int,
+	clock_timestamp()
+FROM pg_roles r, pg_database d, pg_namespace n
+WHERE r.rolname = current_user AND d.datname = current_database() AND n.nspname = 'public'`
+
+func newDoctorCmd(a *app) *cobra.Command {
+	var f doctorFlags
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check a deployment and say what is wrong",
+		Long: `Check the database and the configuration a deployment runs with, one line
+per check: ok, warn or FAIL, with what to do about it. Exits non-zero when a
+check fails.
+
+Checks: the PostgreSQL version, the login role's privileges, whether
+max_connections fits --instances servers with --db-conns connections each,
+pending migrations, the certificate storage key when HTTPS is configured,
+the clock difference between this machine and the database, and the pooler.
+Give it the flags (or CONDO_* variables) that serve runs with.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.doctor(cmd.Context(), cmd.OutOrStdout(), f)
+		},
+	}
+	env := func(name, def string) string { return cmp.Or(a.cfg.Getenv(name), def) }
+	fl := cmd.Flags()
+	fl.IntVar(&f.instances, "instances", cmp.Or(envInt(a.cfg.Getenv("CONDO_INSTANCES")), 1), "server instances that share the database [CONDO_INSTANCES]")
+	fl.IntVar(&f.dbConns, "db-conns", cmp.Or(envInt(a.cfg.Getenv(dbConnsEnv)), defaultDBConns), "serve's --db-conns [CONDO_DB_CONNS]")
+	fl.IntVar(&f.tenantPools, "tenant-pools", envInt(a.cfg.Getenv("CONDO_TENANT_POOLS")), "serve's --tenant-pools [CONDO_TENANT_POOLS]")
+	fl.StringVar(&f.httpsAddr, "https", env("CONDO_HTTPS_ADDR", ""), "serve's --https [CONDO_HTTPS_ADDR]")
+	fl.StringVar(&f.acmeEmail, "acme-email", "", "serve's --acme-email (automatic certificates)")
+	fl.StringVar(&f.certFile, "cert-file", env("CONDO_CERT_FILE", ""), "serve's --cert-file [CONDO_CERT_FILE]")
+	fl.StringVar(&f.certKeyFile, "cert-key-file", "", "file with the certificate storage key (default $"+condocert.KeyEnv+")")
+	return cmd
+}
+
+// doctor runs every check, prints one line each, and returns
+// [ErrDoctorFailed] when one failed.
+func (a *app) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
+	if f.instances < 1 || f.dbConns < 1 || f.tenantPools < 0 {
+		return fmt.Errorf("--instances and --db-conns must be at least 1 and --tenant-pools at least 0, got %d, %d and %d", f.instances, f.dbConns, f.tenantPools)
+	}
+	var results []checkResult
+	report := func(r checkResult) {
+		results = append(results, r)
+		// One line per check, even for a multi-line driver error.
+		fmt.Fprintf(out, "%-4s  %s: %s\n", r.status, r.name, strings.Join(strings.Fields(r.msg), " "))
+	}
+	env, err := a.open(ctx)
+	var facts *dbFacts
+	if err == nil {
+		facts, err = readFacts(ctx, env)
+	}
+	if err != nil {
+		report(failf("database", "cannot connect or query: %v; check DATABASE_URL (or --database-url) and that the server is up", err))
+	} else {
+		report(checkVersion(facts))
+		report(checkRole(facts))
+		report(checkOwnership(facts))
+		report(checkConnections(facts, f))
+		for _, r := range checkMigrations(ctx, env.Migrator, a.cfg.Name) {
+			report(r)
+		}
+		report(checkClock(facts))
+		report(checkPooler(ctx, env))
+	}
+	report(a.checkCertKey(ctx, env, f))
+
+	var fails, warns int
+	for _, r := range results {
+		switch r.status {
+		case statusFail:
+			fails++
+		case statusWarn:
+			warns++
+		}
+	}
+	fmt.Fprintf(out, "%d failed, %d warning(s), %d check(s)\n", fails, warns, len(results))
+	if fails > 0 {
+		return fmt.Errorf("%d check(s) failed: %w", fails, ErrDoctorFailed)
+	}
+	return nil
+}
+
+// readFacts asks the server about itself and the login role in one query,
+// which also measures the clock difference: the server's clock_timestamp()
+// against the middle of the round trip here.
+func readFacts(ctx context.Context, env *Env) (*dbFacts, error) {
+	var d dbFacts
+	var serverNow time.Time
+	start := time.Now()
+	err := env.Pool.QueryRow(ctx, factsSQL).Scan(&d.version, &d.versionNum, &d.user, &d.db,
+		&d.superuser, &d.createRole, &d.connLimit, &d.ownsDB, &d.ownsPublic, &d.createInDB, &d.createInPub,
+		&d.dbOwner, &d.maxConns, &d.reserved, &d.inUse, &serverNow)
+	end := time.Now()
+	if err != nil {
+		return nil, err
+	}
+	// The version string may carry a suffix ("18.4 (Debian 18.4-1)").
+	d.version, _, _ = strings.Cut(d.version, " ")
+	rtt := end.Sub(start)
+	d.skew = serverNow.Sub(start.Add(rtt / 2))
+	d.skewError = rtt / 2
+	return &d, nil
+}
+
+// minVersion is the oldest PostgreSQL Condo supports and tests.
+const minVersion = 150000
+
+func checkVersion(d *dbFacts) checkResult {
+	const name = "server version"
+	switch {
+	case d.versionNum < minVersion:
+		return failf(name, "PostgreSQL %s is older than 15, the oldest Condo supports; upgrade the server", d.version)
+	case d.versionNum < 160000:
+		return okf(name, "PostgreSQL %s (supported; 16 and newer add role grants WITH INHERIT FALSE, SET TRUE, so the login role can switch to a tenant's role without holding its privileges)", d.version)
+	default:
+		return okf(name, "PostgreSQL %s", d.version)
+	}
+}
+
+func checkRole(d *dbFacts) checkResult {
+	const name = "login role"
+	switch {
+	case d.superuser:
+		return warnf(name, "%s is a superuser, which skips every privilege check, so the database no longer enforces the walls between tenants; production should log in as a role with CREATEROLE that owns the database (what RDS, Cloud SQL, Azure, Supabase and Neon give)", d.user)
+	case !d.createRole:
+		return failf(name, "%s lacks CREATEROLE, so Condo cannot create tenant roles; as an administrator run: ALTER ROLE %s CREATEROLE", d.user, d.user)
+	default:
+		return okf(name, "%s has CREATEROLE and is not a superuser", d.user)
+	}
+}
+
+func checkOwnership(d *dbFacts) checkResult {
+	const name = "ownership"
+	switch {
+	case d.superuser:
+		return okf(name, "%s is a superuser (may create anything)", d.user)
+	case !d.createInDB:
+		return failf(name, "%s may not create schemas in database %s, so tenants cannot be created; as an administrator run: ALTER DATABASE %s OWNER TO %s", d.user, d.db, d.db, d.user)
+	case !d.createInPub:
+		return failf(name, "%s may not create tables in schema public, so shared migrations fail; as an administrator run: ALTER SCHEMA public OWNER TO %s", d.user, d.user)
+	case !d.ownsDB || !d.ownsPublic:
+		return warnf(name, "%s may create schemas and shared tables but does not own database %s (owner %s) or its public schema; Condo works, but objects others created there may not be altered by migrations", d.user, d.db, d.dbOwner)
+	default:
+		return okf(name, "%s owns database %s and its public schema", d.user, d.db)
+	}
+}
+
+// perInstance is how many server connections one serve process may open
+// with these flags: its pool (--db-conns), the tenant-affine pools
+// (--db-conns more when --tenant-pools is set) and the resolver's LISTEN
+// connection.
+func perInstance(f doctorFlags) int {
+	n := f.dbConns + 1
+	if f.tenantPools > 0 {
+		n += f.dbConns
+	}
+	return n
+}
+
+func checkConnections(d *dbFacts, f doctorFlags) checkResult {
+	const name = "connections"
+	per := perInstance(f)
+	need := f.instances * per
+	limit, why := d.maxConns, fmt.Sprintf("max_connections %d", d.maxConns)
+	if !d.superuser {
+		limit -= d.reserved
+		why += fmt.Sprintf(" minus %d reserved", d.reserved)
+	}
+	if d.connLimit >= 0 && d.connLimit < limit {
+		limit, why = d.connLimit, fmt.Sprintf("the connection limit of role %s", d.user)
+	}
+	plan := fmt.Sprintf("%d instance(s) × %d (--db-conns %d", f.instances, per, f.dbConns)
+	if f.tenantPools > 0 {
+		plan += fmt.Sprintf(", %d more for --tenant-pools", f.dbConns)
+	}
+	plan += ", 1 listener)"
+	switch {
+	case need > limit:
+		return failf(name, "%s = %d, but the server takes %d (%s); lower --db-conns, raise max_connections, or put PgBouncer in front", plan, need, limit, why)
+	case need*10 > limit*8:
+		return warnf(name, "%s = %d of %d (%s): little room left for migrations, the admin and monitoring; %d in use now", plan, need, limit, why, d.inUse)
+	default:
+		return okf(name, "%s = %d of %d (%s); %d in use now", plan, need, limit, why, d.inUse)
+	}
+}
+
+// checkMigrations reports the shared line and the tenants. name is the
+// command's name, for the advice.
+func checkMigrations(ctx context.Context, m *condomigrate.Migrator, name string) []checkResult {
+	st, err := m.Status(ctx)
+	switch {
+	case errors.Is(err, condomigrate.ErrChecksumMismatch) || errors.Is(err, condomigrate.ErrUnknownVersion):
+		return []checkResult{failf("migrations", "the migration files and the database disagree (%v): an applied migration was edited, or this binary is older than the database", err)}
+	case err != nil:
+		return []checkResult{failf("migrations", "cannot read the migration state: %v", err)}
+	}
+	var shared, tenants checkResult
+	if n := len(st.SharedPending); n > 0 {
+		names := make([]string, 0, min(n, 3))
+		for _, p := range st.SharedPending[:min(n, 3)] {
+			names = append(names, fmt.Sprintf("%s %d_%s", p.Line, p.Version, p.Name))
+		}
+		if n > 3 {
+			names = append(names, "…")
+		}
+		shared = failf("shared migrations", "%d pending (%s); run `%s migrate` before serving", n, strings.Join(names, ", "), name)
+	} else {
+		shared = okf("shared migrations", "up to date")
+	}
+	switch {
+	case st.TenantsBehind > 0:
+		tenants = failf("tenant migrations", "%d of %d tenant(s) behind version %d; run `%s migrate --tenants`", st.TenantsBehind, st.Tenants, st.TenantLatest, name)
+	default:
+		tenants = okf("tenant migrations", "%d tenant(s) at version %d", st.Tenants, st.TenantLatest)
+	}
+	return []checkResult{shared, tenants}
+}
+
+// Clock differences beyond these are worth a warning and a failure:
+// certificate renewal, sessions, invitations and paid-until dates compare
+// times taken here with times taken by the database.
+const (
+	skewWarn = time.Second
+	skewFail = 30 * time.Second
+)
+
+func checkClock(d *dbFacts) checkResult {
+	const name = "clock"
+	abs, dir := d.skew, "ahead of"
+	if abs < 0 {
+		abs, dir = -abs, "behind"
+	}
+	rounded := abs.Round(time.Millisecond)
+	switch {
+	case abs-d.skewError > skewFail:
+		return failf(name, "the database's clock is %s %s this machine's; sessions, invitations and certificate renewals compare the two: synchronise both with NTP", rounded, dir)
+	case abs-d.skewError > skewWarn:
+		return warnf(name, "the database's clock is %s %s this machine's; synchronise both with NTP", rounded, dir)
+	default:
+		return okf(name, "this machine and the database agree within %s", max(rounded, (d.skewError*2).Round(time.Millisecond)))
+	}
+}
+
+// checkPooler will tell whether a transaction pooler sits between serve and
+// PostgreSQL and whether the direct URL that LISTEN and migrations need is
+// set. Not checked yet: pooler support comes with --direct-database-url.
+func checkPooler(_ context.Context, _ *Env) checkResult {
+	return checkResult{"pooler", statusSkip, "not checked"}
+}
+
+// checkCertKey checks the certificate storage key when HTTPS with
+// automatic certificates is configured: present, well formed, and opening
+// what the database already holds. env may be nil (no database).
+func (a *app) checkCertKey(ctx context.Context, env *Env, f doctorFlags) checkResult {
+	const name = "certificate key"
+	acme := f.acmeEmail != ""
+	key, err := condocert.LoadKey(f.certKeyFile, a.cfg.Getenv)
+	switch {
+	case errors.Is(err, condocert.ErrNoKey) && acme:
+		return failf(name, "automatic HTTPS (--acme-email) stores private keys encrypted in the database, and no key is set; make one with `%s certs genkey`, keep it safe, and give it to every instance as $%s or --cert-key-file", a.cfg.Name, condocert.KeyEnv)
+	case errors.Is(err, condocert.ErrNoKey) && f.httpsAddr != "" && f.certFile == "":
+		return warnf(name, "--https without --acme-email or --cert-file: serve needs certificates from one of them (or from the application); with ACME it also needs $%s", condocert.KeyEnv)
+	case errors.Is(err, condocert.ErrNoKey):
+		return okf(name, "not needed (no automatic HTTPS configured)")
+	case err != nil:
+		return failf(name, "%v; make a new one with `%s certs genkey`", err, a.cfg.Name)
+	}
+	if env == nil {
+		return okf(name, "set (not compared with the stored certificates: no database)")
+	}
+	st, err := condocert.NewStorage(env.Pool, &condocert.StorageConfig{EncryptionKey: key})
+	if err != nil {
+		return failf(name, "%v", err)
+	}
+	n, err := st.CheckKey(ctx)
+	switch {
+	case errors.Is(err, condocert.ErrWrongKey):
+		return failf(name, "the key does not open the certificates stored in the database (%s): it is not the key they were stored with; use that one, or `%s certs rotate-key` with both", plural(n, "encrypted value"), a.cfg.Name)
+	case err != nil:
+		return failf(name, "cannot read the certificate storage: %v", err)
+	case n == 0:
+		return okf(name, "set (nothing stored yet)")
+	default:
+		return okf(name, "set, and opens the %s stored", plural(n, "encrypted value"))
+	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
+}
