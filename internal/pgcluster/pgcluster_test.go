@@ -80,10 +80,13 @@ func TestStartRunsTheChosenBinaries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// "postgres (PostgreSQL) 18.4": the major version is the last field's
-	// part before the first dot.
+	// "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)": the major
+	// version is the third field's part before the first dot.
 	fields := strings.Fields(string(out))
-	wantMajor, _, _ := strings.Cut(fields[len(fields)-1], ".")
+	if len(fields) < 3 {
+		t.Fatalf("postgres --version: %q", out)
+	}
+	wantMajor, _, _ := strings.Cut(fields[2], ".")
 	dir, err := os.MkdirTemp("", "pgcluster-test-")
 	if err != nil {
 		t.Fatal(err)
