@@ -5,6 +5,8 @@
 //	go run ./bench w3         # W3 (and W4, measured during W3)
 //	go run ./bench w6         # W3 and W6, interleaved
 //	go run ./bench w5         # W3 and W5, interleaved
+//	go run ./bench versions -pg-bin /usr/lib/postgresql/15/bin,/opt/condo/pg18/native/bin
+//	                          # W3 and W6 on each PostgreSQL, interleaved
 //
 // It starts its own PostgreSQL under bench/out/pg (kept between runs, so
 // the seeded databases are reused), seeds tenants through the registry
@@ -72,6 +74,10 @@ type options struct {
 	extra    []string
 
 	pgSettings map[string]string
+	// pgBins are PostgreSQL bin directories (-pg-bin): the first one runs
+	// every workload; "versions" compares them all. Empty: pgcluster's
+	// choice ($CONDO_PG_BIN, PATH, Debian's).
+	pgBins []string
 }
 
 func main() {
@@ -109,8 +115,12 @@ func main() {
 		o.pgSettings[k] = val
 		return nil
 	})
+	fs.Func("pg-bin", "PostgreSQL bin directories, comma-separated (the first for every workload; all of them for versions)", func(v string) error {
+		o.pgBins = strings.Split(v, ",")
+		return nil
+	})
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags] all|w3|w4|w5|w6|w7|ceiling")
+		fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags] all|w3|w4|w5|w6|w7|ceiling|versions")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -134,7 +144,7 @@ func main() {
 }
 
 func run(ctx context.Context, what string, o options) error {
-	if !slices.Contains([]string{"all", "w3", "w4", "w5", "w6", "w7", "ceiling"}, what) {
+	if !slices.Contains([]string{"all", "w3", "w4", "w5", "w6", "w7", "ceiling", "versions"}, what) {
 		return fmt.Errorf("unknown workload %q", what)
 	}
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -151,10 +161,17 @@ func run(ctx context.Context, what string, o options) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
+	if what == "versions" {
+		return runVersions(ctx, o)
+	}
 	// A world-traversable directory, since PostgreSQL runs as another user
 	// when we are root.
 	pgDir := filepath.Join(out, "pg")
-	cl, err := pgcluster.Start(ctx, pgcluster.Config{Dir: pgDir, Fast: true, Settings: o.pgSettings})
+	var bin string
+	if len(o.pgBins) > 0 {
+		bin = o.pgBins[0]
+	}
+	cl, err := pgcluster.Start(ctx, pgcluster.Config{Dir: pgDir, Fast: true, Settings: o.pgSettings, BinDir: bin})
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
@@ -619,6 +636,11 @@ type wrkResult struct {
 	P99        int64   `json:"lat_p99_us"`
 	Mean       float64 `json:"lat_mean_us"`
 	Max        int64   `json:"lat_max_us"`
+
+	// CPU per request of the server process and of PostgreSQL during the
+	// run (set by load): steadier than req/s when other work shares the
+	// cores.
+	serverUS, pgUS float64
 }
 
 func (r wrkResult) rps() float64 { return float64(r.Requests) / (float64(r.DurationUS) / 1e6) }
@@ -684,6 +706,8 @@ func load(ctx context.Context, o options, s *server, tenants int, cl *pgcluster.
 	peak = peak.max(end)
 	peak.pss = end.pss
 	reqs := float64(r.Requests)
+	r.serverUS = (after.server - before.server) / reqs * 1e6
+	r.pgUS = (after.postgres - before.postgres) / reqs * 1e6
 	logf("CPU during the run: server %.1f s (%.0f µs/request), postgres %.1f s (%.0f µs/request), wrk and everything else %.1f s, of %.0f s",
 		after.server-before.server, (after.server-before.server)/reqs*1e6, after.postgres-before.postgres, (after.postgres-before.postgres)/reqs*1e6,
 		after.total-before.total-(after.server-before.server)-(after.postgres-before.postgres),
