@@ -362,7 +362,7 @@ func (a *app) checkCertKey(ctx context.Context, env *Env, f doctorFlags) checkRe
 	switch {
 	case errors.Is(err, condocert.ErrNoKey) && acme:
 		return failf(name, "automatic HTTPS (--acme-email) stores private keys encrypted in the database, and no key is set; make one with `%s certs genkey`, keep it safe, and give it to every instance as $%s or --cert-key-file", a.cfg.Name, condocert.KeyEnv)
-	case errors.Is(err, condocert.ErrNoKey) && f.httpsAddr != "" && f.certFile == "":
+	case errors.Is(err, condocert.ErrNoKey) && f.httpsAddr != "" && f.certFile == "" && (a.cfg.Serve == nil || a.cfg.Serve.TLS == nil):
 		return warnf(name, "--https without --acme-email or --cert-file: serve needs certificates from one of them (or from the application); with ACME it also needs $%s", condocert.KeyEnv)
 	case errors.Is(err, condocert.ErrNoKey):
 		return okf(name, "not needed (no automatic HTTPS configured)")
