@@ -707,10 +707,11 @@ func load(ctx context.Context, o options, s *server, tenants int, cl *pgcluster.
 	peak.pss = end.pss
 	reqs := float64(r.Requests)
 	r.serverUS = (after.server - before.server) / reqs * 1e6
-	r.pgUS = (after.postgres - before.postgres) / reqs * 1e6
+	pgCPU := after.postgresSince(before)
+	r.pgUS = pgCPU / reqs * 1e6
 	logf("CPU during the run: server %.1f s (%.0f µs/request), postgres %.1f s (%.0f µs/request), wrk and everything else %.1f s, of %.0f s",
-		after.server-before.server, (after.server-before.server)/reqs*1e6, after.postgres-before.postgres, (after.postgres-before.postgres)/reqs*1e6,
-		after.total-before.total-(after.server-before.server)-(after.postgres-before.postgres),
+		after.server-before.server, (after.server-before.server)/reqs*1e6, pgCPU, r.pgUS,
+		after.total-before.total-(after.server-before.server)-pgCPU,
 		o.duration.Seconds()*float64(runtime.NumCPU()))
 	return r, peak, err
 }
@@ -838,7 +839,24 @@ func postgresMem(pgDir string, pss bool) pgMem {
 	return m
 }
 
-type cpuSample struct{ server, postgres, total float64 }
+type cpuSample struct {
+	server, total float64
+	pg            map[int]float64 // CPU seconds of each of the cluster's processes
+}
+
+// postgresSince is the CPU the cluster's processes used since b: summed
+// over the processes alive at both samples, so that an autovacuum worker or
+// a replaced connection that exits during the run does not take its whole
+// lifetime's CPU off the total (a negative figure) or add it.
+func (a cpuSample) postgresSince(b cpuSample) float64 {
+	var n float64
+	for pid, t := range a.pg {
+		if t0, ok := b.pg[pid]; ok {
+			n += t - t0
+		}
+	}
+	return n
+}
 
 // clusterPids returns the bench cluster's postmaster and its children
 // (other PostgreSQL servers on the machine, such as test clusters, are not
@@ -871,10 +889,10 @@ func clusterPids(pgDir string) []int {
 // cluster's processes (live ones; backends are long-lived here), and by
 // the whole machine (from /proc/stat).
 func cpuTimes(serverPid int, pgDir string) cpuSample {
-	var c cpuSample
+	c := cpuSample{pg: map[int]float64{}}
 	c.server = procCPU(serverPid)
 	for _, pid := range clusterPids(pgDir) {
-		c.postgres += procCPU(pid)
+		c.pg[pid] = procCPU(pid)
 	}
 	b, _ := os.ReadFile("/proc/stat")
 	if line, _, ok := strings.Cut(string(b), "\n"); ok {
