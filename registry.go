@@ -62,6 +62,7 @@ type Registry struct {
 	reserved []string
 	hook     OnTenantCreatedFunc
 	logger   *slog.Logger
+	named    bool // QueryTenant may prepare statements (no transaction pooler)
 
 	prefixMu   sync.Mutex
 	rolePrefix string
@@ -86,6 +87,9 @@ func NewRegistry(pool *pgxpool.Pool, migrator *condomigrate.Migrator, cfg *Regis
 	}
 	if r.reserved == nil {
 		r.reserved = DefaultReserved()
+	}
+	if pool != nil {
+		r.named = namedStatements(pool.Config().ConnConfig.DefaultQueryExecMode)
 	}
 	return r
 }

@@ -101,6 +101,11 @@ type ResolverConfig struct {
 	// request came from a trusted proxy ([ServerConfig].TrustedProxies);
 	// from anyone else the header is ignored.
 	TenantHeader string
+	// ListenConnConfig is how the change listener connects. LISTEN needs
+	// a session, which a transaction pooler does not keep, so behind one
+	// give a direct connection's settings (condocli's
+	// --direct-database-url). Defaults to the registry pool's.
+	ListenConnConfig *pgx.ConnConfig
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -124,7 +129,8 @@ type Resolver struct {
 	reserved map[string]bool
 	prefix   string
 	header   string
-	ttl      int64 // nanoseconds
+	listenCC *pgx.ConnConfig // nil: the registry pool's
+	ttl      int64           // nanoseconds
 	negTTL   int64
 	logger   *slog.Logger
 
@@ -174,13 +180,14 @@ func NewResolver(reg *Registry, cfg *ResolverConfig) (*Resolver, error) {
 		return nil, err
 	}
 	r := &Resolver{
-		reg:    reg,
-		bases:  slices.Compact(bases),
-		prefix: prefix,
-		header: cfg.TenantHeader,
-		ttl:    int64(cmp.Or(cfg.TTL, 5*time.Minute)),
-		negTTL: int64(cmp.Or(cfg.NegativeTTL, time.Minute)),
-		logger: cmp.Or(cfg.Logger, slog.Default()),
+		reg:      reg,
+		bases:    slices.Compact(bases),
+		prefix:   prefix,
+		header:   cfg.TenantHeader,
+		listenCC: cfg.ListenConnConfig,
+		ttl:      int64(cmp.Or(cfg.TTL, 5*time.Minute)),
+		negTTL:   int64(cmp.Or(cfg.NegativeTTL, time.Minute)),
+		logger:   cmp.Or(cfg.Logger, slog.Default()),
 	}
 	public, reserved := cfg.PublicLabels, cfg.Reserved
 	if public == nil {
@@ -438,7 +445,12 @@ func (r *Resolver) Stop(ctx context.Context) error {
 func (r *Resolver) Listening() bool { return r.listen.Load() }
 
 func (r *Resolver) connect(ctx context.Context) (*pgx.Conn, error) {
-	cfg := r.reg.pool.Config().ConnConfig.Copy()
+	var cfg *pgx.ConnConfig
+	if r.listenCC != nil {
+		cfg = r.listenCC.Copy()
+	} else {
+		cfg = r.reg.pool.Config().ConnConfig.Copy()
+	}
 	// Interrupt waits by a read deadline, which leaves the connection
 	// usable, rather than by a cancel request.
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {

@@ -28,6 +28,7 @@ import (
 // per pool when tenants run slow queries.
 type TenantPools struct {
 	pools []*pgxpool.Pool
+	named bool // QueryTenant may prepare statements (no transaction pooler)
 }
 
 // NewTenantPools opens n pools from cfg, each with cfg.MaxConns/n
@@ -37,7 +38,7 @@ func NewTenantPools(ctx context.Context, cfg *pgxpool.Config, n int) (*TenantPoo
 	if n < 1 {
 		return nil, errors.New("tenant pools: n must be at least 1")
 	}
-	p := &TenantPools{}
+	p := &TenantPools{named: namedStatements(cfg.ConnConfig.DefaultQueryExecMode)}
 	for i := range n {
 		c := cfg.Copy()
 		c.MaxConns = max(cfg.MaxConns/int32(n), 1)
@@ -60,7 +61,7 @@ func (p *TenantPools) For(t *Tenant) *pgxpool.Pool {
 // QueryTenant is [Registry.QueryTenant] on the pool of the tenant in ctx.
 // Returns [ErrNoTenant] when ctx has no tenant.
 func (p *TenantPools) QueryTenant(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error {
-	return queryTenant(ctx, p.For, fn, sql, args)
+	return queryTenant(ctx, p.For, !p.named, fn, sql, args)
 }
 
 // Close closes every pool.

@@ -41,11 +41,17 @@ import (
 // fn must consume the rows before returning (as with pgx.ForEachRow or
 // pgx.CollectRows); its error, or the query's, is returned. Returns
 // [ErrNoTenant] when ctx has no tenant.
+//
+// Behind a transaction pooler (a pool whose DefaultQueryExecMode uses no
+// named statements, as [ConfigurePool] sets it) nothing is prepared: the
+// query goes out as an unnamed statement in the same single pipeline,
+// with its argument and result types taken from a description cached on
+// the client connection (see queryTenantUnnamed).
 func (r *Registry) QueryTenant(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error {
-	return queryTenant(ctx, func(*Tenant) *pgxpool.Pool { return r.pool }, fn, sql, args)
+	return queryTenant(ctx, func(*Tenant) *pgxpool.Pool { return r.pool }, !r.named, fn, sql, args)
 }
 
-func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, fn func(pgx.Rows) error, sql string, args []any) error {
+func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, unnamed bool, fn func(pgx.Rows) error, sql string, args []any) error {
 	t, ok := TenantFromContext(ctx)
 	if !ok {
 		return ErrNoTenant
@@ -62,6 +68,12 @@ func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, fn fu
 	}
 	defer conn.Release()
 	c := conn.Conn()
+	if unnamed {
+		if err := queryTenantUnnamed(ctx, c, t, fn, sql, args); err != nil {
+			return fmt.Errorf("tenant %q query: %w", t.Slug, err)
+		}
+		return nil
+	}
 	st := tenantConnState(c)
 	sd := st.lookup(t.Schema, sql)
 	fresh := sd == nil
@@ -194,12 +206,28 @@ func (st *connState) drop(sql string, sd *pgconn.StatementDescription) {
 // for the query, then one Sync: one write, one round trip, one implicit
 // transaction.
 func queryTenantPipelined(ctx context.Context, c *pgx.Conn, st *connState, sd *pgconn.StatementDescription, t *Tenant, fn func(pgx.Rows) error, args []any) error {
-	if len(args) != len(sd.ParamOIDs) {
-		return fmt.Errorf("query has %d parameters, got %d arguments", len(sd.ParamOIDs), len(args))
-	}
 	tm := c.TypeMap()
-	var params [][]byte
-	var formats []int16
+	params, formats, results, err := encodeArgs(tm, sd, args)
+	if err != nil {
+		return err
+	}
+	b := &pgconn.Batch{}
+	b.ExecStatement(st.set, [][]byte{[]byte(pgident.Quote(t.Schema)), []byte(t.Role)}, nil, nil)
+	b.ExecStatement(sd, params, formats, results)
+	mrr := c.PgConn().ExecBatch(ctx, b)
+	err = readPipelined(tm, mrr, fn)
+	if cerr := mrr.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return err
+}
+
+// encodeArgs encodes args for sd's parameters and picks the result
+// formats of sd's columns.
+func encodeArgs(tm *pgtype.Map, sd *pgconn.StatementDescription, args []any) (params [][]byte, formats, results []int16, err error) {
+	if len(args) != len(sd.ParamOIDs) {
+		return nil, nil, nil, fmt.Errorf("query has %d parameters, got %d arguments", len(sd.ParamOIDs), len(args))
+	}
 	if len(args) > 0 {
 		params, formats = make([][]byte, len(args)), make([]int16, len(args))
 		for i, a := range args {
@@ -207,24 +235,16 @@ func queryTenantPipelined(ctx context.Context, c *pgx.Conn, st *connState, sd *p
 			formats[i] = tm.FormatCodeForOID(oid)
 			buf, err := tm.Encode(oid, formats[i], a, nil)
 			if err != nil {
-				return fmt.Errorf("encode argument %d: %w", i+1, err)
+				return nil, nil, nil, fmt.Errorf("encode argument %d: %w", i+1, err)
 			}
 			params[i] = buf
 		}
 	}
-	results := make([]int16, len(sd.Fields))
+	results = make([]int16, len(sd.Fields))
 	for i, f := range sd.Fields {
 		results[i] = tm.FormatCodeForOID(f.DataTypeOID)
 	}
-	b := &pgconn.Batch{}
-	b.ExecStatement(st.set, [][]byte{[]byte(pgident.Quote(t.Schema)), []byte(t.Role)}, nil, nil)
-	b.ExecStatement(sd, params, formats, results)
-	mrr := c.PgConn().ExecBatch(ctx, b)
-	err := readPipelined(tm, mrr, fn)
-	if cerr := mrr.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	return err
+	return params, formats, results, nil
 }
 
 func readPipelined(tm *pgtype.Map, mrr *pgconn.MultiResultReader, fn func(pgx.Rows) error) error {

@@ -360,8 +360,11 @@ func probeStartup(port int) bool {
 	return t == 'R'
 }
 
-// runAs returns the credential to run PostgreSQL with: nil when we are not
-// root, else that of "postgres" or "nobody".
+// RunAs returns the credential to run a server that refuses root
+// (PostgreSQL, PgBouncer) with, and its uid and gid: a nil credential and
+// our own ids when we are not root, else those of "postgres" or "nobody".
+func RunAs() (*syscall.Credential, int, int, error) { return runAs() }
+
 func runAs() (*syscall.Credential, int, int, error) {
 	if os.Geteuid() != 0 {
 		return nil, os.Geteuid(), os.Getegid(), nil
