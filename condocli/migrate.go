@@ -39,6 +39,10 @@ do not stop the others (unless --stop-on-error). Run it again to resume.`,
 			if err != nil {
 				return err
 			}
+			// The run's lock is a session's, and DDL may be long.
+			if err := env.RequireDirect(); err != nil {
+				return err
+			}
 			out := cmd.OutOrStdout()
 			if !tenantsOnly && slug == "" {
 				start := time.Now()

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
@@ -61,15 +62,55 @@ type Env struct {
 	// the app's tenant reads ([condo.TenantPools.QueryTenant]). Nil
 	// otherwise; use Registry then.
 	TenantPools *condo.TenantPools
+	// Direct connects straight to PostgreSQL (--direct-database-url), for
+	// what needs a session: the Migrator runs on it (its lock, long DDL)
+	// and the resolver's LISTEN uses its settings. It is Pool itself when
+	// no direct URL is given and no transaction pooler is in front of
+	// Pool, and nil when one is (see [Env.RequireDirect]).
+	Direct *pgxpool.Pool
+	// Pooler is what sits between Pool and PostgreSQL, as configured
+	// (--pooler) or detected ([condo.DetectPooler]).
+	Pooler *condo.PoolerInfo
 }
 
-// Close closes the pool.
-func (e *Env) Close() { e.Pool.Close() }
+// Close closes the pools.
+func (e *Env) Close() {
+	if e.Direct != nil && e.Direct != e.Pool {
+		e.Direct.Close()
+	}
+	e.Pool.Close()
+}
+
+// ErrNoDirectURL is returned by [Env.RequireDirect] (and so by serve and
+// migrate) behind a transaction pooler when no direct URL is given.
+var ErrNoDirectURL = errors.New("behind a transaction pooler (such as PgBouncer's pool_mode = transaction), migrations and the change listener need a direct connection to PostgreSQL: set CONDO_DIRECT_DATABASE_URL or pass --direct-database-url (and CONDO_POOLER/--pooler if the detection is wrong)")
+
+// RequireDirect returns an error wrapping [ErrNoDirectURL], with what
+// was configured or detected, when Pool goes through a transaction
+// pooler and there is no direct connection.
+func (e *Env) RequireDirect() error {
+	if e.Direct == nil {
+		return fmt.Errorf("pooler %s: %w", e.Pooler, ErrNoDirectURL)
+	}
+	return nil
+}
+
+// ListenConnConfig returns the connection settings for LISTEN
+// ([condo.ResolverConfig].ListenConnConfig): Direct's, or nil for the
+// registry pool's.
+func (e *Env) ListenConnConfig() *pgx.ConnConfig {
+	if e.Direct == nil || e.Direct == e.Pool {
+		return nil
+	}
+	return e.Direct.Config().ConnConfig
+}
 
 // app is the state the commands share.
 type app struct {
 	cfg         *Config
 	databaseURL string
+	directURL   string
+	pooler      string
 	env         *Env
 	stop        func()
 	parallel    int
@@ -79,28 +120,113 @@ type app struct {
 // is set.
 var ErrNoDatabase = errors.New("no database: set DATABASE_URL or pass --database-url")
 
-// Open connects to url and builds the migrator and registry from cfg.
+// Open connects to url and builds the migrator and registry from cfg,
+// detecting a pooler in front of url. See [Connect].
 func Open(ctx context.Context, url string, cfg *Config, poolSize int32) (*Env, error) {
+	return Connect(ctx, cfg, &OpenOpts{URL: url, PoolSize: poolSize})
+}
+
+// OpenOpts says how [Connect] reaches the database.
+type OpenOpts struct {
+	// URL is the application's connection string; it may go through a
+	// pooler such as PgBouncer.
+	URL string
+	// DirectURL connects straight to PostgreSQL, for what needs a session
+	// (see [Env].Direct). Needed behind a transaction pooler; optional
+	// otherwise.
+	DirectURL string
+	// Pooler is what sits in front of URL. Defaults to [condo.PoolerAuto]:
+	// detected with [condo.DetectPooler].
+	Pooler condo.PoolerMode
+	// PoolSize caps Pool (and Direct). Zero keeps pgx's default.
+	PoolSize int32
+}
+
+// Connect opens the application's pool and, when given, the direct one,
+// and builds the migrator (on the direct pool) and the registry from cfg.
+// Behind a transaction pooler Pool uses no named prepared statements
+// ([condo.ConfigurePool]). It returns an error wrapping
+// [condo.ErrStatementPooler] for a statement pooler, and one saying so when
+// DirectURL turns out to go through a transaction pooler too.
+func Connect(ctx context.Context, cfg *Config, opts *OpenOpts) (*Env, error) {
 	cfg = withDefaults(cfg)
-	pcfg, err := pgxpool.ParseConfig(url)
+	if opts == nil {
+		opts = &OpenOpts{}
+	}
+	parse := func(what, url string) (*pgxpool.Config, error) {
+		pcfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			// pgx's parse errors redact the password.
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if opts.PoolSize > 0 {
+			pcfg.MaxConns = opts.PoolSize
+		}
+		return pcfg, nil
+	}
+	pcfg, err := parse("database url", opts.URL)
 	if err != nil {
-		// pgx's parse errors redact the password.
-		return nil, fmt.Errorf("database url: %w", err)
+		return nil, err
 	}
-	if poolSize > 0 {
-		pcfg.MaxConns = poolSize
+	var dcfg *pgxpool.Config
+	if opts.DirectURL != "" {
+		if dcfg, err = parse("direct database url", opts.DirectURL); err != nil {
+			return nil, err
+		}
 	}
+	info, err := poolerInfo(ctx, pcfg, dcfg, opts.Pooler)
+	if err != nil {
+		return nil, err
+	}
+	condo.ConfigurePool(pcfg, info.Mode)
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	m, err := condomigrate.New(pool, &condomigrate.Config{Shared: cfg.SharedMigrations, Tenant: cfg.TenantMigrations, Logger: cfg.Logger})
+	direct := pool
+	switch {
+	case dcfg != nil:
+		if direct, err = pgxpool.NewWithConfig(ctx, dcfg); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("connect direct: %w", err)
+		}
+	case info.Mode.NeedsDirect():
+		direct = nil
+	}
+	env := &Env{Pool: pool, Direct: direct, Pooler: info, Logger: cfg.Logger}
+	m, err := condomigrate.New(cmp.Or(direct, pool), &condomigrate.Config{Shared: cfg.SharedMigrations, Tenant: cfg.TenantMigrations, Logger: cfg.Logger})
 	if err != nil {
-		pool.Close()
+		env.Close()
 		return nil, err
 	}
-	reg := condo.NewRegistry(pool, m, &condo.RegistryConfig{Reserved: cfg.Reserved, OnTenantCreated: cfg.OnTenantCreated, Logger: cfg.Logger})
-	return &Env{Pool: pool, Migrator: m, Registry: reg, Logger: cfg.Logger}, nil
+	env.Migrator = m
+	env.Registry = condo.NewRegistry(pool, m, &condo.RegistryConfig{Reserved: cfg.Reserved, OnTenantCreated: cfg.OnTenantCreated, Logger: cfg.Logger})
+	return env, nil
+}
+
+// poolerInfo returns the configured pooler mode, or detects it; a direct
+// URL is checked not to go through a transaction or statement pooler.
+func poolerInfo(ctx context.Context, pcfg, dcfg *pgxpool.Config, mode condo.PoolerMode) (*condo.PoolerInfo, error) {
+	if dcfg != nil {
+		d, err := condo.DetectPooler(ctx, dcfg.ConnConfig)
+		if err != nil {
+			return nil, fmt.Errorf("direct database url: %w", err)
+		}
+		if d.Mode == condo.PoolerTransaction && !d.Assumed {
+			return nil, fmt.Errorf("direct database url goes through a transaction pooler (%s): point it at PostgreSQL itself", d.Reason)
+		}
+	}
+	switch mode {
+	case condo.PoolerNone, condo.PoolerSession, condo.PoolerTransaction:
+		return &condo.PoolerInfo{Mode: mode, Reason: "configured"}, nil
+	case condo.PoolerStatement:
+		return nil, condo.ErrStatementPooler
+	}
+	info, err := condo.DetectPooler(ctx, pcfg.ConnConfig)
+	if err != nil {
+		return nil, err
+	}
+	return info, nil
 }
 
 func withDefaults(cfg *Config) *Config {
@@ -142,9 +268,18 @@ func (a *app) open(ctx context.Context) (*Env, error) {
 	if url == "" {
 		return nil, ErrNoDatabase
 	}
+	mode, err := condo.ParsePoolerMode(cmp.Or(a.pooler, a.cfg.Getenv("CONDO_POOLER")))
+	if err != nil {
+		return nil, fmt.Errorf("--pooler: %w", err)
+	}
 	// One connection more than the widest parallel run, for the lock.
 	size := int32(max(a.parallel+2, 4))
-	env, err := Open(ctx, url, a.cfg, size)
+	env, err := Connect(ctx, a.cfg, &OpenOpts{
+		URL:       url,
+		DirectURL: cmp.Or(a.directURL, a.cfg.Getenv("CONDO_DIRECT_DATABASE_URL")),
+		Pooler:    mode,
+		PoolSize:  size,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +306,8 @@ func newCommand(cfg *Config) (*cobra.Command, *app) {
 	root.SetOut(a.cfg.Stdout)
 	root.SetErr(a.cfg.Stderr)
 	root.PersistentFlags().StringVar(&a.databaseURL, "database-url", "", "PostgreSQL connection string (default $DATABASE_URL)")
+	root.PersistentFlags().StringVar(&a.directURL, "direct-database-url", "", "connection string straight to PostgreSQL, for migrations and LISTEN when --database-url goes through a transaction pooler (default $CONDO_DIRECT_DATABASE_URL)")
+	root.PersistentFlags().StringVar(&a.pooler, "pooler", "", "what sits in front of --database-url: auto (detect), none, session or transaction (default $CONDO_POOLER, else auto)")
 	root.AddCommand(newMigrateCmd(a), newTenantsCmd(a), newServeCmd(a), newProxyConfigCmd(a), newCertsCmd(a), newDoctorCmd(a))
 	root.AddCommand(a.cfg.Commands...)
 	closeOnError(root, a)

@@ -171,12 +171,17 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	// The resolver's LISTEN needs a session.
+	if err := env.RequireDirect(); err != nil {
+		return err
+	}
 	logger := env.Logger
 	res, err := condo.NewResolver(env.Registry, &condo.ResolverConfig{
-		BaseDomains:  f.baseDomains,
-		PathPrefix:   f.pathPrefix,
-		TenantHeader: f.tenantHeader,
-		Logger:       logger,
+		BaseDomains:      f.baseDomains,
+		PathPrefix:       f.pathPrefix,
+		TenantHeader:     f.tenantHeader,
+		ListenConnConfig: env.ListenConnConfig(),
+		Logger:           logger,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,80 @@
+package condocli_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/condotest"
+)
+
+// TestPooler runs the commands with DATABASE_URL through PgBouncer in
+// transaction mode: what needs a session (migrate, serve) refuses to start
+// without a direct URL, saying which variable to set, and works with one;
+// the tenants commands work through the pooler alone.
+func TestPooler(t *testing.T) {
+	t.Parallel()
+	db := condotest.NewDatabaseInfo(t, nil)
+	bouncer := condotest.NewPgBouncer(t, db, &condotest.PgBouncerOpts{PoolSize: 2})
+	c := cli{t: t, url: bouncer.URL}
+
+	c.fails("CONDO_DIRECT_DATABASE_URL", "migrate")
+	c.fails("--direct-database-url", "serve", "--http", "127.0.0.1:0")
+	c.ok("migrate", "--direct-database-url", db.URL)
+	c.ok("tenants", "create", "acme", "--name", "Acme")
+	c.ok("tenants", "rename", "acme", "acme-corp")
+	if out := c.ok("tenants", "list"); !strings.Contains(out, "acme-corp") {
+		t.Fatalf("tenants list: %s", out)
+	}
+	c.ok("tenants", "exec", "acme-corp", "--sql", "INSERT INTO hotel (name, city, stars) VALUES ('Ritz', 'Paris', 5)")
+	c.ok("migrate", "--direct-database-url", db.URL, "--tenants")
+	// Configured rather than detected.
+	direct := cli{t: t, url: db.URL}
+	direct.fails("CONDO_DIRECT_DATABASE_URL", "migrate", "--pooler", "transaction")
+	direct.ok("migrate", "--pooler", "none")
+	direct.fails("statement pooling", "migrate", "--pooler", "statement")
+	// A direct URL that goes through the pooler too.
+	c.fails("direct database url goes through a transaction pooler", "migrate", "--direct-database-url", bouncer.URL)
+}
+
+func TestConnectPooler(t *testing.T) {
+	t.Parallel()
+	db := condotest.NewDatabaseInfo(t, nil)
+	ctx := t.Context()
+	cfg := &condocli.Config{TenantMigrations: tenantFS, Logger: condotest.Logger(t)}
+
+	env, err := condocli.Connect(ctx, cfg, &condocli.OpenOpts{URL: db.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Pooler.Mode != condo.PoolerNone || env.Direct != env.Pool || env.RequireDirect() != nil || env.ListenConnConfig() != nil {
+		t.Errorf("direct: pooler %s, Direct is Pool: %v", env.Pooler, env.Direct == env.Pool)
+	}
+	env.Close()
+
+	bouncer := condotest.NewPgBouncer(t, db, nil)
+	env, err = condocli.Connect(ctx, cfg, &condocli.OpenOpts{URL: bouncer.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Pooler.Mode != condo.PoolerTransaction || env.Direct != nil || !errors.Is(env.RequireDirect(), condocli.ErrNoDirectURL) {
+		t.Errorf("pooler without direct URL: pooler %s, Direct %v, RequireDirect %v", env.Pooler, env.Direct, env.RequireDirect())
+	}
+	env.Close()
+
+	env, err = condocli.Connect(ctx, cfg, &condocli.OpenOpts{URL: bouncer.URL, DirectURL: db.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Direct == nil || env.Direct == env.Pool || env.RequireDirect() != nil || env.ListenConnConfig() == nil {
+		t.Errorf("pooler with direct URL: Direct %v, RequireDirect %v", env.Direct, env.RequireDirect())
+	}
+	env.Close()
+
+	statement := condotest.NewPgBouncer(t, db, &condotest.PgBouncerOpts{PoolMode: "statement"})
+	if _, err := condocli.Connect(ctx, cfg, &condocli.OpenOpts{URL: statement.URL}); !errors.Is(err, condo.ErrStatementPooler) {
+		t.Errorf("statement pooler: got %v, want ErrStatementPooler", err)
+	}
+}
