@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/condotest"
+	"github.com/condo-dev/condo/examples/hotels/migrations"
+	"github.com/condo-dev/condo/examples/hotels/web"
+)
+
+// TestServeBehindPgBouncer is the issue's set-up: the reference app's
+// serve, as a process, with DATABASE_URL through a real PgBouncer in
+// pool_mode = transaction (8 server connections for serve's 20) and the
+// direct URL beside it. 100 tenants, 16 clients on random tenant hosts.
+// Three phases, each bounded in time: no faults (no error allowed), every
+// backend of the database terminated five times, once per 2,000 requests
+// (at most 1% errors; the rate is logged), then none (the same server answers again, without
+// a restart: no error once 100 requests in a row have succeeded). Every
+// 200 holds only its tenant's hotels.
+func TestServeBehindPgBouncer(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := condotest.NewDatabaseInfo(t, nil)
+	bouncer := condotest.NewPgBouncer(t, db, &condotest.PgBouncerOpts{PoolSize: 8})
+	env, err := condocli.Connect(ctx, &condocli.Config{
+		SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), Logger: condotest.Logger(t),
+	}, &condocli.OpenOpts{URL: bouncer.URL, DirectURL: db.URL, PoolSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Close)
+	if env.Pooler.Mode != condo.PoolerTransaction {
+		t.Fatalf("pooler: got %s, want transaction", env.Pooler)
+	}
+	if _, err := env.Migrator.MigrateShared(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	const tenants = 100
+	slugs := make([]string, tenants)
+	for i := range slugs {
+		slugs[i] = fmt.Sprintf("pb%03d", i)
+		_, err := env.Registry.Create(ctx, condo.CreateParams{Slug: slugs[i], Name: slugs[i],
+			OnCreated: func(ctx context.Context, tx pgx.Tx, _ *condo.Tenant) error {
+				if _, err := tx.Exec(ctx, "INSERT INTO hotel (name, city, stars) SELECT $1 || ' Hotel ' || g, 'Testville', 3 FROM generate_series(1, 1 + $2::int % 3) g", slugs[i], i); err != nil {
+					return err
+				}
+				// The test reads the public directory, off by default.
+				return web.SetDirectoryTx(ctx, tx, true)
+			}})
+		if err != nil {
+			t.Fatalf("create %s: %v", slugs[i], err)
+		}
+	}
+
+	addr := startServe(t, bouncer.URL, db.URL)
+	tr := &http.Transport{MaxIdleConnsPerHost: 32, DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+
+	// get asks a random tenant for its hotels: ok is a 200 whose rows are
+	// all the tenant's; a 200 with another tenant's rows fails the test.
+	var wrong atomic.Int64
+	get := func(r *rand.Rand) (ok bool, detail string) {
+		i := r.IntN(tenants)
+		resp, err := hc.Get("http://" + slugs[i] + ".localhost/hotels/")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return false, err.Error()
+		}
+		if resp.StatusCode != http.StatusOK {
+			return false, fmt.Sprintf("%s: status %d: %.200s", slugs[i], resp.StatusCode, b)
+		}
+		var hotels []struct{ Name string }
+		if err := json.Unmarshal(b, &hotels); err != nil {
+			return false, err.Error()
+		}
+		if len(hotels) != 1+i%3 {
+			wrong.Add(1)
+			t.Errorf("%s: %d hotels, want %d", slugs[i], len(hotels), 1+i%3)
+		}
+		for _, h := range hotels {
+			if !strings.HasPrefix(h.Name, slugs[i]+" ") {
+				wrong.Add(1)
+				t.Errorf("%s got another tenant's row: %q", slugs[i], h.Name)
+			}
+		}
+		return true, ""
+	}
+	// phase runs 16 clients for d, or until limit requests, or until
+	// done returns true, and counts; progress counts every request.
+	type result struct {
+		ok, failed int64
+		first      string
+	}
+	var progress atomic.Int64
+	phase := func(d time.Duration, limit int64, done func() bool) result {
+		var res result
+		var mu sync.Mutex
+		var n atomic.Int64
+		deadline := time.Now().Add(d)
+		var wg sync.WaitGroup
+		for g := range 16 {
+			wg.Go(func() {
+				r := rand.New(rand.NewPCG(uint64(g), uint64(time.Now().UnixNano())))
+				for time.Now().Before(deadline) && n.Add(1) <= limit && !done() && ctx.Err() == nil {
+					ok, detail := get(r)
+					progress.Add(1)
+					mu.Lock()
+					if ok {
+						res.ok++
+					} else {
+						res.failed++
+						if res.first == "" {
+							res.first = detail
+						}
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return res
+	}
+	never := func() bool { return false }
+
+	calm := phase(3*time.Second, 100_000, never)
+	t.Logf("no faults: %d ok, %d failed", calm.ok, calm.failed)
+	if calm.failed > 0 || calm.ok == 0 {
+		t.Fatalf("no faults: %d failed (first: %s), %d ok", calm.failed, calm.first, calm.ok)
+	}
+
+	// Every backend of the database (PgBouncer's server connections, the
+	// listener's direct one) is terminated once per killEvery requests,
+	// five times: tied to requests rather than to the clock, so the rate
+	// measures Condo and not how busy the machine is.
+	const kills, killEvery = 5, 2000
+	admin, err := pgx.Connect(ctx, condotest.AdminURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	var rounds, killed atomic.Int64
+	var killer sync.WaitGroup
+	killer.Go(func() {
+		next := progress.Load() + killEvery/2
+		for rounds.Load() < kills && ctx.Err() == nil {
+			if progress.Load() < next {
+				time.Sleep(5 * time.Millisecond) // polls a counter, bounded by the phase
+				continue
+			}
+			next = progress.Load() + killEvery
+			var n int64
+			err := admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+				WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'`, db.Name).Scan(&n)
+			if err != nil {
+				t.Errorf("terminate backends: %v", err)
+				rounds.Store(kills)
+				return
+			}
+			killed.Add(n)
+			rounds.Add(1)
+		}
+	})
+	chaos := phase(60*time.Second, 100_000, func() bool { return rounds.Load() >= kills })
+	rounds.Store(kills)
+	killer.Wait()
+	total := chaos.ok + chaos.failed
+	rate := float64(chaos.failed) / float64(max(total, 1))
+	t.Logf("backends terminated %d times: %d backends killed, %d requests, %d failed (%.2f%%), first: %s",
+		kills, killed.Load(), total, chaos.failed, 100*rate, chaos.first)
+	if killed.Load() == 0 {
+		t.Fatal("no backend was terminated")
+	}
+	if rate > 0.01 {
+		t.Errorf("error rate while killing: %.2f%%, want at most 1%%", 100*rate)
+	}
+
+	// Recovery, same process: requests right after the last kill may
+	// still meet a server connection PgBouncer has not yet seen die, so
+	// wait for 100 successes in a row; after that, every request succeeds.
+	r := rand.New(rand.NewPCG(1, 2))
+	streak := 0
+	waitFor(t, 15*time.Second, "100 successes in a row after the kills", func() bool {
+		if ok, _ := get(r); ok {
+			streak++
+		} else {
+			streak = 0
+		}
+		return streak >= 100
+	})
+	after := phase(2*time.Second, 2000, never)
+	t.Logf("after: %d ok, %d failed", after.ok, after.failed)
+	if after.failed > 0 || after.ok == 0 {
+		t.Errorf("after the kills: %d failed (first: %s), %d ok", after.failed, after.first, after.ok)
+	}
+	if wrong.Load() > 0 {
+		t.Errorf("%d wrong-tenant answers", wrong.Load())
+	}
+}
+
+// startServe runs "hotels serve" (this test binary running main) with
+// DATABASE_URL and CONDO_DIRECT_DATABASE_URL, on a loopback port, and
+// returns its address. It is stopped with SIGTERM when the test ends.
+func startServe(t *testing.T, url, directURL string) string {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd := exec.Command(os.Args[0], "serve", "--http", "127.0.0.1:0", "--base-domain", "localhost", "--no-access-log")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1", "DATABASE_URL="+url, "CONDO_DIRECT_DATABASE_URL="+directURL, "CONDO_POOLER=")
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("serve output:\n%s", out.String())
+		}
+	})
+	re := regexp.MustCompile(`msg=listening listener=http addr=(\S+)`)
+	var addr string
+	waitFor(t, 30*time.Second, "serve to listen", func() bool {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("serve exited: %v\n%s", err, out.String())
+		default:
+		}
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			addr = m[1]
+		}
+		return addr != ""
+	})
+	return addr
+}
