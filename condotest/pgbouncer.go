@@ -1,17 +1,10 @@
 package condotest
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/condo-dev/condo"
-	"github.com/condo-dev/condo/internal/pgcluster"
+	"github.com/condo-dev/condo/internal/pgbouncer"
 )
 
 // PgBouncerOpts tunes [NewPgBouncer]. A nil *PgBouncerOpts is valid.
@@ -83,8 +76,7 @@ func NewPgBouncer(t testing.TB, db *Database, opts *PgBouncerOpts) *PgBouncer {
 	if opts == nil {
 		opts = &PgBouncerOpts{}
 	}
-	bin := pgbouncerBinary()
-	if bin == "" {
+	if pgbouncer.Binary() == "" {
 		if os.Getenv("CONDO_REQUIRE_TOOLS") != "" {
 			t.Fatal("condotest: pgbouncer not found (CONDO_REQUIRE_TOOLS is set); install Debian's pgbouncer package")
 		}
@@ -94,74 +86,28 @@ func NewPgBouncer(t testing.TB, db *Database, opts *PgBouncerOpts) *PgBouncer {
 	if err != nil {
 		t.Fatalf("condotest: %v", err)
 	}
-	cred, uid, gid, err := pgcluster.RunAs()
-	if err != nil {
-		t.Fatalf("condotest: pgbouncer: %v", err)
-	}
 	dir, err := os.MkdirTemp("", "condotest-pgbouncer-")
 	if err != nil {
 		t.Fatalf("condotest: %v", err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatalf("condotest: %v", err)
-	}
-	port, err := freePort()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pb, err := pgbouncer.Start(ctx, pgbouncer.Config{
+		Dir:        dir,
+		ServerHost: server.Host,
+		ServerPort: int(server.Port),
+		PoolMode:   opts.PoolMode,
+		PoolSize:   opts.PoolSize,
+		Users:      append([]string{db.Role, server.User}, opts.Users...),
+	})
 	if err != nil {
 		t.Fatalf("condotest: %v", err)
 	}
-	var users strings.Builder
-	for _, u := range append([]string{db.Role, server.User}, opts.Users...) {
-		fmt.Fprintf(&users, "%q \"\"\n", u)
-	}
-	ini := fmt.Sprintf(`[databases]
-* = host=%s port=%d
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = %d
-unix_socket_dir =
-auth_type = trust
-auth_file = %s
-pool_mode = %s
-default_pool_size = %d
-max_client_conn = 1000
-server_login_retry = 1
-ignore_startup_parameters = extra_float_digits
-`, server.Host, server.Port, port, filepath.Join(dir, "userlist.txt"), cmp.Or(opts.PoolMode, "transaction"), cmp.Or(opts.PoolSize, 4))
-	for name, body := range map[string]string{"userlist.txt": users.String(), "pgbouncer.ini": ini} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatalf("condotest: %v", err)
-		}
-	}
-	if cred != nil {
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatalf("condotest: %v", err)
-		}
-	}
-	var out syncBuffer
-	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("condotest: start pgbouncer: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		// SIGTERM is PgBouncer's immediate shutdown.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	b := &PgBouncer{Port: port, db: db}
+	t.Cleanup(pb.Stop)
+	b := &PgBouncer{Port: pb.Port, db: db}
 	b.URL = b.URLFor(db.Role)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	// Accepting TCP is not yet serving: wait for a real query.
 	for {
 		c, err := pgx.Connect(ctx, b.URL)
 		if err == nil {
@@ -172,48 +118,9 @@ ignore_startup_parameters = extra_float_digits
 			}
 		}
 		select {
-		case <-done:
-			t.Fatalf("condotest: pgbouncer exited: %s", out.String())
 		case <-ctx.Done():
-			t.Fatalf("condotest: pgbouncer did not start: %v: %s", err, out.String())
+			t.Fatalf("condotest: pgbouncer does not answer: %v: %s", err, pb.Output())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-func pgbouncerBinary() string {
-	if p, err := exec.LookPath("pgbouncer"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/pgbouncer"); err == nil {
-		return "/usr/sbin/pgbouncer"
-	}
-	return ""
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer is a bytes.Buffer a child process and the test can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
