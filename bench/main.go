@@ -5,6 +5,7 @@
 //	go run ./bench w3         # W3 (and W4, measured during W3)
 //	go run ./bench w6         # W3 and W6, interleaved
 //	go run ./bench w5         # W3 and W5, interleaved
+//	go run ./bench w8         # W3 direct and W3 through PgBouncer (transaction mode, pool 16), interleaved
 //	go run ./bench versions -pg-bin /usr/lib/postgresql/15/bin,/opt/condo/pg18/native/bin
 //	                          # W3 and W6 on each PostgreSQL, interleaved
 //
@@ -55,6 +56,7 @@ import (
 	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/examples/hotels/migrations"
 	"github.com/condo-dev/condo/examples/hotels/web"
+	"github.com/condo-dev/condo/internal/pgbouncer"
 	"github.com/condo-dev/condo/internal/pgcluster"
 )
 
@@ -120,7 +122,7 @@ func main() {
 		return nil
 	})
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags] all|w3|w4|w5|w6|w7|ceiling|versions")
+		fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags] all|w3|w4|w5|w6|w7|w8|ceiling|versions")
 		fs.PrintDefaults()
 	}
 	if len(os.Args) < 2 {
@@ -144,7 +146,7 @@ func main() {
 }
 
 func run(ctx context.Context, what string, o options) error {
-	if !slices.Contains([]string{"all", "w3", "w4", "w5", "w6", "w7", "ceiling", "versions"}, what) {
+	if !slices.Contains([]string{"all", "w3", "w4", "w5", "w6", "w7", "w8", "ceiling", "versions"}, what) {
 		return fmt.Errorf("unknown workload %q", what)
 	}
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -236,6 +238,33 @@ func run(ctx context.Context, what string, o options) error {
 			return err
 		}
 	}
+	var w8, w3d []wrkResult
+	if what == "w8" {
+		// PgBouncer in transaction mode with 16 server connections, the
+		// server's pool (db-conns) in front of it, and the direct URL for
+		// the resolver's LISTEN.
+		pb, err := pgbouncer.Start(ctx, pgbouncer.Config{
+			Dir: filepath.Join(o.out, "pgbouncer"), ServerHost: "127.0.0.1", ServerPort: cl.Port(),
+			PoolMode: "transaction", PoolSize: 16, Users: []string{"w3"},
+		})
+		if err != nil {
+			return err
+		}
+		defer pb.Stop()
+		w8srv, err := startServer(ctx, o, pb.URL("w3", "w3"), "tenant", "w8", "-pooler", "transaction", "-direct", o.dbURL(w3URL))
+		if err != nil {
+			return err
+		}
+		if err := checkSample(ctx, w8srv.addr, 100, o.sample); err != nil {
+			w8srv.stop()
+			return fmt.Errorf("W8 check: %w", err)
+		}
+		w3d, w8, _, err = interleave(ctx, o, cl, w3srv, w8srv, 100, " (W8 pair)", "W8 (PgBouncer)")
+		w8srv.stop()
+		if err != nil {
+			return err
+		}
+	}
 	var ceiling []string
 	var ceilRPS []float64
 	if what == "ceiling" {
@@ -304,6 +333,11 @@ func run(ctx context.Context, what string, o options) error {
 		m3, m7 := median(w3c), median(w7)
 		fmt.Printf("W7  W3 over HTTPS (TLS 1.3, keep-alive): %.0f req/s, p50 %.2f ms, p99 %.2f ms, non-2xx %d, errors %d; HTTPS/HTTP req/s %.3f (median of per-run ratios %.3f; W3 in the same run: %.0f req/s)\n",
 			m7.rps(), ms(m7.P50), ms(m7.P99), sumNon2xx(w7), sumErrors(w7), m7.rps()/m3.rps(), medianRatio(w7, w3c), m3.rps())
+	}
+	if len(w8) > 0 {
+		m3, m8 := median(w3d), median(w8)
+		fmt.Printf("W8  W3 through PgBouncer 1.18 (transaction mode, pool 16): %.0f req/s, p50 %.2f ms, p99 %.2f ms, non-2xx %d, errors %d; PgBouncer/direct req/s %.3f (median of per-run ratios %.3f; W3 direct in the same run: %.0f req/s, p99 %.2f ms)\n",
+			m8.rps(), ms(m8.P50), ms(m8.P99), sumNon2xx(w8), sumErrors(w8), m8.rps()/m3.rps(), medianRatio(w8, w3d), m3.rps(), ms(m3.P99))
 	}
 	if len(ceiling) > 0 {
 		// Each request needs both the HTTP work and the database's; on

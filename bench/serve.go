@@ -42,6 +42,8 @@ func serveMain(args []string) error {
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS on -addr with this certificate (W7); plain HTTP then listens on -http-addr")
 	tlsKey := fs.String("tls-key", "", "key of -tls-cert")
 	httpAddr := fs.String("http-addr", "127.0.0.1:0", "plain-HTTP listen address when -tls-cert is set")
+	pooler := fs.String("pooler", "none", "what sits in front of -db: none or transaction (W8: PgBouncer)")
+	directURL := fs.String("direct", "", "direct database URL for the resolver's LISTEN, with -pooler transaction")
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -56,6 +58,17 @@ func serveMain(args []string) error {
 	}
 	cfg.MaxConns = int32(*conns)
 	cfg.MinConns = int32(*conns)
+	pm, err := condo.ParsePoolerMode(*pooler)
+	if err != nil {
+		return err
+	}
+	condo.ConfigurePool(cfg, pm)
+	var listen *pgx.ConnConfig
+	if *directURL != "" {
+		if listen, err = pgx.ParseConfig(*directURL); err != nil {
+			return err
+		}
+	}
 	// With tenant pools the registry's pool only serves resolver misses.
 	regCfg := cfg.Copy()
 	if *partitions > 1 && *mode == "tenant" {
@@ -71,7 +84,7 @@ func serveMain(args []string) error {
 		return err
 	}
 	reg := condo.NewRegistry(pool, m, &condo.RegistryConfig{Logger: logger})
-	res, err := condo.NewResolver(reg, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, Logger: logger})
+	res, err := condo.NewResolver(reg, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, ListenConnConfig: listen, Logger: logger})
 	if err != nil {
 		return err
 	}
