@@ -29,6 +29,15 @@
 // pool sets search_path to the empty string on every connection, so a query
 // that relies on a search_path outside a tenant transaction fails loudly.
 //
+// # PgBouncer
+//
+// [NewPgBouncer] puts a real PgBouncer (Debian's pgbouncer package) in
+// front of a test's database, in pool_mode = transaction with a small pool
+// unless told otherwise, and [PgBouncer.Pool] connects through it the way
+// a deployment behind a transaction pooler does ([condo.ConfigurePool]).
+// Tests using it are skipped without pgbouncer, and fail then when
+// CONDO_REQUIRE_TOOLS is set.
+//
 //	func TestMain(m *testing.M) { condotest.Main(m) }
 //
 //	func TestSomething(t *testing.T) {
