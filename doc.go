@@ -43,6 +43,17 @@
 // read-only tenant query in one round trip, and [TenantPools] keeps
 // tenant-affine connections for many-tenant deployments.
 //
+// # Connection poolers
+//
+// Behind a transaction pooler (PgBouncer's pool_mode = transaction) each
+// transaction may run on another server connection. [ConfigurePool] sets a
+// pool up for it (no named prepared statements; [Registry.QueryTenant] and
+// [TenantPools] follow the pool's mode and stay one round trip), the
+// resolver's LISTEN takes a direct connection's settings
+// ([ResolverConfig].ListenConnConfig), and so should the migrator (its
+// advisory lock is a session's). [DetectPooler] tells what is in front of a
+// URL; a statement pooler is refused ([ErrStatementPooler]).
+//
 // # Migrations
 //
 // Package condomigrate applies the shared and tenant migration lines; the
