@@ -44,11 +44,11 @@ func (b *PgBouncer) URLFor(user string) string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", user, b.Port, b.db.Name)
 }
 
-// Pool returns a pool through PgBouncer as the database's role, set up by
-// [condo.ConfigurePool] for the bouncer's mode (no named statements in
-// transaction mode), closed when the test ends. Unlike [Database].Pool it
-// sets no search_path on connect: a session-level SET would stay on
-// whichever server connection it ran on.
+// Pool returns a pool of at most maxConns (default 8) connections through
+// PgBouncer as the database's role, set up for a transaction pooler by
+// [condo.ConfigurePool] (no named prepared statements), closed when the
+// test ends. Unlike [Database].Pool it sets no search_path on connect: a
+// session-level SET would stay on whichever server connection it ran on.
 func (b *PgBouncer) Pool(t testing.TB, maxConns int32) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(b.URL)
