@@ -63,6 +63,7 @@ import (
 type options struct {
 	out      string
 	socket   bool
+	pbSocket bool
 	lua      string
 	runs     int
 	duration time.Duration
@@ -104,6 +105,7 @@ func main() {
 	fs.IntVar(&o.sample, "sample", 1000, "responses checked for wrong-tenant rows")
 	fs.BoolVar(&o.profile, "profile", false, "write a CPU profile of the server during each run to the state directory")
 	noLog := fs.Bool("no-access-log", false, "turn the server's access log off")
+	fs.BoolVar(&o.pbSocket, "pgbouncer-socket", false, "W8: PgBouncer reaches PostgreSQL over its Unix socket instead of TCP on loopback")
 	fs.BoolVar(&o.socket, "socket", false, "connect the servers and pgbench to PostgreSQL over its Unix socket instead of TCP on loopback")
 	partitions := fs.Int("partitions", 1, "tenant-affine connection pools in the server")
 	fs.Func("pg", "a PostgreSQL setting for the bench cluster, name=value (repeatable)", func(v string) error {
@@ -243,8 +245,15 @@ func run(ctx context.Context, what string, o options) error {
 		// PgBouncer in transaction mode with 16 server connections, the
 		// server's pool (db-conns) in front of it, and the direct URL for
 		// the resolver's LISTEN.
+		// PgBouncer reaches PostgreSQL over TCP, or with
+		// -pgbouncer-socket (as when it runs on the database's host) over
+		// the Unix socket.
+		serverHost := "127.0.0.1"
+		if o.pbSocket {
+			serverHost = filepath.Join(o.out, "pg")
+		}
 		pb, err := pgbouncer.Start(ctx, pgbouncer.Config{
-			Dir: filepath.Join(o.out, "pgbouncer"), ServerHost: "127.0.0.1", ServerPort: cl.Port(),
+			Dir: filepath.Join(o.out, "pgbouncer"), ServerHost: serverHost, ServerPort: cl.Port(),
 			PoolMode: "transaction", PoolSize: 16, Users: []string{"w3"},
 		})
 		if err != nil {
@@ -255,6 +264,7 @@ func run(ctx context.Context, what string, o options) error {
 		if err != nil {
 			return err
 		}
+		w8srv.pooler = pb.Pid()
 		if err := checkSample(ctx, w8srv.addr, 100, o.sample); err != nil {
 			w8srv.stop()
 			return fmt.Errorf("W8 check: %w", err)
@@ -565,6 +575,7 @@ type server struct {
 	scheme string // http, or https for W7
 	name   string
 	pprof  string
+	pooler int // pid of the PgBouncer in front of its database (W8), 0 if none
 	runs   int
 	done   chan struct{}
 }
@@ -728,9 +739,9 @@ func load(ctx context.Context, o options, s *server, tenants int, cl *pgcluster.
 			}
 		})
 	}
-	before := cpuTimes(s.cmd.Process.Pid, filepath.Join(o.out, "pg"))
+	before := cpuTimes(s.cmd.Process.Pid, s.pooler, filepath.Join(o.out, "pg"))
 	r, err := wrk(ctx, o, s.scheme+"://"+s.addr, tenants, o.duration)
-	after := cpuTimes(s.cmd.Process.Pid, filepath.Join(o.out, "pg"))
+	after := cpuTimes(s.cmd.Process.Pid, s.pooler, filepath.Join(o.out, "pg"))
 	close(stop)
 	wg.Wait()
 	// PSS (smaps_rollup) walks every page table of every backend: ~10 % of
@@ -743,9 +754,13 @@ func load(ctx context.Context, o options, s *server, tenants int, cl *pgcluster.
 	r.serverUS = (after.server - before.server) / reqs * 1e6
 	pgCPU := after.postgresSince(before)
 	r.pgUS = pgCPU / reqs * 1e6
-	logf("CPU during the run: server %.1f s (%.0f µs/request), postgres %.1f s (%.0f µs/request), wrk and everything else %.1f s, of %.0f s",
+	pooler := ""
+	if s.pooler != 0 {
+		pooler = fmt.Sprintf("pgbouncer %.1f s (%.0f µs/request), ", after.pooler-before.pooler, (after.pooler-before.pooler)/reqs*1e6)
+	}
+	logf("CPU during the run: server %.1f s (%.0f µs/request), postgres %.1f s (%.0f µs/request), %swrk and everything else %.1f s, of %.0f s",
 		after.server-before.server, (after.server-before.server)/reqs*1e6, pgCPU, r.pgUS,
-		after.total-before.total-(after.server-before.server)-pgCPU,
+		pooler, after.total-before.total-(after.server-before.server)-pgCPU-(after.pooler-before.pooler),
 		o.duration.Seconds()*float64(runtime.NumCPU()))
 	return r, peak, err
 }
@@ -874,8 +889,8 @@ func postgresMem(pgDir string, pss bool) pgMem {
 }
 
 type cpuSample struct {
-	server, total float64
-	pg            map[int]float64 // CPU seconds of each of the cluster's processes
+	server, pooler, total float64
+	pg                    map[int]float64 // CPU seconds of each of the cluster's processes
 }
 
 // postgresSince is the CPU the cluster's processes used since b: summed
@@ -922,9 +937,12 @@ func clusterPids(pgDir string) []int {
 // cpuTimes reads the CPU seconds used so far by the server, by the bench
 // cluster's processes (live ones; backends are long-lived here), and by
 // the whole machine (from /proc/stat).
-func cpuTimes(serverPid int, pgDir string) cpuSample {
+func cpuTimes(serverPid, poolerPid int, pgDir string) cpuSample {
 	c := cpuSample{pg: map[int]float64{}}
 	c.server = procCPU(serverPid)
+	if poolerPid != 0 {
+		c.pooler = procCPU(poolerPid)
+	}
 	for _, pid := range clusterPids(pgDir) {
 		c.pg[pid] = procCPU(pid)
 	}

@@ -143,6 +143,9 @@ func (b *Bouncer) URL(user, db string) string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", user, b.Port, db)
 }
 
+// Pid is PgBouncer's process id.
+func (b *Bouncer) Pid() int { return b.cmd.Process.Pid }
+
 // Output is what PgBouncer logged so far.
 func (b *Bouncer) Output() string { return b.out.String() }
 
