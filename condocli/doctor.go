@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocert"
 	"github.com/condo-dev/condo/condomigrate"
 )
@@ -345,11 +346,53 @@ func checkClock(d *dbFacts) checkResult {
 	}
 }
 
-// checkPooler will tell whether a transaction pooler sits between serve and
-// PostgreSQL and whether the direct URL that LISTEN and migrations need is
-// set. Not checked yet: pooler support comes with --direct-database-url.
-func checkPooler(_ context.Context, _ *Env) checkResult {
-	return checkResult{"pooler", statusSkip, "not checked"}
+// checkPooler says what sits between the application's URL and
+// PostgreSQL (configured with --pooler, or detected when the database was
+// opened: [condo.DetectPooler]) and, behind a transaction pooler, whether
+// the direct URL that LISTEN and migrations need is set and answers. A
+// statement pooler never gets here: opening the database refuses it.
+func checkPooler(ctx context.Context, env *Env) checkResult {
+	const name = "pooler"
+	p := env.Pooler
+	if p == nil {
+		return checkResult{name, statusSkip, "not checked"}
+	}
+	separate := env.Direct != nil && env.Direct != env.Pool
+	if separate {
+		if err := env.Direct.Ping(ctx); err != nil {
+			return failf(name, "%s; the direct URL (CONDO_DIRECT_DATABASE_URL or --direct-database-url) does not answer: %v", p, err)
+		}
+	}
+	switch p.Mode {
+	case condo.PoolerTransaction:
+		if env.Direct == nil {
+			hint := ""
+			if p.Assumed {
+				hint = ", or CONDO_POOLER=none (or session) if nothing in between pools transactions"
+			}
+			return failf(name, "transaction pooler, %s; serve and migrate need a direct connection for LISTEN and the migration lock and will not start: set CONDO_DIRECT_DATABASE_URL (or --direct-database-url) to PostgreSQL itself%s", describePooler(p), hint)
+		}
+		return okf(name, "transaction pooler, %s; queries use no named prepared statements, and migrations and LISTEN use the direct URL", describePooler(p))
+	case condo.PoolerSession:
+		return okf(name, "session pooler, %s: it works as a direct connection", describePooler(p))
+	default:
+		if separate {
+			return okf(name, "direct connection, %s; the direct URL is set too", describePooler(p))
+		}
+		return okf(name, "direct connection, %s", describePooler(p))
+	}
+}
+
+// describePooler says how the pooler mode was decided.
+func describePooler(p *condo.PoolerInfo) string {
+	switch {
+	case p.Reason == "configured":
+		return "as configured (--pooler or CONDO_POOLER)"
+	case p.Assumed:
+		return "assumed: " + p.Reason
+	default:
+		return "detected: " + p.Reason
+	}
 }
 
 // checkCertKey checks the certificate storage key when HTTPS with

@@ -78,3 +78,32 @@ func TestConnectPooler(t *testing.T) {
 		t.Errorf("statement pooler: got %v, want ErrStatementPooler", err)
 	}
 }
+
+// TestDoctorPooler: doctor's pooler line behind PgBouncer, without and
+// with the direct URL, and when the direct URL does not answer.
+func TestDoctorPooler(t *testing.T) {
+	t.Parallel()
+	db := condotest.NewDatabaseInfo(t, nil)
+	bouncer := condotest.NewPgBouncer(t, db, &condotest.PgBouncerOpts{PoolSize: 2})
+	cli{t: t, url: db.URL}.ok("migrate")
+	c := cli{t: t, url: bouncer.URL}
+
+	lines, out, err := doctorLines(t, c)
+	if !errors.Is(err, condocli.ErrDoctorFailed) {
+		t.Fatalf("doctor without direct URL: got %v, want ErrDoctorFailed", err)
+	}
+	wantLines(t, out, lines, map[string][2]string{
+		"pooler": {"FAIL", "transaction pooler, detected: two client connections ran on the same server backend; serve and migrate need a direct connection"},
+	})
+	lines, out, err = doctorLines(t, c, "--direct-database-url", db.URL)
+	if err != nil {
+		t.Fatalf("doctor with direct URL: %v", err)
+	}
+	wantLines(t, out, lines, map[string][2]string{
+		"pooler": {"ok", "transaction pooler, detected: two client connections ran on the same server backend; queries use no named prepared statements"},
+	})
+	lines, out, _ = doctorLines(t, c, "--pooler", "transaction", "--direct-database-url", "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	if l := lines["database"]; !strings.Contains(l, "direct database url") {
+		t.Errorf("unreachable direct URL: got %q\n%s", l, out)
+	}
+}
