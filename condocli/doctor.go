@@ -153,7 +153,11 @@ func (a *app) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 		report(checkVersion(facts))
 		report(checkRole(facts))
 		report(checkOwnership(facts))
-		report(checkConnections(facts, f))
+		if env.Pooler != nil && env.Pooler.Mode.NeedsDirect() {
+			report(checkConnectionsPooled(facts, f))
+		} else {
+			report(checkConnections(facts, f))
+		}
 		for _, r := range checkMigrations(ctx, env.Migrator, a.cfg.Name) {
 			report(r)
 		}
@@ -266,14 +270,7 @@ func checkConnections(d *dbFacts, f doctorFlags) checkResult {
 	const name = "connections"
 	per := perInstance(f)
 	need := f.instances * per
-	limit, why := d.maxConns, fmt.Sprintf("max_connections %d", d.maxConns)
-	if !d.superuser {
-		limit -= d.reserved
-		why += fmt.Sprintf(" minus %d reserved", d.reserved)
-	}
-	if d.connLimit >= 0 && d.connLimit < limit {
-		limit, why = d.connLimit, fmt.Sprintf("the connection limit of role %s", d.user)
-	}
+	limit, why := connLimit(d)
 	plan := fmt.Sprintf("%d instance(s) × %d (--db-conns %d", f.instances, per, f.dbConns)
 	if f.tenantPools > 0 {
 		plan += fmt.Sprintf(", %d more for --tenant-pools", f.dbConns)
@@ -287,6 +284,33 @@ func checkConnections(d *dbFacts, f doctorFlags) checkResult {
 	default:
 		return okf(name, "%s = %d of %d (%s); %d in use now", plan, need, limit, why, d.inUse)
 	}
+}
+
+// connLimit is how many connections the server takes from the login
+// role, and why.
+func connLimit(d *dbFacts) (int, string) {
+	limit, why := d.maxConns, fmt.Sprintf("max_connections %d", d.maxConns)
+	if !d.superuser {
+		limit -= d.reserved
+		why += fmt.Sprintf(" minus %d reserved", d.reserved)
+	}
+	if d.connLimit >= 0 && d.connLimit < limit {
+		limit, why = d.connLimit, fmt.Sprintf("the connection limit of role %s", d.user)
+	}
+	return limit, why
+}
+
+// checkConnectionsPooled is checkConnections behind a transaction pooler:
+// --db-conns are connections to the pooler, and PostgreSQL sees the
+// pooler's own server connections (its default_pool_size, which Condo
+// cannot read) plus each instance's listener on the direct URL.
+func checkConnectionsPooled(d *dbFacts, f doctorFlags) checkResult {
+	const name = "connections"
+	limit, why := connLimit(d)
+	if f.instances >= limit {
+		return failf(name, "behind a transaction pooler: %d instance(s) × 1 listener on the direct URL = %d, but the server takes %d (%s)", f.instances, f.instances, limit, why)
+	}
+	return okf(name, "behind a transaction pooler: --db-conns are connections to the pooler; PostgreSQL takes %d (%s): keep the pooler's default_pool_size plus %d instance(s) × 1 listener on the direct URL under it; %d in use now", limit, why, f.instances, d.inUse)
 }
 
 // checkMigrations reports the shared line and the tenants. name is the

@@ -95,12 +95,16 @@ func TestDoctorPooler(t *testing.T) {
 	wantLines(t, out, lines, map[string][2]string{
 		"pooler": {"FAIL", "transaction pooler, detected: two client connections ran on the same server backend; serve and migrate need a direct connection"},
 	})
-	lines, out, err = doctorLines(t, c, "--direct-database-url", db.URL)
+	// Fifty instances of 20 connections to the pooler would not fit the
+	// server directly, but PostgreSQL only sees the pooler's pool and the
+	// listeners.
+	lines, out, err = doctorLines(t, c, "--direct-database-url", db.URL, "--instances", "50")
 	if err != nil {
 		t.Fatalf("doctor with direct URL: %v", err)
 	}
 	wantLines(t, out, lines, map[string][2]string{
-		"pooler": {"ok", "transaction pooler, detected: two client connections ran on the same server backend; queries use no named prepared statements"},
+		"pooler":      {"ok", "transaction pooler, detected: two client connections ran on the same server backend; queries use no named prepared statements"},
+		"connections": {"ok", "behind a transaction pooler: --db-conns are connections to the pooler; PostgreSQL takes "},
 	})
 	lines, out, _ = doctorLines(t, c, "--pooler", "transaction", "--direct-database-url", "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
 	if l := lines["database"]; !strings.Contains(l, "direct database url") {
