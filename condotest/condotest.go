@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/internal/pgcluster"
 )
@@ -116,6 +117,10 @@ type DatabaseOpts struct {
 	MaxConns int32
 	// SkipMigrations leaves the database empty.
 	SkipMigrations bool
+	// Unhardened leaves set_config executable by PUBLIC, as in a database
+	// nobody ran [condo.HardenSQL] on (to measure what that changes).
+	// By default the database is hardened, as an operator would do it.
+	Unhardened bool
 }
 
 // NewDatabaseInfo is [NewDatabase] returning names and URL too.
@@ -152,9 +157,18 @@ func NewDatabaseInfo(t testing.TB, opts *DatabaseOpts) *Database {
 		t.Fatalf("condotest: connect to %s: %v", name, err)
 	}
 	_, err = dbAdmin.Exec(ctx, fmt.Sprintf("ALTER SCHEMA public OWNER TO %s", name))
+	if err != nil {
+		dbAdmin.Close(context.Background())
+		t.Fatalf("condotest: own public schema: %v", err)
+	}
+	// What an operator does once per database as the superuser: tenant
+	// roles lose set_config, so one injected statement can't leave them.
+	if !opts.Unhardened {
+		err = condo.Harden(ctx, dbAdmin, name)
+	}
 	dbAdmin.Close(context.Background())
 	if err != nil {
-		t.Fatalf("condotest: own public schema: %v", err)
+		t.Fatalf("condotest: %v", err)
 	}
 
 	cfg, err := pgxpool.ParseConfig(AdminURL(t))

@@ -5,6 +5,8 @@ package pgident
 
 import (
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -55,3 +57,19 @@ func Quote(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 // QuoteQualified returns schema.name with both parts quoted.
 func QuoteQualified(schema, name string) string { return pgx.Identifier{schema, name}.Sanitize() }
+
+// ValidateGiven checks a name Condo does not choose but is given, such as
+// the operator's login role: 1 to 63 bytes of valid UTF-8 without NUL.
+// Such a name always reaches SQL through [Quote].
+func ValidateGiven(kind, name string) error {
+	bad := func(reason string) error { return &NameError{Kind: kind, Name: name, Reason: reason} }
+	switch {
+	case name == "":
+		return bad("must not be empty")
+	case len(name) > MaxLen:
+		return bad(fmt.Sprintf("longer than %d bytes", MaxLen))
+	case !utf8.ValidString(name) || strings.ContainsRune(name, 0):
+		return bad("must be valid UTF-8 without NUL")
+	}
+	return nil
+}
