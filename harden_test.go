@@ -102,3 +102,37 @@ func TestInjectionStaysInTenantRole(t *testing.T) {
 		})
 	}
 }
+
+// TestTenantRoleMembership checks how the login role holds a tenant role:
+// from PostgreSQL 16 on it may SET ROLE to it without inheriting its
+// privileges (WITH INHERIT FALSE, SET TRUE); before, it inherits.
+func TestTenantRoleMembership(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	ten := e.create(t, "acme")
+	var version int
+	if err := e.pool.QueryRow(t.Context(), "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	setPriv := "SET"
+	if version < 160000 {
+		setPriv = "MEMBER" // no SET option before 16: members may SET ROLE
+	}
+	var usage, set bool
+	err := e.pool.QueryRow(t.Context(), "SELECT pg_has_role(current_user, $1, 'USAGE'), pg_has_role(current_user, $1, $2)",
+		ten.Role, setPriv).Scan(&usage, &set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wantUsage := version < 160000; usage != wantUsage || !set {
+		t.Fatalf("server %d: login role inherits tenant role %v (want %v), may set it %v (want true)", version, usage, wantUsage, set)
+	}
+	// Purging still drops the role, whatever the membership.
+	if err := e.reg.Delete(t.Context(), "acme", &condo.DeleteOpts{Purge: true}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := e.pool.QueryRow(t.Context(), "SELECT count(*) FROM pg_roles WHERE rolname = $1", ten.Role).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("tenant role left after purge: %d, %v", n, err)
+	}
+}

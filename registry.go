@@ -66,6 +66,7 @@ type Registry struct {
 
 	prefixMu   sync.Mutex
 	rolePrefix string
+	serverNum  int // server_version_num, read with the prefix
 }
 
 // NewRegistry returns a registry over pool. Tenant creation applies the
@@ -131,6 +132,11 @@ type CreateParams struct {
 func (r *Registry) prefix(ctx context.Context, q pgx.Tx) (string, error) {
 	r.prefixMu.Lock()
 	defer r.prefixMu.Unlock()
+	if r.serverNum == 0 {
+		if err := q.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&r.serverNum); err != nil {
+			return "", fmt.Errorf("read server version: %w", err)
+		}
+	}
 	if r.rolePrefix != "" {
 		return r.rolePrefix, nil
 	}
@@ -211,7 +217,7 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 		ddl := "CREATE SCHEMA " + s + ";\n" +
 			"SET LOCAL search_path TO " + s + ";\n" + condomigrate.TenantHistoryDDL + ";\n" +
 			"CREATE ROLE " + ro + " NOLOGIN;\n" +
-			"GRANT " + ro + " TO CURRENT_USER;\n" +
+			"GRANT " + ro + " TO CURRENT_USER" + r.memberOptions() + ";\n" +
 			"GRANT USAGE ON SCHEMA " + s + " TO " + ro + ";\n" +
 			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " + ro + ";\n" +
 			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO " + ro + ";\n" +
@@ -250,6 +256,19 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 	}
 	r.logger.LogAttrs(ctx, slog.LevelInfo, "tenant created", slog.String("tenant", t.Slug), slog.String("schema", t.Schema))
 	return t, nil
+}
+
+// memberOptions are the options of the login role's membership in a
+// tenant role. From PostgreSQL 16 on it is WITH INHERIT FALSE, SET TRUE:
+// the login role may SET ROLE to the tenant role (all a tenant transaction
+// needs) without holding the tenant role's privileges itself, so a query
+// that left the tenant role gets nothing through the membership. Older
+// servers have no such options: the membership inherits.
+func (r *Registry) memberOptions() string {
+	if r.serverNum >= 160000 {
+		return " WITH INHERIT FALSE, SET TRUE"
+	}
+	return ""
 }
 
 func dateArg(t *time.Time) any {
@@ -592,9 +611,17 @@ func (r *Registry) Delete(ctx context.Context, slug string, opts *DeleteOpts) er
 		if err := pgident.Validate("role", t.Role); err != nil {
 			return err
 		}
+		if _, err := r.prefix(ctx, tx); err != nil {
+			return err
+		}
 		s, ro := pgident.Quote(t.Schema), pgident.Quote(t.Role)
-		sql := "DROP SCHEMA IF EXISTS " + s + " CASCADE;\n" +
-			"DROP OWNED BY " + ro + ";\n" +
+		sql := "DROP SCHEMA IF EXISTS " + s + " CASCADE;\n"
+		if r.serverNum >= 160000 {
+			// DROP OWNED BY needs the privileges of the role, which the
+			// membership made by Create does not inherit.
+			sql += "GRANT " + ro + " TO CURRENT_USER WITH INHERIT TRUE;\n"
+		}
+		sql += "DROP OWNED BY " + ro + ";\n" +
 			"DROP ROLE " + ro + ";\n" +
 			fmt.Sprintf("DELETE FROM public.condo_tenants WHERE id = %d;\n", t.ID) +
 			notifySQL(Change{Op: "purge", ID: t.ID, Slug: t.Slug, Hosts: hostsOf(t)})
