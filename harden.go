@@ -23,6 +23,7 @@ const setConfigFunc = "pg_catalog.set_config(text, text, boolean)"
 // DBTX runs SQL: a *pgx.Conn, a *pgxpool.Pool or a pgx.Tx.
 type DBTX interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 

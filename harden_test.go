@@ -3,6 +3,7 @@ package condo_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/condotest"
 )
 
@@ -134,5 +136,101 @@ func TestTenantRoleMembership(t *testing.T) {
 	var n int
 	if err := e.pool.QueryRow(t.Context(), "SELECT count(*) FROM pg_roles WHERE rolname = $1", ten.Role).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("tenant role left after purge: %d, %v", n, err)
+	}
+}
+
+// TestSplitRoles runs tenant transactions on a runtime role that owns
+// nothing: the tenant paths work, and SQL that leaves the tenant role
+// (stacked statements) reaches the other tenants by SET ROLE but neither
+// the registry nor DDL nor roles.
+func TestSplitRoles(t *testing.T) {
+	t.Parallel()
+	db := condotest.NewDatabaseInfo(t, &condotest.DatabaseOpts{Runtime: true})
+	ctx := t.Context()
+	m, err := condomigrate.New(db.Pool, &condomigrate.Config{Tenant: hotelMigrations(), Logger: condotest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := condo.NewRegistry(db.Pool, m, &condo.RegistryConfig{TenantPool: db.RuntimePool, Logger: condotest.Logger(t)})
+	if reg.TenantPool() != db.RuntimePool {
+		t.Fatal("TenantPool is not the runtime pool")
+	}
+	var tenants []*condo.Tenant
+	for _, slug := range []string{"acme", "globex"} {
+		ten, err := reg.Create(ctx, condo.CreateParams{Slug: slug, Name: slug})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tenants = append(tenants, ten)
+		err = reg.InTx(ctx, ten, func(ctx context.Context, tx pgx.Tx) error {
+			var user string
+			if err := tx.QueryRow(ctx, "SELECT session_user::text").Scan(&user); err != nil {
+				return err
+			}
+			if user != db.RuntimeRole {
+				return fmt.Errorf("tenant transaction runs as %s, want %s", user, db.RuntimeRole)
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO hotel (name, city, stars) VALUES ($1, 'Rome', 3)", slug+" hotel")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	acme, globex := tenants[0], tenants[1]
+	var names []string
+	err = reg.QueryTenant(condo.WithTenant(ctx, acme), func(rows pgx.Rows) error {
+		var err error
+		names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	}, "SELECT name FROM hotel")
+	if err != nil || len(names) != 1 || names[0] != "acme hotel" {
+		t.Fatalf("QueryTenant on the runtime pool: %v, %v", names, err)
+	}
+	stacked := map[string]struct {
+		sql   string
+		reach bool
+	}{
+		"other tenant by SET ROLE": {"RESET ROLE; SET ROLE " + globex.Role + "; SELECT * FROM " + globex.Schema + ".hotel", true},
+		"other tenant directly":    {"RESET ROLE; SELECT * FROM " + globex.Schema + ".hotel", false},
+		"registry":                 {"RESET ROLE; SELECT * FROM public.condo_tenants", false},
+		"drop a tenant's schema":   {"RESET ROLE; DROP SCHEMA " + globex.Schema + " CASCADE", false},
+		"create a role":            {"RESET ROLE; CREATE ROLE " + db.RuntimeRole + "_x", false},
+		"create in public":         {"RESET ROLE; CREATE TABLE public.x (id int)", false},
+	}
+	for name, c := range stacked {
+		t.Run(name, func(t *testing.T) {
+			err := reg.InTx(ctx, acme, func(ctx context.Context, tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, c.sql); err != nil {
+					return err
+				}
+				return errRollback
+			})
+			var pe *pgconn.PgError
+			switch {
+			case c.reach && !errors.Is(err, errRollback):
+				t.Fatalf("got %v, want it to get through (the documented limit)", err)
+			case !c.reach && (!errors.As(err, &pe) || pe.Code != "42501"):
+				t.Fatalf("got %v, want insufficient_privilege", err)
+			}
+		})
+	}
+	// Idempotent, and catches up tenants made without the runtime role.
+	if res, err := condo.GrantRuntime(ctx, db.Pool, db.RuntimeRole); err != nil || res.TenantRoles != 0 || !res.SetConfig {
+		t.Fatalf("GrantRuntime again: %+v, %v", res, err)
+	}
+	plain := condo.NewRegistry(db.Pool, m, &condo.RegistryConfig{Logger: condotest.Logger(t)})
+	if _, err := plain.Create(ctx, condo.CreateParams{Slug: "initech", Name: "initech"}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := condo.GrantRuntime(ctx, db.Pool, db.RuntimeRole); err != nil || res.TenantRoles != 1 {
+		t.Fatalf("GrantRuntime after a tenant made without it: %+v, %v", res, err)
+	}
+	if _, err := condo.GrantRuntime(ctx, db.Pool, db.Role); !errors.Is(err, condo.ErrRuntimeIsOwner) {
+		t.Fatalf("GrantRuntime(owner): got %v, want ErrRuntimeIsOwner", err)
+	}
+	// The owner still purges.
+	if err := reg.Delete(ctx, "globex", &condo.DeleteOpts{Purge: true}); err != nil {
+		t.Fatal(err)
 	}
 }

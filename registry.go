@@ -50,6 +50,17 @@ type RegistryConfig struct {
 	// OnTenantCreated, when set, runs for every tenant created (see
 	// [OnTenantCreatedFunc]).
 	OnTenantCreated OnTenantCreatedFunc
+	// TenantPool, when set, runs tenant transactions ([Registry.InTx],
+	// [Registry.InTenantTx], [Registry.QueryTenant]) instead of the
+	// registry's pool, which keeps creating, changing and purging tenants.
+	// Connect it as a runtime login role that owns nothing, prepared with
+	// [GrantRuntime]: SQL that leaves a tenant role then holds only that
+	// role's rights (see "Split roles" in the README). Defaults to the
+	// registry's pool: one role, the weaker mode.
+	TenantPool *pgxpool.Pool
+	// RuntimeRole is TenantPool's login role, which [Registry.Create]
+	// grants every new tenant role. Defaults to TenantPool's user.
+	RuntimeRole string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -58,6 +69,8 @@ type RegistryConfig struct {
 // changes and deletes tenants, and runs tenant transactions.
 type Registry struct {
 	pool     *pgxpool.Pool
+	tpool    *pgxpool.Pool // tenant transactions; nil: pool
+	runtime  string
 	migrator *condomigrate.Migrator
 	reserved []string
 	hook     OnTenantCreatedFunc
@@ -80,6 +93,8 @@ func NewRegistry(pool *pgxpool.Pool, migrator *condomigrate.Migrator, cfg *Regis
 	}
 	r := &Registry{
 		pool:       pool,
+		tpool:      cfg.TenantPool,
+		runtime:    cfg.RuntimeRole,
 		migrator:   migrator,
 		reserved:   cfg.Reserved,
 		hook:       cfg.OnTenantCreated,
@@ -89,14 +104,19 @@ func NewRegistry(pool *pgxpool.Pool, migrator *condomigrate.Migrator, cfg *Regis
 	if r.reserved == nil {
 		r.reserved = DefaultReserved()
 	}
-	if pool != nil {
-		r.named = namedStatements(pool.Config().ConnConfig.DefaultQueryExecMode)
+	// Tenant queries run on the tenant pool: its pooler mode counts.
+	if tp := r.tenantPool(); tp != nil {
+		r.named = namedStatements(tp.Config().ConnConfig.DefaultQueryExecMode)
 	}
 	return r
 }
 
-// Pool returns the registry's pool.
+// Pool returns the registry's pool (the owner role's).
 func (r *Registry) Pool() *pgxpool.Pool { return r.pool }
+
+// TenantPool returns the pool tenant transactions run on:
+// [RegistryConfig.TenantPool], or the registry's pool.
+func (r *Registry) TenantPool() *pgxpool.Pool { return r.tenantPool() }
 
 // Migrator returns the registry's migrator.
 func (r *Registry) Migrator() *condomigrate.Migrator { return r.migrator }
@@ -218,6 +238,7 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 			"SET LOCAL search_path TO " + s + ";\n" + condomigrate.TenantHistoryDDL + ";\n" +
 			"CREATE ROLE " + ro + " NOLOGIN;\n" +
 			"GRANT " + ro + " TO CURRENT_USER" + r.memberOptions() + ";\n" +
+			r.grantRuntimeSQL(ro) +
 			"GRANT USAGE ON SCHEMA " + s + " TO " + ro + ";\n" +
 			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " + ro + ";\n" +
 			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO " + ro + ";\n" +

@@ -36,7 +36,7 @@ func (r *Registry) InTx(ctx context.Context, t *Tenant, fn func(ctx context.Cont
 	if err != nil {
 		return err
 	}
-	tx, err := r.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: begin})
+	tx, err := r.tenantPool().BeginTx(ctx, pgx.TxOptions{BeginQuery: begin})
 	if err != nil {
 		return fmt.Errorf("begin tenant %q transaction: %w", t.Slug, err)
 	}

@@ -1,6 +1,7 @@
 package condotest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -101,6 +102,12 @@ type Database struct {
 	URL string
 	// Pool is a pool connected as Role, with search_path set to ''.
 	Pool *pgxpool.Pool
+	// RuntimeRole, RuntimeURL and RuntimePool are set with
+	// [DatabaseOpts.Runtime]: a login role that owns nothing, prepared
+	// with [condo.GrantRuntime], for [condo.RegistryConfig.TenantPool].
+	RuntimeRole string
+	RuntimeURL  string
+	RuntimePool *pgxpool.Pool
 }
 
 // NewDatabase creates a database for this test, owned by a new login role
@@ -121,6 +128,10 @@ type DatabaseOpts struct {
 	// nobody ran [condo.HardenSQL] on (to measure what that changes).
 	// By default the database is hardened, as an operator would do it.
 	Unhardened bool
+	// Runtime also makes a runtime login role (split roles), NOINHERIT,
+	// owning nothing, and a pool connected as it. It needs the shared
+	// migrations.
+	Runtime bool
 }
 
 // NewDatabaseInfo is [NewDatabase] returning names and URL too.
@@ -140,10 +151,17 @@ func NewDatabaseInfo(t testing.TB, opts *DatabaseOpts) *Database {
 	var b [5]byte
 	_, _ = rand.Read(b[:])
 	name := "ct_" + hex.EncodeToString(b[:])
-	for _, q := range []string{
+	stmts := []string{
 		fmt.Sprintf("CREATE ROLE %s LOGIN CREATEROLE", name),
 		fmt.Sprintf("CREATE DATABASE %s OWNER %s TEMPLATE template0", name, name),
-	} {
+	}
+	if opts.Runtime {
+		// Named after the owner, so cleanup drops it; NOINHERIT so that
+		// on PostgreSQL 15 too it holds tenant roles' rights only after
+		// SET ROLE.
+		stmts = append(stmts, fmt.Sprintf("CREATE ROLE %s_runtime LOGIN NOINHERIT", name))
+	}
+	for _, q := range stmts {
 		if _, err := admin.Exec(ctx, q); err != nil {
 			t.Fatalf("condotest: %s: %v", q, err)
 		}
@@ -171,17 +189,44 @@ func NewDatabaseInfo(t testing.TB, opts *DatabaseOpts) *Database {
 		t.Fatalf("condotest: %v", err)
 	}
 
+	pool := newPool(ctx, t, name, name, opts.MaxConns)
+	t.Cleanup(func() {
+		pool.Close()
+		dropDatabase(t, name)
+	})
+	db := &Database{Name: name, Role: name, URL: roleURL(t, name, name), Pool: pool}
+	if !opts.SkipMigrations {
+		m, err := condomigrate.New(pool, &condomigrate.Config{Logger: Logger(t)})
+		if err != nil {
+			t.Fatalf("condotest: migrator: %v", err)
+		}
+		if _, err := m.MigrateShared(ctx, nil); err != nil {
+			t.Fatalf("condotest: shared migrations: %v", err)
+		}
+	}
+	if opts.Runtime {
+		db.RuntimeRole = name + "_runtime"
+		if _, err := condo.GrantRuntime(ctx, pool, db.RuntimeRole); err != nil {
+			t.Fatalf("condotest: %v", err)
+		}
+		db.RuntimeURL = roleURL(t, db.RuntimeRole, name)
+		db.RuntimePool = newPool(ctx, t, db.RuntimeRole, name, opts.MaxConns)
+		t.Cleanup(db.RuntimePool.Close) // runs before the database is dropped
+	}
+	return db
+}
+
+// newPool connects to database as role, with an empty search_path.
+func newPool(ctx context.Context, t testing.TB, role, database string, maxConns int32) *pgxpool.Pool {
+	t.Helper()
 	cfg, err := pgxpool.ParseConfig(AdminURL(t))
 	if err != nil {
 		t.Fatalf("condotest: %v", err)
 	}
-	cfg.ConnConfig.User = name
+	cfg.ConnConfig.User = role
 	cfg.ConnConfig.Password = ""
-	cfg.ConnConfig.Database = name
-	cfg.MaxConns = opts.MaxConns
-	if cfg.MaxConns == 0 {
-		cfg.MaxConns = 8
-	}
+	cfg.ConnConfig.Database = database
+	cfg.MaxConns = cmp.Or(maxConns, 8)
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		// The tests stand for a managed database (RDS, Cloud SQL, Azure,
 		// Supabase, Neon), where the application is never a superuser: a
@@ -198,28 +243,15 @@ func NewDatabaseInfo(t testing.TB, opts *DatabaseOpts) *Database {
 	if err != nil {
 		t.Fatalf("condotest: pool: %v", err)
 	}
-	t.Cleanup(func() {
-		pool.Close()
-		dropDatabase(t, name)
-	})
-	if !opts.SkipMigrations {
-		m, err := condomigrate.New(pool, &condomigrate.Config{Logger: Logger(t)})
-		if err != nil {
-			t.Fatalf("condotest: migrator: %v", err)
-		}
-		if _, err := m.MigrateShared(ctx, nil); err != nil {
-			t.Fatalf("condotest: shared migrations: %v", err)
-		}
-	}
-	return &Database{Name: name, Role: name, URL: roleURL(t, name), Pool: pool}
+	return pool
 }
 
-func roleURL(t testing.TB, role string) string {
+func roleURL(t testing.TB, role, database string) string {
 	cfg, err := pgx.ParseConfig(AdminURL(t))
 	if err != nil {
 		t.Fatalf("condotest: %v", err)
 	}
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", role, cfg.Host, cfg.Port, role)
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", role, cfg.Host, cfg.Port, database)
 }
 
 func dropDatabase(t testing.TB, name string) {

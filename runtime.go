@@ -1,0 +1,140 @@
+package condo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/condo-dev/condo/internal/pgident"
+)
+
+// ErrRuntimeIsOwner is returned by [GrantRuntime] when the runtime role is
+// the role that owns the registry: that is the single-role mode, with
+// nothing to grant.
+var ErrRuntimeIsOwner = errors.New("runtime role is the owner role")
+
+// Split roles
+//
+// In the single-role mode a tenant transaction runs on a connection of the
+// login role that owns every schema and shared table and has CREATEROLE:
+// SQL that leaves the tenant role (stacked statements: RESET ROLE; …) gets
+// all of that. With split roles the owner role (the registry's pool) only
+// creates, changes and purges tenants and runs migrations, while tenant
+// transactions run on [RegistryConfig.TenantPool], connected as a runtime
+// login role that owns nothing, has no grant on any shared table and
+// reaches the tenant roles only by SET ROLE: leaving a tenant role then
+// gets the other tenants (by SET ROLE, which PostgreSQL can't refuse to a
+// member) and nothing else.
+
+// tenantPool is the pool tenant transactions run on.
+func (r *Registry) tenantPool() *pgxpool.Pool {
+	if r.tpool != nil {
+		return r.tpool
+	}
+	return r.pool
+}
+
+// runtimeRole is the login role of a separate tenant pool, "" in the
+// single-role mode.
+func (r *Registry) runtimeRole() string {
+	if r.runtime != "" || r.tpool == nil {
+		return r.runtime
+	}
+	return r.tpool.Config().ConnConfig.User
+}
+
+// grantRuntimeSQL returns the statement that lets the runtime role SET ROLE
+// to the tenant role ro (quoted), without inheriting its privileges where
+// the server can say so, or "" in the single-role mode.
+func (r *Registry) grantRuntimeSQL(ro string) string {
+	rt := r.runtimeRole()
+	if rt == "" {
+		return ""
+	}
+	return "GRANT " + ro + " TO " + pgident.Quote(rt) + r.memberOptions() + ";\n"
+}
+
+// GrantRuntimeResult says what [GrantRuntime] granted.
+type GrantRuntimeResult struct {
+	// TenantRoles is how many tenant roles the runtime role was granted
+	// (those it was not a member of yet).
+	TenantRoles int
+	// SetConfig is true when set_config was granted (the database is
+	// hardened, see [HardenSQL]; otherwise PUBLIC has it already).
+	SetConfig bool
+}
+
+// GrantRuntime lets role, a login role that owns nothing (made by the
+// operator: CREATE ROLE app_runtime LOGIN NOINHERIT PASSWORD '…'), run
+// tenant transactions: it grants it every existing tenant role (WITH
+// INHERIT FALSE, SET TRUE on PostgreSQL 16 and later) and, in a hardened
+// database, EXECUTE on set_config, which the owner holds WITH GRANT OPTION
+// from [HardenSQL]. It grants nothing on shared tables. Run it on the owner
+// role's connection; it can run again, and only grants what is missing.
+// New tenants are granted by [Registry.Create] when
+// [RegistryConfig.TenantPool] is set.
+//
+// Returns a [*NameError] for an unusable role name, [ErrRuntimeIsOwner]
+// when role is db's own role, and the database's error otherwise
+// (undefined_object when the role does not exist).
+func GrantRuntime(ctx context.Context, db DBTX, role string) (*GrantRuntimeResult, error) {
+	if err := pgident.ValidateGiven("role", role); err != nil {
+		return nil, err
+	}
+	var me string
+	var num int
+	var hardened, canGrant bool
+	err := db.QueryRow(ctx, `SELECT current_user, current_setting('server_version_num')::int,
+		NOT has_function_privilege('public', $1, 'EXECUTE'),
+		has_function_privilege(current_user, $1, 'EXECUTE WITH GRANT OPTION')`, setConfigFunc).
+		Scan(&me, &num, &hardened, &canGrant)
+	if err != nil {
+		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
+	}
+	if me == role {
+		return nil, fmt.Errorf("grant runtime role %q: %w", role, ErrRuntimeIsOwner)
+	}
+	res := &GrantRuntimeResult{}
+	var b strings.Builder
+	rt := pgident.Quote(role)
+	if hardened {
+		if !canGrant {
+			return nil, fmt.Errorf("grant runtime role %q: the owner %q may not pass set_config on: have a superuser run HardenSQL for %q and %q", role, me, me, role)
+		}
+		b.WriteString("GRANT EXECUTE ON FUNCTION " + setConfigFunc + " TO " + rt + ";\n")
+		res.SetConfig = true
+	}
+	// pg_has_role errors for a role that does not exist, which is the
+	// error to give.
+	rows, err := db.Query(ctx, `SELECT t.role_name FROM public.condo_tenants t
+		JOIN pg_catalog.pg_roles r ON r.rolname = t.role_name
+		WHERE NOT pg_has_role($1, t.role_name, 'MEMBER') ORDER BY t.id`, role)
+	if err != nil {
+		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
+	}
+	missing, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
+	}
+	opts := (&Registry{serverNum: num}).memberOptions()
+	for _, ro := range missing {
+		if err := pgident.Validate("role", ro); err != nil {
+			return nil, err
+		}
+		b.WriteString("GRANT " + pgident.Quote(ro) + " TO " + rt + opts + ";\n")
+	}
+	res.TenantRoles = len(missing)
+	if b.Len() == 0 {
+		return res, nil
+	}
+	// Several statements in one simple-protocol message run as one
+	// implicit transaction: all of them or none.
+	if _, err := db.Exec(ctx, b.String()); err != nil {
+		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
+	}
+	return res, nil
+}
