@@ -215,16 +215,26 @@ func TestSplitRoles(t *testing.T) {
 			}
 		})
 	}
-	// Idempotent, and catches up tenants made without the runtime role.
+	// A registry without a TenantPool (the CLI's) grants new tenant roles
+	// to the recorded runtime role too.
+	plain := condo.NewRegistry(db.Pool, m, &condo.RegistryConfig{Logger: condotest.Logger(t)})
+	initech, err := plain.Create(ctx, condo.CreateParams{Slug: "initech", Name: "initech"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var member bool
+	if err := db.Pool.QueryRow(ctx, "SELECT pg_has_role($1, $2, 'MEMBER')", db.RuntimeRole, initech.Role).Scan(&member); err != nil || !member {
+		t.Fatalf("runtime role member of a tenant made by another registry: %v, %v", member, err)
+	}
+	// Idempotent, and catches up a membership that is missing.
 	if res, err := condo.GrantRuntime(ctx, db.Pool, db.RuntimeRole); err != nil || res.TenantRoles != 0 || !res.SetConfig {
 		t.Fatalf("GrantRuntime again: %+v, %v", res, err)
 	}
-	plain := condo.NewRegistry(db.Pool, m, &condo.RegistryConfig{Logger: condotest.Logger(t)})
-	if _, err := plain.Create(ctx, condo.CreateParams{Slug: "initech", Name: "initech"}); err != nil {
+	if _, err := db.Pool.Exec(ctx, "REVOKE "+initech.Role+" FROM "+db.RuntimeRole); err != nil {
 		t.Fatal(err)
 	}
 	if res, err := condo.GrantRuntime(ctx, db.Pool, db.RuntimeRole); err != nil || res.TenantRoles != 1 {
-		t.Fatalf("GrantRuntime after a tenant made without it: %+v, %v", res, err)
+		t.Fatalf("GrantRuntime after a membership was revoked: %+v, %v", res, err)
 	}
 	if _, err := condo.GrantRuntime(ctx, db.Pool, db.Role); !errors.Is(err, condo.ErrRuntimeIsOwner) {
 		t.Fatalf("GrantRuntime(owner): got %v, want ErrRuntimeIsOwner", err)

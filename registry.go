@@ -54,13 +54,11 @@ type RegistryConfig struct {
 	// [Registry.InTenantTx], [Registry.QueryTenant]) instead of the
 	// registry's pool, which keeps creating, changing and purging tenants.
 	// Connect it as a runtime login role that owns nothing, prepared with
-	// [GrantRuntime]: SQL that leaves a tenant role then holds only that
+	// [GrantRuntime] (after which every registry's [Registry.Create]
+	// grants it each new tenant role): SQL that leaves a tenant role then holds only that
 	// role's rights (see "Split roles" in the README). Defaults to the
 	// registry's pool: one role, the weaker mode.
 	TenantPool *pgxpool.Pool
-	// RuntimeRole is TenantPool's login role, which [Registry.Create]
-	// grants every new tenant role. Defaults to TenantPool's user.
-	RuntimeRole string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -70,7 +68,6 @@ type RegistryConfig struct {
 type Registry struct {
 	pool     *pgxpool.Pool
 	tpool    *pgxpool.Pool // tenant transactions; nil: pool
-	runtime  string
 	migrator *condomigrate.Migrator
 	reserved []string
 	hook     OnTenantCreatedFunc
@@ -94,7 +91,6 @@ func NewRegistry(pool *pgxpool.Pool, migrator *condomigrate.Migrator, cfg *Regis
 	r := &Registry{
 		pool:       pool,
 		tpool:      cfg.TenantPool,
-		runtime:    cfg.RuntimeRole,
 		migrator:   migrator,
 		reserved:   cfg.Reserved,
 		hook:       cfg.OnTenantCreated,
@@ -232,13 +228,17 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 			}
 		}
 		s, ro := pgident.Quote(t.Schema), pgident.Quote(t.Role)
+		grantRuntime, err := r.grantRuntimeSQL(ctx, tx, ro)
+		if err != nil {
+			return err
+		}
 		// The migration table is created before the default privileges, so
 		// the tenant role can neither read nor forge its migration history.
 		ddl := "CREATE SCHEMA " + s + ";\n" +
 			"SET LOCAL search_path TO " + s + ";\n" + condomigrate.TenantHistoryDDL + ";\n" +
 			"CREATE ROLE " + ro + " NOLOGIN;\n" +
 			"GRANT " + ro + " TO CURRENT_USER" + r.memberOptions() + ";\n" +
-			r.grantRuntimeSQL(ro) +
+			grantRuntime +
 			"GRANT USAGE ON SCHEMA " + s + " TO " + ro + ";\n" +
 			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " + ro + ";\n" +
 			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO " + ro + ";\n" +

@@ -38,24 +38,23 @@ func (r *Registry) tenantPool() *pgxpool.Pool {
 	return r.pool
 }
 
-// runtimeRole is the login role of a separate tenant pool, "" in the
-// single-role mode.
-func (r *Registry) runtimeRole() string {
-	if r.runtime != "" || r.tpool == nil {
-		return r.runtime
+// grantRuntimeSQL returns the statements that let every runtime role
+// (recorded by [GrantRuntime]) SET ROLE to the tenant role ro (quoted),
+// without inheriting its privileges where the server can say so.
+func (r *Registry) grantRuntimeSQL(ctx context.Context, tx pgx.Tx, ro string) (string, error) {
+	rows, _ := tx.Query(ctx, "SELECT role_name FROM public.condo_runtime_roles ORDER BY role_name")
+	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("runtime roles: %w", err)
 	}
-	return r.tpool.Config().ConnConfig.User
-}
-
-// grantRuntimeSQL returns the statement that lets the runtime role SET ROLE
-// to the tenant role ro (quoted), without inheriting its privileges where
-// the server can say so, or "" in the single-role mode.
-func (r *Registry) grantRuntimeSQL(ro string) string {
-	rt := r.runtimeRole()
-	if rt == "" {
-		return ""
+	var b strings.Builder
+	for _, rt := range roles {
+		if err := pgident.ValidateGiven("role", rt); err != nil {
+			return "", err
+		}
+		b.WriteString("GRANT " + ro + " TO " + pgident.Quote(rt) + r.memberOptions() + ";\n")
 	}
-	return "GRANT " + ro + " TO " + pgident.Quote(rt) + r.memberOptions() + ";\n"
+	return b.String(), nil
 }
 
 // GrantRuntimeResult says what [GrantRuntime] granted.
@@ -75,8 +74,8 @@ type GrantRuntimeResult struct {
 // database, EXECUTE on set_config, which the owner holds WITH GRANT OPTION
 // from [HardenSQL]. It grants nothing on shared tables. Run it on the owner
 // role's connection; it can run again, and only grants what is missing.
-// New tenants are granted by [Registry.Create] when
-// [RegistryConfig.TenantPool] is set.
+// It records role in the registry, so that [Registry.Create] grants it
+// every new tenant role, whichever process creates it.
 //
 // Returns a [*NameError] for an unusable role name, [ErrRuntimeIsOwner]
 // when role is db's own role, and the database's error otherwise
@@ -128,9 +127,7 @@ func GrantRuntime(ctx context.Context, db DBTX, role string) (*GrantRuntimeResul
 		b.WriteString("GRANT " + pgident.Quote(ro) + " TO " + rt + opts + ";\n")
 	}
 	res.TenantRoles = len(missing)
-	if b.Len() == 0 {
-		return res, nil
-	}
+	b.WriteString("INSERT INTO public.condo_runtime_roles (role_name) VALUES (" + quoteLiteral(role) + ") ON CONFLICT DO NOTHING;\n")
 	// Several statements in one simple-protocol message run as one
 	// implicit transaction: all of them or none.
 	if _, err := db.Exec(ctx, b.String()); err != nil {

@@ -309,6 +309,7 @@ func newCommand(cfg *Config) (*cobra.Command, *app) {
 	root.PersistentFlags().StringVar(&a.directURL, "direct-database-url", "", "connection string straight to PostgreSQL, for migrations and LISTEN when --database-url goes through a transaction pooler (default $CONDO_DIRECT_DATABASE_URL)")
 	root.PersistentFlags().StringVar(&a.pooler, "pooler", "", "what sits in front of --database-url: auto (detect), none, session or transaction (default $CONDO_POOLER, else auto)")
 	root.AddCommand(newMigrateCmd(a), newTenantsCmd(a), newServeCmd(a), newProxyConfigCmd(a), newCertsCmd(a), newDoctorCmd(a))
+	root.AddCommand(newHardenCmd(a), newRuntimeGrantCmd(a))
 	root.AddCommand(a.cfg.Commands...)
 	closeOnError(root, a)
 	return root, a

@@ -59,6 +59,7 @@ type serveFlags struct {
 	h2c, noAccessLog                 bool
 	shutdownTimeout                  time.Duration
 	dbConns, tenantPools             int
+	runtimeURL                       string
 	cert                             *certFlags
 }
 
@@ -128,6 +129,7 @@ and redirects HTTP to HTTPS.`,
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", dur("CONDO_SHUTDOWN_TIMEOUT", 30*time.Second), "how long a shutdown waits for requests in flight [CONDO_SHUTDOWN_TIMEOUT]")
 	fl.IntVar(&f.dbConns, "db-conns", cmp.Or(envInt(a.cfg.Getenv(dbConnsEnv)), defaultDBConns), "database connections in the pool [CONDO_DB_CONNS]")
 	fl.IntVar(&f.tenantPools, "tenant-pools", envInt(a.cfg.Getenv("CONDO_TENANT_POOLS")), "split --db-conns more connections into this many tenant-affine pools for the app's tenant reads (condo.TenantPools; for thousands of tenants), 0: off [CONDO_TENANT_POOLS]")
+	fl.StringVar(&f.runtimeURL, "runtime-database-url", env("CONDO_RUNTIME_DATABASE_URL", ""), "split roles: run tenant transactions as this login role, which owns nothing (see runtime-grant); DATABASE_URL stays the owner, for signup and the rest. Empty: one role for everything, the weaker mode [CONDO_RUNTIME_DATABASE_URL]")
 	f.cert.registerACME(fl)
 	return cmd
 }
@@ -176,6 +178,16 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	logger := env.Logger
+	tenantCfg := env.Pool.Config()
+	if f.runtimeURL != "" {
+		rt, err := a.useRuntime(ctx, env, f.runtimeURL, int32(f.dbConns))
+		if err != nil {
+			return err
+		}
+		// Closed after the handlers' Stopped hook, which may still read.
+		defer rt.Close()
+		tenantCfg = rt.Config()
+	}
 	res, err := condo.NewResolver(env.Registry, &condo.ResolverConfig{
 		BaseDomains:      f.baseDomains,
 		PathPrefix:       f.pathPrefix,
@@ -187,7 +199,7 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	if f.tenantPools > 0 {
-		pcfg := env.Pool.Config()
+		pcfg := tenantCfg
 		pcfg.MaxConns, pcfg.MinConns = int32(f.dbConns), 0
 		tp, err := condo.NewTenantPools(ctx, pcfg, f.tenantPools)
 		if err != nil {
