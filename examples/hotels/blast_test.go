@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condomigrate"
+	"github.com/condo-dev/condo/condotest"
+	"github.com/condo-dev/condo/examples/hotels/migrations"
+)
+
+// blastModes are the database set-ups of the README's blast-radius table.
+var blastModes = []struct {
+	name string
+	opts condotest.DatabaseOpts
+}{
+	{"before", condotest.DatabaseOpts{Unhardened: true}}, // as shipped before: set_config for everyone, one role
+	{"single", condotest.DatabaseOpts{}},                 // hardened, one role
+	{"split", condotest.DatabaseOpts{Runtime: true}},     // hardened, runtime role for tenant transactions
+}
+
+// blastProbe is one thing an SQL injection in tenant code may try to
+// reach. sql runs after leaving the tenant role: for "one statement" inside
+// query_to_xml behind set_config('role', …) in a single extended-protocol
+// statement (QueryTenant), for "stacked" after RESET ROLE (and SET ROLE to
+// the other tenant when asOther) through the simple protocol (tx.Exec
+// without arguments, in InTenantTx).
+type blastProbe struct {
+	sql     string
+	asOther bool
+	// reach lists, per mode, whether "one statement" and "stacked" get
+	// through; pg16 overrides it on PostgreSQL 16 and later.
+	reach, pg16 map[string][2]bool
+}
+
+var (
+	everywhere = map[string][2]bool{"before": {true, true}, "single": {false, true}, "split": {false, true}}
+	ownerOnly  = map[string][2]bool{"before": {true, true}, "single": {false, true}, "split": {false, false}}
+	ddlOwner   = map[string][2]bool{"before": {false, true}, "single": {false, true}, "split": {false, false}}
+	nowhere    = map[string][2]bool{"before": {false, false}, "single": {false, false}, "split": {false, false}}
+)
+
+// TestBlastRadius backs every cell of the README's blast-radius table: for
+// each set-up it runs every probe as the tenant acme and asserts whether
+// it got through. Run it on PostgreSQL 15 and 18.
+func TestBlastRadius(t *testing.T) {
+	t.Parallel()
+	for _, mode := range blastModes {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			blastRadius(t, mode.name, mode.opts)
+		})
+	}
+}
+
+func blastRadius(t *testing.T, mode string, opts condotest.DatabaseOpts) {
+	ctx := t.Context()
+	db := condotest.NewDatabaseInfo(t, &opts)
+	m, err := condomigrate.New(db.Pool, &condomigrate.Config{Shared: migrations.Shared(), Tenant: migrations.Tenant(), Logger: condotest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.MigrateShared(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	reg := condo.NewRegistry(db.Pool, m, &condo.RegistryConfig{TenantPool: db.RuntimePool, Logger: condotest.Logger(t)})
+	var acme, globex *condo.Tenant
+	for _, p := range []struct {
+		t    **condo.Tenant
+		slug string
+	}{{&acme, "acme"}, {&globex, "globex"}} {
+		if *p.t, err = reg.Create(ctx, condo.CreateParams{Slug: p.slug, Name: p.slug}); err != nil {
+			t.Fatal(err)
+		}
+		err := reg.InTx(ctx, *p.t, func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, "INSERT INTO hotel (name, city, stars) VALUES ($1, 'Lima', 4)", p.slug+" hotel")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One row in every shared table worth stealing.
+	_, err = db.Pool.Exec(ctx, `
+		INSERT INTO public.users (email, password_hash) VALUES ('a@example.test', '$argon2id$fake');
+		INSERT INTO public.admin_users (email, password_hash) VALUES ('root@example.test', '$argon2id$fake');
+		INSERT INTO public.sessions (token_hash, user_id, expires_at) SELECT '\x01', id, now() + interval '1 day' FROM public.users;
+		INSERT INTO public.app_secrets (name, value) VALUES ('csrf', '\x02');
+		INSERT INTO public.condo_cert_storage (key, value, encrypted) VALUES ('certificates/x/x.key', '\x03', false)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := globex.Schema
+	probes := map[string]blastProbe{
+		"own schema":                          {sql: "SELECT name FROM hotel", reach: map[string][2]bool{"before": {true, true}, "single": {true, true}, "split": {true, true}}},
+		"other tenants' rows":                 {sql: "SELECT name FROM " + other + ".hotel", asOther: true, reach: everywhere},
+		"other tenants' rows, writing":        {sql: "UPDATE " + other + ".hotel SET name = 'pwned'", asOther: true, reach: map[string][2]bool{"before": {false, true}, "single": {false, true}, "split": {false, true}}},
+		"registry (tenants, domains)":         {sql: "SELECT slug FROM public.condo_tenants", reach: ownerOnly},
+		"users' password hashes":              {sql: "SELECT password_hash FROM public.users", reach: ownerOnly},
+		"admins' password hashes":             {sql: "SELECT password_hash FROM public.admin_users", reach: ownerOnly},
+		"sessions":                            {sql: "SELECT token_hash FROM public.sessions", reach: ownerOnly},
+		"CSRF key":                            {sql: "SELECT value FROM public.app_secrets", reach: ownerOnly},
+		"certificate storage":                 {sql: "SELECT value FROM public.condo_cert_storage", reach: ownerOnly},
+		"drop another tenant's schema":        {sql: "DROP SCHEMA " + other + " CASCADE", reach: ddlOwner},
+		"change shared tables (DDL)":          {sql: "ALTER TABLE public.users ADD COLUMN x int", reach: ddlOwner},
+		"create roles":                        {sql: "CREATE ROLE " + db.Role + "_evil", reach: ddlOwner},
+		"run programs on the database server": {sql: "GRANT pg_execute_server_program TO CURRENT_USER; COPY (SELECT 1) TO PROGRAM 'cat > /dev/null'", reach: ddlOwner, pg16: nowhere},
+	}
+	var version int
+	if err := db.Pool.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	tctx := condo.WithTenant(ctx, acme)
+	for name, p := range probes {
+		t.Run(name, func(t *testing.T) {
+			want := p.reach[mode]
+			if p.pg16 != nil && version >= 160000 {
+				want = p.pg16[mode]
+			}
+			target := "none"
+			if p.asOther {
+				target = globex.Role
+			}
+			// One statement, through QueryTenant. The own-schema probe
+			// needs no escape.
+			one := "SELECT set_config('role', '" + target + "', true) || query_to_xml('" + strings.ReplaceAll(p.sql, "'", "''") + "', true, false, '')::text"
+			if name == "own schema" {
+				one = p.sql
+			}
+			oneErr := reg.QueryTenant(tctx, func(rows pgx.Rows) error {
+				for rows.Next() {
+				}
+				return rows.Err()
+			}, one)
+			// Stacked statements, rolled back.
+			stacked := "RESET ROLE; " + p.sql
+			if p.asOther {
+				stacked = "RESET ROLE; SET ROLE " + globex.Role + "; " + p.sql
+			}
+			if name == "own schema" {
+				stacked = p.sql
+			}
+			stackedErr := reg.InTenantTx(tctx, func(ctx context.Context, tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, stacked); err != nil {
+					return err
+				}
+				return errBlastRollback
+			})
+			got := [2]bool{oneErr == nil, errors.Is(stackedErr, errBlastRollback)}
+			t.Logf("PostgreSQL %d, %s: one statement %v (%v), stacked %v (%v)", version/10000, mode, got[0], oneErr, got[1], stackedErr)
+			if got != want {
+				t.Fatalf("PostgreSQL %d, %s: got through (one statement, stacked) = %v, want %v\none statement: %v\nstacked: %v",
+					version/10000, mode, got, want, oneErr, stackedErr)
+			}
+			// And without leaving the tenant role, nothing but its own
+			// schema, in every set-up.
+			if name != "own schema" {
+				plainErr := reg.InTenantTx(tctx, func(ctx context.Context, tx pgx.Tx) error {
+					_, err := tx.Exec(ctx, p.sql)
+					return err
+				})
+				if !refused(plainErr) {
+					t.Errorf("as the tenant role: got %v, want a privilege error", plainErr)
+				}
+			}
+			for i, err := range []error{oneErr, stackedErr} {
+				if !got[i] && !refused(err) {
+					t.Errorf("%s: refused with %v, want a privilege error", []string{"one statement", "stacked"}[i], err)
+				}
+			}
+		})
+	}
+}
+
+var errBlastRollback = errors.New("roll back")
+
+// refused reports whether err is PostgreSQL refusing for lack of privilege
+// (or refusing to write inside query_to_xml's read-only query).
+func refused(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "42501": // insufficient_privilege
+		return true
+	case "0A000": // feature_not_supported: "UPDATE is not allowed in a non-volatile function"
+		return strings.Contains(pe.Message, "not allowed in a non-volatile function")
+	}
+	return false
+}
