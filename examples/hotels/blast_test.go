@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -194,4 +195,23 @@ func refused(err error) bool {
 		return strings.Contains(pe.Message, "not allowed in a non-volatile function")
 	}
 	return false
+}
+
+// TestSplitRolesApp runs the app with split roles: signup (the owner
+// creates the tenant) and the tenant's pages (tenant transactions on the
+// runtime role) work as in the one-role mode.
+func TestSplitRolesApp(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, &appOpts{runtime: true})
+	rt := ta.env.Registry.TenantPool()
+	if rt == ta.env.Pool {
+		t.Fatal("tenant transactions on the owner's pool")
+	}
+	before := rt.Stat().AcquireCount()
+	c := ta.client()
+	p := c.submit(ta.url("", "/signup"), ta.url("", "/signup"), signupForm("Sunny Stays", "Sunny", "owner@example.com", testPassword))
+	want(t, p, http.StatusOK, "Welcome to Sunny Stays", "No hotels yet")
+	if rt.Stat().AcquireCount() == before {
+		t.Fatal("the tenant's pages did not use the runtime role's pool")
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/internal/pgcluster"
 )
 
@@ -96,7 +97,9 @@ func bootstrap(ctx context.Context, c *pgcluster.Cluster) error {
 	if _, err := dbConn.Exec(ctx, "ALTER SCHEMA public OWNER TO "+devRole); err != nil {
 		return fmt.Errorf("hand the public schema to %s: %w", devRole, err)
 	}
-	return nil
+	// What production operators run once (hotels harden): tenant roles
+	// can't call set_config, so one injected statement can't leave them.
+	return condo.Harden(ctx, dbConn, devRole)
 }
 
 // errClusterBusy explains a cluster that another process already runs.

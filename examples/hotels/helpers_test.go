@@ -66,6 +66,9 @@ func (ta *testApp) run(args ...string) (string, error) {
 type appOpts struct {
 	accountLimit *accounts.Limit
 	pairLimit    *accounts.Limit
+	// runtime splits the roles: tenant transactions run as a runtime
+	// role (what serve --runtime-database-url does).
+	runtime bool
 }
 
 // errorCounter passes records on to next and counts those at level Error.
@@ -95,7 +98,7 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 		o = &appOpts{}
 	}
 	ctx := context.Background()
-	db := condotest.NewDatabaseInfo(t, nil)
+	db := condotest.NewDatabaseInfo(t, &condotest.DatabaseOpts{Runtime: o.runtime})
 	errs := new(atomic.Int64)
 	logger := slog.New(errorCounter{condotest.Logger(t).Handler(), errs})
 	env, err := condocli.Open(ctx, db.URL, &condocli.Config{
@@ -107,6 +110,9 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	t.Cleanup(env.Close)
 	if _, err := env.Migrator.MigrateShared(ctx, nil); err != nil {
 		t.Fatal(err)
+	}
+	if o.runtime {
+		env.Registry = condo.NewRegistry(env.Pool, env.Migrator, &condo.RegistryConfig{TenantPool: db.RuntimePool, Logger: logger})
 	}
 	a, err := newApp(env, &options{
 		accounts: &accounts.Config{
