@@ -28,6 +28,10 @@ func (r *Registry) InTenantTx(ctx context.Context, fn func(ctx context.Context, 
 // PgBouncer) never carries one tenant's settings into another request, and
 // the database itself refuses reads of other schemas and of the registry.
 //
+// tx.Exec without arguments uses the extended protocol too, so a string
+// holding several statements is refused rather than run: injected SQL
+// can't stack statements (RESET ROLE; …) behind the application's.
+//
 // fn's error, or a failed commit, rolls the transaction back; so does a
 // panic, which then continues. The rollback does not depend on ctx, so a
 // cancelled request still releases its connection cleanly.
@@ -41,7 +45,7 @@ func (r *Registry) InTx(ctx context.Context, t *Tenant, fn func(ctx context.Cont
 		return fmt.Errorf("begin tenant %q transaction: %w", t.Slug, err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // no-op after Commit
-	if err := fn(ctx, tx); err != nil {
+	if err := fn(ctx, tenantTx{tx}); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {

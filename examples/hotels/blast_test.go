@@ -30,8 +30,9 @@ var blastModes = []struct {
 // reach. sql runs after leaving the tenant role: for "one statement" inside
 // query_to_xml behind set_config('role', …) in a single extended-protocol
 // statement (QueryTenant), for "stacked" after RESET ROLE (and SET ROLE to
-// the other tenant when asOther) through the simple protocol (tx.Exec
-// without arguments, in InTenantTx).
+// the other tenant when asOther) through the simple protocol, in
+// InTenantTx (pgx.QueryExecModeSimpleProtocol: InTx's tx.Exec alone
+// refuses several statements).
 type blastProbe struct {
 	sql     string
 	asOther bool
@@ -148,7 +149,7 @@ func blastRadius(t *testing.T, mode string, opts condotest.DatabaseOpts) {
 				stacked = p.sql
 			}
 			stackedErr := reg.InTenantTx(tctx, func(ctx context.Context, tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, stacked); err != nil {
+				if _, err := tx.Exec(ctx, stacked, pgx.QueryExecModeSimpleProtocol); err != nil {
 					return err
 				}
 				return errBlastRollback
@@ -163,7 +164,7 @@ func blastRadius(t *testing.T, mode string, opts condotest.DatabaseOpts) {
 			// schema, in every set-up.
 			if name != "own schema" {
 				plainErr := reg.InTenantTx(tctx, func(ctx context.Context, tx pgx.Tx) error {
-					_, err := tx.Exec(ctx, p.sql)
+					_, err := tx.Exec(ctx, p.sql, pgx.QueryExecModeSimpleProtocol)
 					return err
 				})
 				if !refused(plainErr) {
