@@ -22,6 +22,20 @@
 // database refuses reads of other tenants and of the registry. Without a
 // tenant in the context the API fails with [ErrNoTenant].
 //
+// # Blast radius
+//
+// SQL injected into tenant code should not leave the tenant role, and what
+// it reaches if it does should be small. [HardenSQL] (run once per
+// database by a superuser; [CheckHardening] reports it) takes set_config
+// from tenant roles, so one statement can't leave them; the tx that
+// [Registry.InTx] hands out refuses strings of several statements. With
+// split roles ([RegistryConfig.TenantPool], [GrantRuntime]) tenant
+// transactions run as a runtime role that owns nothing and reaches tenant
+// roles only by SET ROLE, while the registry's pool (the owner) creates
+// and purges tenants: statements that do leave a tenant role (the simple
+// protocol, chosen explicitly) then reach the other tenants and nothing
+// shared. The README's blast-radius table lists what each set-up reaches.
+//
 // # Names
 //
 // Tenant slugs are DNS labels ([ValidateSlug]); hosts are normalised by

@@ -17,19 +17,6 @@ import (
 // nothing to grant.
 var ErrRuntimeIsOwner = errors.New("runtime role is the owner role")
 
-// Split roles
-//
-// In the single-role mode a tenant transaction runs on a connection of the
-// login role that owns every schema and shared table and has CREATEROLE:
-// SQL that leaves the tenant role (stacked statements: RESET ROLE; …) gets
-// all of that. With split roles the owner role (the registry's pool) only
-// creates, changes and purges tenants and runs migrations, while tenant
-// transactions run on [RegistryConfig.TenantPool], connected as a runtime
-// login role that owns nothing, has no grant on any shared table and
-// reaches the tenant roles only by SET ROLE: leaving a tenant role then
-// gets the other tenants (by SET ROLE, which PostgreSQL can't refuse to a
-// member) and nothing else.
-
 // tenantPool is the pool tenant transactions run on.
 func (r *Registry) tenantPool() *pgxpool.Pool {
 	if r.tpool != nil {
@@ -42,7 +29,9 @@ func (r *Registry) tenantPool() *pgxpool.Pool {
 // (recorded by [GrantRuntime]) SET ROLE to the tenant role ro (quoted),
 // without inheriting its privileges where the server can say so.
 func (r *Registry) grantRuntimeSQL(ctx context.Context, tx pgx.Tx, ro string) (string, error) {
-	rows, _ := tx.Query(ctx, "SELECT role_name FROM public.condo_runtime_roles ORDER BY role_name")
+	// A runtime role dropped since is skipped, not an error.
+	rows, _ := tx.Query(ctx, `SELECT rr.role_name FROM public.condo_runtime_roles rr
+		JOIN pg_catalog.pg_roles r ON r.rolname = rr.role_name ORDER BY rr.role_name`)
 	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return "", fmt.Errorf("runtime roles: %w", err)
@@ -78,8 +67,8 @@ type GrantRuntimeResult struct {
 // every new tenant role, whichever process creates it.
 //
 // Returns a [*NameError] for an unusable role name, [ErrRuntimeIsOwner]
-// when role is db's own role, and the database's error otherwise
-// (undefined_object when the role does not exist).
+// when role is db's own role, an error when the role does not exist or is
+// a superuser, and the database's error otherwise.
 func GrantRuntime(ctx context.Context, db DBTX, role string) (*GrantRuntimeResult, error) {
 	if err := pgident.ValidateGiven("role", role); err != nil {
 		return nil, err
@@ -87,15 +76,22 @@ func GrantRuntime(ctx context.Context, db DBTX, role string) (*GrantRuntimeResul
 	var me string
 	var num int
 	var hardened, canGrant bool
+	var super *bool
 	err := db.QueryRow(ctx, `SELECT current_user, current_setting('server_version_num')::int,
 		NOT has_function_privilege('public', $1, 'EXECUTE'),
-		has_function_privilege(current_user, $1, 'EXECUTE WITH GRANT OPTION')`, setConfigFunc).
-		Scan(&me, &num, &hardened, &canGrant)
+		has_function_privilege(current_user, $1, 'EXECUTE WITH GRANT OPTION'),
+		(SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $2)`, setConfigFunc, role).
+		Scan(&me, &num, &hardened, &canGrant, &super)
 	if err != nil {
 		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
 	}
-	if me == role {
+	switch {
+	case me == role:
 		return nil, fmt.Errorf("grant runtime role %q: %w", role, ErrRuntimeIsOwner)
+	case super == nil:
+		return nil, fmt.Errorf("grant runtime role %q: role does not exist", role)
+	case *super:
+		return nil, fmt.Errorf("grant runtime role %q: a superuser can't be a runtime role (it reaches everything)", role)
 	}
 	res := &GrantRuntimeResult{}
 	var b strings.Builder

@@ -57,6 +57,7 @@ func TestHardenAndRuntimeGrant(t *testing.T) {
 	}
 	c.fails("runtime role is the owner", "runtime-grant", db.Role)
 	c.fails("does not exist", "runtime-grant", "nobody_here")
+	c.fails("superuser", "runtime-grant", u.User.Username())
 }
 
 // TestServeRuntimeRole serves with split roles: tenant queries run as the
