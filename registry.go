@@ -55,9 +55,9 @@ type RegistryConfig struct {
 	// registry's pool, which keeps creating, changing and purging tenants.
 	// Connect it as a runtime login role that owns nothing, prepared with
 	// [GrantRuntime] (after which every registry's [Registry.Create]
-	// grants it each new tenant role): SQL that leaves a tenant role then holds only that
-	// role's rights (see "Split roles" in the README). Defaults to the
-	// registry's pool: one role, the weaker mode.
+	// grants it each new tenant role): SQL that leaves a tenant role then
+	// holds only that role's rights (see the README's blast-radius
+	// section). Defaults to the registry's pool: one role, the weaker mode.
 	TenantPool *pgxpool.Pool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
