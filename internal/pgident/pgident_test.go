@@ -71,3 +71,28 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+func TestValidateGiven(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"operator's role", "MyApp-Prod", true},
+		{"quote inside", `a"b`, true},
+		{"empty", "", false},
+		{"too long", strings.Repeat("a", MaxLen+1), false},
+		{"NUL", "a\x00b", false},
+		{"invalid UTF-8", "a\xffb", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := ValidateGiven("role", tt.in)
+			if (err == nil) != tt.ok {
+				t.Fatalf("ValidateGiven(%q) = %v, want ok=%v", tt.in, err, tt.ok)
+			}
+		})
+	}
+}
