@@ -259,3 +259,32 @@ func TestSplitRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestHardenSQL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		roles []string
+		want  string // a line of the SQL; "" when an error is wanted
+	}{
+		{"owner", []string{"app"}, `GRANT EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) TO "app" WITH GRANT OPTION;`},
+		{"quoted", []string{`My"Role`}, `TO "My""Role" WITH GRANT OPTION;`},
+		{"no role", nil, ""},
+		{"empty role", []string{"app", ""}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sql, err := condo.HardenSQL(tt.roles...)
+			if tt.want == "" {
+				if err == nil {
+					t.Fatalf("HardenSQL(%q) = %q, want an error", tt.roles, sql)
+				}
+				return
+			}
+			if err != nil || !strings.HasPrefix(sql, "REVOKE EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) FROM PUBLIC;\n") || !strings.Contains(sql, tt.want) {
+				t.Fatalf("HardenSQL(%q) = %q, %v; want the REVOKE and %q", tt.roles, sql, err, tt.want)
+			}
+		})
+	}
+}
