@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
@@ -24,7 +25,8 @@ EXECUTE on pg_catalog.set_config from PUBLIC and grant it back to the
 application's login roles: --role, by default the DATABASE_URL role and the
 database's owner. Name the runtime role too when roles are split.
 
-Only a superuser may do this. Connected as one, harden does it; otherwise
+Only a superuser may do this. Connected as one, harden does it (and so
+does migrate, when the database is not hardened yet); otherwise
 (or with --print) it prints the SQL for an operator to run once, as the
 superuser, in the application's database, e.g. with psql -f. It then
 reports the database's state.`,
@@ -40,17 +42,12 @@ reports the database's state.`,
 			if err != nil {
 				return err
 			}
-			var me, owner string
-			err = env.Pool.QueryRow(ctx, `SELECT current_user, pg_get_userbyid(datdba) FROM pg_database
-				WHERE datname = current_database()`).Scan(&me, &owner)
+			me, defaults, err := defaultHardenRoles(ctx, env)
 			if err != nil {
 				return err
 			}
 			if len(roles) == 0 {
-				roles = []string{me}
-				if owner != me {
-					roles = append(roles, owner)
-				}
+				roles = defaults
 			}
 			sql, err := condo.HardenSQL(roles...)
 			if err != nil {
@@ -76,6 +73,40 @@ reports the database's state.`,
 	cmd.Flags().StringSliceVar(&roles, "role", nil, "a login role that keeps set_config (repeatable; default: this role and the database owner)")
 	cmd.Flags().BoolVar(&print, "print", false, "print the SQL instead of running it")
 	return cmd
+}
+
+// defaultHardenRoles returns the connected role and the roles that keep
+// set_config by default: it and the database's owner.
+func defaultHardenRoles(ctx context.Context, env *Env) (string, []string, error) {
+	var me, owner string
+	err := env.Pool.QueryRow(ctx, `SELECT current_user, pg_get_userbyid(datdba) FROM pg_database
+		WHERE datname = current_database()`).Scan(&me, &owner)
+	if err != nil {
+		return "", nil, fmt.Errorf("harden: %w", err)
+	}
+	roles := []string{me}
+	if owner != me {
+		roles = append(roles, owner)
+	}
+	return me, roles, nil
+}
+
+// hardenIfSuperuser hardens the database when migrate runs as a superuser
+// and it is not hardened yet: the one time Condo holds the privilege.
+func (a *app) hardenIfSuperuser(ctx context.Context, env *Env, out io.Writer) error {
+	st, err := condo.CheckHardening(ctx, env.Pool)
+	if err != nil || !st.Superuser || st.SetConfigRevoked {
+		return err
+	}
+	_, roles, err := defaultHardenRoles(ctx, env)
+	if err != nil {
+		return err
+	}
+	if err := condo.Harden(ctx, env.Pool, roles...); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "hardened: set_config revoked from tenant roles, kept by %s (see harden)\n", strings.Join(roles, ", "))
+	return nil
 }
 
 func printHardening(w io.Writer, st *condo.HardeningStatus) {

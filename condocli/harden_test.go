@@ -46,6 +46,14 @@ func TestHardenAndRuntimeGrant(t *testing.T) {
 	}
 	u.Path = "/" + db.Name
 	su := cli{t: t, url: u.String()}
+	// migrate as a superuser hardens a database that is not hardened yet.
+	want := "hardened: set_config revoked from tenant roles, kept by " + u.User.Username() + ", " + db.Role
+	if out := su.ok("migrate"); !strings.Contains(out, want) {
+		t.Fatalf("migrate as a superuser: want %q in:\n%s", want, out)
+	}
+	if out := su.ok("migrate"); strings.Contains(out, "hardened") {
+		t.Fatalf("migrate again hardened again:\n%s", out)
+	}
 	if out := su.ok("harden"); !strings.Contains(out, "set_config revoked from tenant roles: yes") {
 		t.Fatalf("harden as a superuser:\n%s", out)
 	}

@@ -59,6 +59,11 @@ do not stop the others (unless --stop-on-error). Run it again to resume.`,
 				}
 				fmt.Fprintf(out, "shared: %d migration(s) %s in %s\n", len(res.Applied), verb, time.Since(start).Round(time.Millisecond))
 			}
+			if !dryRun {
+				if err := a.hardenIfSuperuser(ctx, env, out); err != nil {
+					return err
+				}
+			}
 			if sharedOnly {
 				return nil
 			}
