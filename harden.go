@@ -89,10 +89,15 @@ type HardeningStatus struct {
 	// older, CREATEROLE may grant itself any non-superuser role, such as
 	// pg_read_server_files).
 	CreateRole bool
+	// RuntimeRoles are the runtime roles recorded by [GrantRuntime]
+	// (split roles); empty in the single-role mode or before Condo's
+	// shared migrations ran.
+	RuntimeRoles []string
 }
 
 // CheckHardening reports the [HardeningStatus] of the database db is
-// connected to, as seen by db's role. It only reads the catalog.
+// connected to, as seen by db's role. It only reads (a doctor command's
+// check).
 func CheckHardening(ctx context.Context, db DBTX) (*HardeningStatus, error) {
 	s := &HardeningStatus{}
 	err := db.QueryRow(ctx, `SELECT NOT has_function_privilege('public', $1, 'EXECUTE'),
@@ -101,6 +106,16 @@ func CheckHardening(ctx context.Context, db DBTX) (*HardeningStatus, error) {
 		Scan(&s.SetConfigRevoked, &s.SetConfigGranted, &s.Superuser, &s.CreateRole)
 	if err != nil {
 		return nil, fmt.Errorf("check hardening: %w", err)
+	}
+	var exists bool
+	if err := db.QueryRow(ctx, "SELECT to_regclass('public.condo_runtime_roles') IS NOT NULL").Scan(&exists); err != nil {
+		return nil, fmt.Errorf("check hardening: %w", err)
+	}
+	if exists {
+		rows, _ := db.Query(ctx, "SELECT role_name FROM public.condo_runtime_roles ORDER BY role_name")
+		if s.RuntimeRoles, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return nil, fmt.Errorf("check hardening: runtime roles: %w", err)
+		}
 	}
 	return s, nil
 }

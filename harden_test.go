@@ -112,7 +112,7 @@ func TestInjectionStaysInTenantRole(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.SetConfigRevoked != hardened || !st.SetConfigGranted || st.Superuser || !st.CreateRole {
+			if st.SetConfigRevoked != hardened || !st.SetConfigGranted || st.Superuser || !st.CreateRole || len(st.RuntimeRoles) != 0 {
 				t.Fatalf("CheckHardening = %+v, want SetConfigRevoked %v", st, hardened)
 			}
 		})
@@ -168,6 +168,9 @@ func TestSplitRoles(t *testing.T) {
 	reg := condo.NewRegistry(db.Pool, m, &condo.RegistryConfig{TenantPool: db.RuntimePool, Logger: condotest.Logger(t)})
 	if reg.TenantPool() != db.RuntimePool {
 		t.Fatal("TenantPool is not the runtime pool")
+	}
+	if st, err := condo.CheckHardening(ctx, db.Pool); err != nil || len(st.RuntimeRoles) != 1 || st.RuntimeRoles[0] != db.RuntimeRole {
+		t.Fatalf("CheckHardening: %+v, %v; want runtime role %s", st, err, db.RuntimeRole)
 	}
 	var tenants []*condo.Tenant
 	for _, slug := range []string{"acme", "globex"} {

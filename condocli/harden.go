@@ -113,6 +113,11 @@ func printHardening(w io.Writer, st *condo.HardeningStatus) {
 	yes := map[bool]string{true: "yes", false: "no"}
 	fmt.Fprintf(w, "set_config revoked from tenant roles: %s\n", yes[st.SetConfigRevoked])
 	fmt.Fprintf(w, "set_config granted to this role:      %s\n", yes[st.SetConfigGranted])
+	if len(st.RuntimeRoles) > 0 {
+		fmt.Fprintf(w, "runtime roles (split roles):          %s\n", strings.Join(st.RuntimeRoles, ", "))
+	} else {
+		fmt.Fprintf(w, "runtime roles (split roles):          none, one role for everything\n")
+	}
 }
 
 func newRuntimeGrantCmd(a *app) *cobra.Command {

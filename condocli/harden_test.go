@@ -54,7 +54,7 @@ func TestHardenAndRuntimeGrant(t *testing.T) {
 	if out := su.ok("migrate"); strings.Contains(out, "hardened") {
 		t.Fatalf("migrate again hardened again:\n%s", out)
 	}
-	if out := su.ok("harden"); !strings.Contains(out, "set_config revoked from tenant roles: yes") {
+	if out := su.ok("harden"); !strings.Contains(out, "set_config revoked from tenant roles: yes") || !strings.Contains(out, db.RuntimeRole) {
 		t.Fatalf("harden as a superuser:\n%s", out)
 	}
 	if st, err := condo.CheckHardening(t.Context(), db.Pool); err != nil || !st.SetConfigRevoked || !st.SetConfigGranted {
