@@ -163,6 +163,7 @@ func (a *app) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 		}
 		report(checkClock(facts))
 		report(checkPooler(ctx, env))
+		report(checkBlastRadius(ctx, env))
 	}
 	report(a.checkCertKey(ctx, env, f))
 

@@ -109,6 +109,25 @@ func (a *app) hardenIfSuperuser(ctx context.Context, env *Env, out io.Writer) er
 	return nil
 }
 
+// checkBlastRadius is doctor's check of what one SQL injection in tenant
+// code can reach (see harden and runtime-grant).
+func checkBlastRadius(ctx context.Context, env *Env) checkResult {
+	const name = "blast radius"
+	st, err := condo.CheckHardening(ctx, env.Pool)
+	switch {
+	case err != nil:
+		return failf(name, "cannot read the privileges: %v", err)
+	case !st.SetConfigGranted:
+		return failf(name, "%s may not execute set_config, so tenant queries cannot switch tenants; as the superuser run what `harden --print` prints", env.Pool.Config().ConnConfig.User)
+	case !st.SetConfigRevoked:
+		return warnf(name, "tenant roles may call set_config, so one injected SQL statement can leave its tenant role and read every tenant; as the superuser run what `harden --print` prints, once")
+	case len(st.RuntimeRoles) == 0:
+		return okf(name, "set_config revoked from tenant roles; one role for everything (split roles with a runtime role, see runtime-grant, to keep stacked statements away from shared tables)")
+	default:
+		return okf(name, "set_config revoked from tenant roles; tenant transactions may run as runtime role %s", strings.Join(st.RuntimeRoles, ", "))
+	}
+}
+
 func printHardening(w io.Writer, st *condo.HardeningStatus) {
 	yes := map[bool]string{true: "yes", false: "no"}
 	fmt.Fprintf(w, "set_config revoked from tenant roles: %s\n", yes[st.SetConfigRevoked])

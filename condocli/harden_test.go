@@ -38,6 +38,8 @@ func TestHardenAndRuntimeGrant(t *testing.T) {
 	if err != nil || st.SetConfigRevoked {
 		t.Fatalf("after printing: %+v, %v; want nothing changed", st, err)
 	}
+	lines, out, _ := doctorLines(t, c)
+	wantLines(t, out, lines, map[string][2]string{"blast radius": {"warn", "tenant roles may call set_config"}})
 	// A superuser in the same database runs it; the owner is the default
 	// role, as the database's owner.
 	u, err := url.Parse(condotest.AdminURL(t))
@@ -63,6 +65,8 @@ func TestHardenAndRuntimeGrant(t *testing.T) {
 	if out := c.ok("runtime-grant", db.RuntimeRole); !strings.Contains(out, "set_config: true") {
 		t.Fatalf("runtime-grant: %s", out)
 	}
+	lines, out, _ = doctorLines(t, c)
+	wantLines(t, out, lines, map[string][2]string{"blast radius": {"ok", "tenant transactions may run as runtime role " + db.RuntimeRole}})
 	c.fails("runtime role is the owner", "runtime-grant", db.Role)
 	c.fails("does not exist", "runtime-grant", "nobody_here")
 	c.fails("superuser", "runtime-grant", u.User.Username())
