@@ -30,6 +30,17 @@ var (
 	// ErrIncompatibleExport: an export file cannot be imported here (another
 	// format, or migrations this application does not have).
 	ErrIncompatibleExport = errors.New("incompatible export")
+	// ErrDatabaseUnavailable: the database cannot serve the request now,
+	// though it may in a moment: it refused or dropped the connection, is
+	// shutting down or starting up, has no connection slot left, or no
+	// pooled connection came free within the acquire timeout. Tenant
+	// transactions and queries return it (wrapping the driver's error);
+	// [ErrorStatusCode] maps it, and the driver errors it stands for, to 503.
+	ErrDatabaseUnavailable = errors.New("database unavailable")
+	// ErrStatementTimeout: PostgreSQL cancelled a statement, because it ran
+	// past the statement timeout (see [RegistryConfig].StatementTimeout) or
+	// was cancelled by an operator. [ErrorStatusCode] maps it to 503.
+	ErrStatementTimeout = errors.New("statement timeout")
 )
 
 // NameError reports a tenant slug, host or schema name that is not

@@ -39,6 +39,8 @@ type requestInfo struct {
 
 	status int
 	bytes  int64
+
+	retryAfter []string // for 503 responses that have none
 }
 
 type infoKey struct{}
@@ -77,6 +79,14 @@ func IsHTTPS(r *http.Request) bool {
 }
 
 func (i *requestInfo) WriteHeader(code int) {
+	if code == http.StatusServiceUnavailable && i.retryAfter != nil {
+		// Every 503 is temporary here (a database restarting, an exhausted
+		// pool, a shutdown): say when to come back, so that clients and
+		// proxies retry instead of giving up or hammering.
+		if h := i.Header(); h["Retry-After"] == nil {
+			h["Retry-After"] = i.retryAfter
+		}
+	}
 	if i.status == 0 && code >= 200 {
 		i.status = code
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -59,6 +60,19 @@ type RegistryConfig struct {
 	// holds only that role's rights (see the README's blast-radius
 	// section). Defaults to the registry's pool: one role, the weaker mode.
 	TenantPool *pgxpool.Pool
+	// StatementTimeout, when positive, bounds every statement of tenant
+	// transactions and queries ([Registry.InTx], [Registry.QueryTenant]):
+	// PostgreSQL cancels one that runs longer, and the call returns
+	// [ErrStatementTimeout]. It is set per transaction (SET LOCAL), so it
+	// works through a transaction pooler and never leaks to other work on
+	// the connection. Zero leaves the server's setting. Whole milliseconds.
+	StatementTimeout time.Duration
+	// AcquireTimeout, when positive, bounds how long a tenant transaction
+	// or query waits for a pooled connection; then it returns
+	// [ErrDatabaseUnavailable] instead of queueing behind an exhausted pool
+	// (or a database that does not answer) for as long as ctx allows. Zero
+	// waits as long as ctx.
+	AcquireTimeout time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -73,6 +87,7 @@ type Registry struct {
 	hook     OnTenantCreatedFunc
 	logger   *slog.Logger
 	named    bool // QueryTenant may prepare statements (no transaction pooler)
+	limits   atomic.Pointer[queryLimits]
 
 	prefixMu   sync.Mutex
 	rolePrefix string
@@ -104,7 +119,15 @@ func NewRegistry(pool *pgxpool.Pool, migrator *condomigrate.Migrator, cfg *Regis
 	if tp := r.tenantPool(); tp != nil {
 		r.named = namedStatements(tp.Config().ConnConfig.DefaultQueryExecMode)
 	}
+	r.SetTimeouts(cfg.StatementTimeout, cfg.AcquireTimeout)
 	return r
+}
+
+// SetTimeouts changes the registry's StatementTimeout and AcquireTimeout
+// (see [RegistryConfig]), for programs that configure a registry after it
+// was built (the CLI's serve flags). It is safe to call at any time.
+func (r *Registry) SetTimeouts(statement, acquire time.Duration) {
+	r.limits.Store(&queryLimits{statement: statement, acquire: acquire})
 }
 
 // Pool returns the registry's pool (the owner role's).

@@ -179,6 +179,11 @@ func Page(status int, title, message string) http.Handler {
 // ErrorStatusCode maps an error from Condo to the HTTP status a handler
 // should answer with. Users see the status and generic text; the error
 // itself belongs in the log.
+//
+// A database that is away for a moment ([ErrDatabaseUnavailable],
+// [ErrStatementTimeout], and the driver's errors they stand for, also
+// from an application's own queries on the pool) is 503 Service
+// Unavailable, which clients and load balancers retry.
 func ErrorStatusCode(err error) int {
 	var ne *NameError
 	switch {
@@ -193,7 +198,10 @@ func ErrorStatusCode(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, ErrTenantExists), errors.Is(err, ErrDomainTaken):
 		return http.StatusConflict
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, ErrDatabaseUnavailable), errors.Is(err, ErrStatementTimeout),
+		isUnavailable(err), isStatementTimeout(err):
+		// Temporary: the Server adds Retry-After to every 503.
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

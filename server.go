@@ -83,6 +83,11 @@ type ServerConfig struct {
 	// responses. Defaults to 365 days; negative sends none.
 	HSTSMaxAge time.Duration
 
+	// RetryAfter is the Retry-After sent with every 503 response that has
+	// none (the database unavailable, a pool exhausted, /readyz while not
+	// ready). Defaults to 2 s; it is rounded up to whole seconds.
+	RetryAfter time.Duration
+
 	// Ready reports whether the server can serve (typically a database
 	// ping); /readyz answers 503 while it fails, and from the moment a
 	// shutdown starts. Nil means always ready.
@@ -119,6 +124,8 @@ type Server struct {
 	headers   []staticHeader
 	logger    *slog.Logger
 	header    string // resolver's tenant header
+
+	retryAfter []string
 
 	idPrefix string
 	idSeq    atomic.Uint64
@@ -169,6 +176,8 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 	case RedirectAlways:
 		s.redirect = true
 	}
+	c.RetryAfter = cmp.Or(c.RetryAfter, 2*time.Second)
+	s.retryAfter = []string{strconv.FormatInt(int64((c.RetryAfter+time.Second-1)/time.Second), 10)}
 	if c.HSTSMaxAge > 0 {
 		s.hsts = []string{"max-age=" + strconv.FormatInt(int64(c.HSTSMaxAge/time.Second), 10) + "; includeSubDomains"}
 	}
@@ -348,7 +357,7 @@ func securityHeaders() []staticHeader {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	r, e := s.cfg.TrustedProxies.examine(r, s.header, s.cfg.ForwardedHeaders)
-	info := &requestInfo{ResponseWriter: w, client: e.client, https: e.https, trusted: e.trusted}
+	info := &requestInfo{ResponseWriter: w, client: e.client, https: e.https, trusted: e.trusted, retryAfter: s.retryAfter}
 	if id := r.Header.Get("X-Request-Id"); e.trusted && validRequestID(id) {
 		info.id = id
 	} else {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,8 +29,9 @@ import (
 // connections even when others are idle, so keep at least two connections
 // per pool when tenants run slow queries.
 type TenantPools struct {
-	pools []*pgxpool.Pool
-	named bool // QueryTenant may prepare statements (no transaction pooler)
+	pools  []*pgxpool.Pool
+	named  bool // QueryTenant may prepare statements (no transaction pooler)
+	limits atomic.Pointer[queryLimits]
 }
 
 // NewTenantPools opens n pools from cfg, each with cfg.MaxConns/n
@@ -39,6 +42,7 @@ func NewTenantPools(ctx context.Context, cfg *pgxpool.Config, n int) (*TenantPoo
 		return nil, errors.New("tenant pools: n must be at least 1")
 	}
 	p := &TenantPools{named: namedStatements(cfg.ConnConfig.DefaultQueryExecMode)}
+	p.SetTimeouts(0, 0)
 	for i := range n {
 		c := cfg.Copy()
 		c.MaxConns = max(cfg.MaxConns/int32(n), 1)
@@ -61,7 +65,14 @@ func (p *TenantPools) For(t *Tenant) *pgxpool.Pool {
 // QueryTenant is [Registry.QueryTenant] on the pool of the tenant in ctx.
 // Returns [ErrNoTenant] when ctx has no tenant.
 func (p *TenantPools) QueryTenant(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error {
-	return queryTenant(ctx, p.For, !p.named, fn, sql, args)
+	return queryTenant(ctx, p.For, p.limits.Load(), !p.named, fn, sql, args)
+}
+
+// SetTimeouts sets the statement and acquire timeouts of QueryTenant, as
+// [RegistryConfig].StatementTimeout and AcquireTimeout do for a registry.
+// Both are zero (off) until set. It is safe to call at any time.
+func (p *TenantPools) SetTimeouts(statement, acquire time.Duration) {
+	p.limits.Store(&queryLimits{statement: statement, acquire: acquire})
 }
 
 // Close closes every pool.

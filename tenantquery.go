@@ -40,7 +40,8 @@ import (
 //
 // fn must consume the rows before returning (as with pgx.ForEachRow or
 // pgx.CollectRows); its error, or the query's, is returned. Returns
-// [ErrNoTenant] when ctx has no tenant.
+// [ErrNoTenant] when ctx has no tenant, [ErrDatabaseUnavailable] and
+// [ErrStatementTimeout] as [Registry.InTx] does.
 //
 // Behind a transaction pooler (a pool whose DefaultQueryExecMode uses no
 // named statements, as [ConfigurePool] sets it) nothing is prepared: the
@@ -48,10 +49,10 @@ import (
 // with its argument and result types taken from a description cached on
 // the client connection (see queryTenantUnnamed).
 func (r *Registry) QueryTenant(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error {
-	return queryTenant(ctx, func(*Tenant) *pgxpool.Pool { return r.tenantPool() }, !r.named, fn, sql, args)
+	return queryTenant(ctx, func(*Tenant) *pgxpool.Pool { return r.tenantPool() }, r.limits.Load(), !r.named, fn, sql, args)
 }
 
-func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, unnamed bool, fn func(pgx.Rows) error, sql string, args []any) error {
+func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, lim *queryLimits, unnamed bool, fn func(pgx.Rows) error, sql string, args []any) error {
 	t, ok := TenantFromContext(ctx)
 	if !ok {
 		return ErrNoTenant
@@ -62,15 +63,15 @@ func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, unnam
 	if err := pgident.Validate("role", t.Role); err != nil {
 		return err
 	}
-	conn, err := poolFor(t).Acquire(ctx)
+	conn, err := acquire(ctx, poolFor(t), lim.acquire)
 	if err != nil {
 		return fmt.Errorf("tenant %q query: %w", t.Slug, err)
 	}
 	defer conn.Release()
 	c := conn.Conn()
 	if unnamed {
-		if err := queryTenantUnnamed(ctx, c, t, fn, sql, args); err != nil {
-			return fmt.Errorf("tenant %q query: %w", t.Slug, err)
+		if err := queryTenantUnnamed(ctx, c, t, lim, fn, sql, args); err != nil {
+			return dbError(fmt.Errorf("tenant %q query: %w", t.Slug, err))
 		}
 		return nil
 	}
@@ -78,11 +79,11 @@ func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, unnam
 	sd := st.lookup(t.Schema, sql)
 	fresh := sd == nil
 	if fresh {
-		if sd, err = queryTenantPrepare(ctx, c, st, t, sql); err != nil {
-			return fmt.Errorf("tenant %q query: prepare: %w", t.Slug, err)
+		if sd, err = queryTenantPrepare(ctx, c, st, t, lim, sql); err != nil {
+			return dbError(fmt.Errorf("tenant %q query: prepare: %w", t.Slug, err))
 		}
 	}
-	err = queryTenantPipelined(ctx, c, st, sd, t, fn, args)
+	err = queryTenantPipelined(ctx, c, st, sd, t, lim, fn, args)
 	if !fresh && (isStalePlan(err) || isMissingStatement(err)) {
 		// A migration changed what the query returns since it was
 		// prepared here, or something deallocated the connection's
@@ -94,12 +95,12 @@ func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, unnam
 		} else {
 			st.drop(sql, sd)
 		}
-		if sd, err = queryTenantPrepare(ctx, c, st, t, sql); err == nil {
-			err = queryTenantPipelined(ctx, c, st, sd, t, fn, args)
+		if sd, err = queryTenantPrepare(ctx, c, st, t, lim, sql); err == nil {
+			err = queryTenantPipelined(ctx, c, st, sd, t, lim, fn, args)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("tenant %q query: %w", t.Slug, err)
+		return dbError(fmt.Errorf("tenant %q query: %w", t.Slug, err))
 	}
 	return nil
 }
@@ -121,7 +122,9 @@ func isStalePlan(err error) bool {
 }
 
 const (
-	setTenantLocal = "SELECT set_config('search_path', $1, true), set_config('role', $2, true)"
+	// The statement timeout goes with the tenant, per transaction; NULL
+	// keeps the server's setting.
+	setTenantLocal = "SELECT set_config('search_path', $1, true), set_config('role', $2, true), set_config('statement_timeout', coalesce($3, current_setting('statement_timeout')), true)"
 	setTenantName  = "condo_set_tenant"
 )
 
@@ -205,14 +208,14 @@ func (st *connState) drop(sql string, sd *pgconn.StatementDescription) {
 // queryTenantPipelined sends Bind/Execute for the set_config statement and
 // for the query, then one Sync: one write, one round trip, one implicit
 // transaction.
-func queryTenantPipelined(ctx context.Context, c *pgx.Conn, st *connState, sd *pgconn.StatementDescription, t *Tenant, fn func(pgx.Rows) error, args []any) error {
+func queryTenantPipelined(ctx context.Context, c *pgx.Conn, st *connState, sd *pgconn.StatementDescription, t *Tenant, lim *queryLimits, fn func(pgx.Rows) error, args []any) error {
 	tm := c.TypeMap()
 	params, formats, results, err := encodeArgs(tm, sd, args)
 	if err != nil {
 		return err
 	}
 	b := &pgconn.Batch{}
-	b.ExecStatement(st.set, [][]byte{[]byte(pgident.Quote(t.Schema)), []byte(t.Role)}, nil, nil)
+	b.ExecStatement(st.set, setTenantParams(t, lim), nil, nil)
 	b.ExecStatement(sd, params, formats, results)
 	mrr := c.PgConn().ExecBatch(ctx, b)
 	err = readPipelined(tm, mrr, fn)
@@ -247,6 +250,11 @@ func encodeArgs(tm *pgtype.Map, sd *pgconn.StatementDescription, args []any) (pa
 	return params, formats, results, nil
 }
 
+// setTenantParams are setTenantLocal's parameters for t.
+func setTenantParams(t *Tenant, lim *queryLimits) [][]byte {
+	return [][]byte{[]byte(pgident.Quote(t.Schema)), []byte(t.Role), statementTimeoutParam(lim.statement)}
+}
+
 func readPipelined(tm *pgtype.Map, mrr *pgconn.MultiResultReader, fn func(pgx.Rows) error) error {
 	if !mrr.NextResult() {
 		return mrr.Close()
@@ -273,7 +281,7 @@ func readPipelined(tm *pgtype.Map, mrr *pgconn.MultiResultReader, fn func(pgx.Ro
 // resolve to is never seen) in the same implicit transaction. It also
 // prepares the set_config statement the first time, and deallocates
 // statements dropped since the last call.
-func queryTenantPrepare(ctx context.Context, c *pgx.Conn, st *connState, t *Tenant, sql string) (*pgconn.StatementDescription, error) {
+func queryTenantPrepare(ctx context.Context, c *pgx.Conn, st *connState, t *Tenant, lim *queryLimits, sql string) (*pgconn.StatementDescription, error) {
 	p := c.PgConn().StartPipeline(ctx)
 	for _, name := range st.stale {
 		p.SendDeallocate(name)
@@ -282,7 +290,7 @@ func queryTenantPrepare(ctx context.Context, c *pgx.Conn, st *connState, t *Tena
 	if newSet {
 		p.SendPrepare(setTenantName, setTenantLocal, nil)
 	}
-	p.SendQueryPrepared(setTenantName, [][]byte{[]byte(pgident.Quote(t.Schema)), []byte(t.Role)}, nil, nil)
+	p.SendQueryPrepared(setTenantName, setTenantParams(t, lim), nil, nil)
 	st.n++
 	name := "condo_tq_" + strconv.Itoa(st.n)
 	p.SendPrepare(name, sql, nil)

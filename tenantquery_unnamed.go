@@ -7,8 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/condo-dev/condo/internal/pgident"
 )
 
 // describedPerConn bounds the query descriptions kept per connection
@@ -49,13 +47,13 @@ func describeCacheOf(c *pgx.Conn) describeCache {
 // the server refuse the Bind before anything runs, after which the query
 // is described again and run once more. Any other error forgets the
 // description, so the next call describes again.
-func queryTenantUnnamed(ctx context.Context, c *pgx.Conn, t *Tenant, fn func(pgx.Rows) error, sql string, args []any) error {
+func queryTenantUnnamed(ctx context.Context, c *pgx.Conn, t *Tenant, lim *queryLimits, fn func(pgx.Rows) error, sql string, args []any) error {
 	dc := describeCacheOf(c)
 	sd := dc[sql]
 	fresh := sd == nil
 	var err error
 	if fresh {
-		if sd, err = describeTenant(ctx, c, t, sql); err != nil {
+		if sd, err = describeTenant(ctx, c, t, lim, sql); err != nil {
 			return fmt.Errorf("describe: %w", err)
 		}
 		if len(dc) >= describedPerConn {
@@ -63,16 +61,16 @@ func queryTenantUnnamed(ctx context.Context, c *pgx.Conn, t *Tenant, fn func(pgx
 		}
 		dc[sql] = sd
 	}
-	err = queryTenantUnnamedOnce(ctx, c, sd, t, fn, args)
+	err = queryTenantUnnamedOnce(ctx, c, sd, t, lim, fn, args)
 	if err != nil {
 		delete(dc, sql)
 	}
 	if !fresh && isResultFormatMismatch(err) {
-		if sd, err = describeTenant(ctx, c, t, sql); err != nil {
+		if sd, err = describeTenant(ctx, c, t, lim, sql); err != nil {
 			return fmt.Errorf("describe: %w", err)
 		}
 		dc[sql] = sd
-		if err = queryTenantUnnamedOnce(ctx, c, sd, t, fn, args); err != nil {
+		if err = queryTenantUnnamedOnce(ctx, c, sd, t, lim, fn, args); err != nil {
 			delete(dc, sql)
 		}
 	}
@@ -88,14 +86,14 @@ func isResultFormatMismatch(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "08P01"
 }
 
-func queryTenantUnnamedOnce(ctx context.Context, c *pgx.Conn, sd *pgconn.StatementDescription, t *Tenant, fn func(pgx.Rows) error, args []any) error {
+func queryTenantUnnamedOnce(ctx context.Context, c *pgx.Conn, sd *pgconn.StatementDescription, t *Tenant, lim *queryLimits, fn func(pgx.Rows) error, args []any) error {
 	tm := c.TypeMap()
 	params, formats, results, err := encodeArgs(tm, sd, args)
 	if err != nil {
 		return err
 	}
 	b := &pgconn.Batch{}
-	b.ExecParams(setTenantLocal, [][]byte{[]byte(pgident.Quote(t.Schema)), []byte(t.Role)}, nil, nil, nil)
+	b.ExecParams(setTenantLocal, setTenantParams(t, lim), nil, nil, nil)
 	b.ExecParams(sd.SQL, params, sd.ParamOIDs, formats, results)
 	mrr := c.PgConn().ExecBatch(ctx, b)
 	err = readPipelined(tm, mrr, fn)
@@ -108,9 +106,9 @@ func queryTenantUnnamedOnce(ctx context.Context, c *pgx.Conn, sd *pgconn.Stateme
 // describeTenant describes sql as the unnamed statement after setting the
 // tenant's search_path and role, in one pipeline and one implicit
 // transaction.
-func describeTenant(ctx context.Context, c *pgx.Conn, t *Tenant, sql string) (*pgconn.StatementDescription, error) {
+func describeTenant(ctx context.Context, c *pgx.Conn, t *Tenant, lim *queryLimits, sql string) (*pgconn.StatementDescription, error) {
 	p := c.PgConn().StartPipeline(ctx)
-	p.SendQueryParams(setTenantLocal, [][]byte{[]byte(pgident.Quote(t.Schema)), []byte(t.Role)}, nil, nil, nil)
+	p.SendQueryParams(setTenantLocal, setTenantParams(t, lim), nil, nil, nil)
 	p.SendPrepare("", sql, nil)
 	if err := p.Sync(); err != nil {
 		_ = p.Close()

@@ -3,6 +3,8 @@ package condo
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -23,7 +25,8 @@ func (r *Registry) InTenantTx(ctx context.Context, fn func(ctx context.Context, 
 
 // InTx runs fn in a transaction of tenant t: search_path is the tenant's
 // schema alone and the current role is the tenant's role, both set with SET
-// LOCAL and sent with BEGIN in one round trip. They end with the
+// LOCAL and sent with BEGIN in one round trip (with the statement timeout,
+// when one is configured). They end with the
 // transaction, so a pooled connection (or a transaction pooler such as
 // PgBouncer) never carries one tenant's settings into another request, and
 // the database itself refuses reads of other schemas and of the registry.
@@ -35,28 +38,55 @@ func (r *Registry) InTenantTx(ctx context.Context, fn func(ctx context.Context, 
 // fn's error, or a failed commit, rolls the transaction back; so does a
 // panic, which then continues. The rollback does not depend on ctx, so a
 // cancelled request still releases its connection cleanly.
+//
+// Returns [ErrDatabaseUnavailable] (wrapping the driver's error) when the
+// database cannot be reached or no connection came free within the
+// acquire timeout, and [ErrStatementTimeout] when a statement ran too long;
+// fn's errors are marked the same way.
 func (r *Registry) InTx(ctx context.Context, t *Tenant, fn func(ctx context.Context, tx pgx.Tx) error) error {
-	begin, err := beginSQL(t)
+	lim := r.limits.Load()
+	begin, err := beginSQL(t, lim.statement)
 	if err != nil {
 		return err
 	}
-	tx, err := r.tenantPool().BeginTx(ctx, pgx.TxOptions{BeginQuery: begin})
+	conn, err := acquire(ctx, r.tenantPool(), lim.acquire)
 	if err != nil {
 		return fmt.Errorf("begin tenant %q transaction: %w", t.Slug, err)
 	}
+	defer conn.Release()
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: begin})
+	if err != nil {
+		return dbError(fmt.Errorf("begin tenant %q transaction: %w", t.Slug, err))
+	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // no-op after Commit
 	if err := fn(ctx, tenantTx{tx}); err != nil {
-		return err
+		return dbError(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit tenant %q transaction: %w", t.Slug, err)
+		return dbError(fmt.Errorf("commit tenant %q transaction: %w", t.Slug, err))
 	}
 	return nil
 }
 
+// queryLimits are a registry's (or tenant pools') timeouts, see
+// [RegistryConfig].
+type queryLimits struct {
+	statement, acquire time.Duration
+}
+
+// statementTimeoutParam is the statement_timeout setting for d, in
+// milliseconds (PostgreSQL's unit for it); nil (NULL: keep the server's
+// setting) when d is not positive.
+func statementTimeoutParam(d time.Duration) []byte {
+	if d <= 0 {
+		return nil
+	}
+	return strconv.AppendInt(nil, max(d.Milliseconds(), 1), 10)
+}
+
 // beginSQL is BEGIN plus the tenant's SET LOCALs, as one simple-protocol
 // string. Names are validated and quoted.
-func beginSQL(t *Tenant) (string, error) {
+func beginSQL(t *Tenant, timeout time.Duration) (string, error) {
 	if t == nil {
 		return "", ErrNoTenant
 	}
@@ -66,5 +96,10 @@ func beginSQL(t *Tenant) (string, error) {
 	if err := pgident.Validate("role", t.Role); err != nil {
 		return "", err
 	}
-	return "BEGIN; SET LOCAL search_path TO " + pgident.Quote(t.Schema) + "; SET LOCAL ROLE " + pgident.Quote(t.Role), nil
+	begin := "BEGIN; SET LOCAL search_path TO " + pgident.Quote(t.Schema) + "; SET LOCAL ROLE " + pgident.Quote(t.Role)
+	if ms := statementTimeoutParam(timeout); ms != nil {
+		// A number we made: nothing to quote.
+		begin += "; SET LOCAL statement_timeout TO " + string(ms)
+	}
+	return begin, nil
 }
