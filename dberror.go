@@ -47,10 +47,10 @@ func isUnavailable(err error) bool {
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
 		case pgerrcode.AdminShutdown, // 57P01: fast or smart shutdown, pg_terminate_backend
-			pgerrcode.CrashShutdown,             // 57P02: another backend crashed
-			pgerrcode.CannotConnectNow,          // 57P03: starting up, shutting down, recovering
-			pgerrcode.TooManyConnections,        // 53300
-			pgerrcode.InsufficientResources,     // 53000
+			pgerrcode.CrashShutdown,              // 57P02: another backend crashed
+			pgerrcode.CannotConnectNow,           // 57P03: starting up, shutting down, recovering
+			pgerrcode.TooManyConnections,         // 53300
+			pgerrcode.InsufficientResources,      // 53000
 			pgerrcode.ConfigurationLimitExceeded: // 53400
 			return true
 		}
