@@ -132,6 +132,10 @@ type DatabaseOpts struct {
 	// owning nothing, and a pool connected as it. It needs the shared
 	// migrations.
 	Runtime bool
+	// Cluster, when set, makes the database on this private cluster (see
+	// [NewCluster]) instead of the shared test server. It is not dropped
+	// at the end: the whole cluster goes.
+	Cluster *Cluster
 }
 
 // NewDatabaseInfo is [NewDatabase] returning names and URL too.
@@ -142,7 +146,13 @@ func NewDatabaseInfo(t testing.TB, opts *DatabaseOpts) *Database {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, AdminURL(t))
+	adminURL := ""
+	if opts.Cluster != nil {
+		adminURL = opts.Cluster.AdminURL()
+	} else {
+		adminURL = AdminURL(t)
+	}
+	admin, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		t.Fatalf("condotest: connect as superuser: %v", err)
 	}
@@ -168,7 +178,7 @@ func NewDatabaseInfo(t testing.TB, opts *DatabaseOpts) *Database {
 	}
 	// The application role gets the public schema's ownership in its
 	// database so shared migrations can create tables there.
-	cfgAdmin, _ := pgx.ParseConfig(AdminURL(t))
+	cfgAdmin, _ := pgx.ParseConfig(adminURL)
 	cfgAdmin.Database = name
 	dbAdmin, err := pgx.ConnectConfig(ctx, cfgAdmin)
 	if err != nil {
@@ -189,12 +199,14 @@ func NewDatabaseInfo(t testing.TB, opts *DatabaseOpts) *Database {
 		t.Fatalf("condotest: %v", err)
 	}
 
-	pool := newPool(ctx, t, name, name, opts.MaxConns)
+	pool := newPool(ctx, t, adminURL, name, name, opts.MaxConns)
 	t.Cleanup(func() {
 		pool.Close()
-		dropDatabase(t, name)
+		if opts.Cluster == nil {
+			dropDatabase(t, name)
+		}
 	})
-	db := &Database{Name: name, Role: name, URL: roleURL(t, name, name), Pool: pool}
+	db := &Database{Name: name, Role: name, URL: roleURL(t, adminURL, name, name), Pool: pool}
 	if !opts.SkipMigrations {
 		m, err := condomigrate.New(pool, &condomigrate.Config{Logger: Logger(t)})
 		if err != nil {
@@ -209,17 +221,17 @@ func NewDatabaseInfo(t testing.TB, opts *DatabaseOpts) *Database {
 		if _, err := condo.GrantRuntime(ctx, pool, db.RuntimeRole); err != nil {
 			t.Fatalf("condotest: %v", err)
 		}
-		db.RuntimeURL = roleURL(t, db.RuntimeRole, name)
-		db.RuntimePool = newPool(ctx, t, db.RuntimeRole, name, opts.MaxConns)
+		db.RuntimeURL = roleURL(t, adminURL, db.RuntimeRole, name)
+		db.RuntimePool = newPool(ctx, t, adminURL, db.RuntimeRole, name, opts.MaxConns)
 		t.Cleanup(db.RuntimePool.Close) // runs before the database is dropped
 	}
 	return db
 }
 
 // newPool connects to database as role, with an empty search_path.
-func newPool(ctx context.Context, t testing.TB, role, database string, maxConns int32) *pgxpool.Pool {
+func newPool(ctx context.Context, t testing.TB, adminURL, role, database string, maxConns int32) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(AdminURL(t))
+	cfg, err := pgxpool.ParseConfig(adminURL)
 	if err != nil {
 		t.Fatalf("condotest: %v", err)
 	}
@@ -246,8 +258,8 @@ func newPool(ctx context.Context, t testing.TB, role, database string, maxConns 
 	return pool
 }
 
-func roleURL(t testing.TB, role, database string) string {
-	cfg, err := pgx.ParseConfig(AdminURL(t))
+func roleURL(t testing.TB, adminURL, role, database string) string {
+	cfg, err := pgx.ParseConfig(adminURL)
 	if err != nil {
 		t.Fatalf("condotest: %v", err)
 	}

@@ -128,6 +128,7 @@ type Cluster struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	log  *os.File
+	cfg  Config // as started, for Restart
 }
 
 // Superuser is the name of the bootstrap superuser of clusters made here.
@@ -270,7 +271,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		logf.Close()
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	c := &Cluster{dir: dir, port: port, cmd: cmd, done: make(chan struct{}), log: logf}
+	cfg.Dir, cfg.Port = dir, port
+	c := &Cluster{dir: dir, port: port, cmd: cmd, done: make(chan struct{}), log: logf, cfg: cfg}
 	go func() { _ = cmd.Wait(); close(c.done) }()
 	if err := c.waitReady(ctx, 30*time.Second); err != nil {
 		c.Stop()
@@ -302,6 +304,49 @@ func (c *Cluster) Stop() {
 		<-c.done
 	}
 	c.log.Close()
+}
+
+// ShutdownMode is how [Cluster.Shutdown] stops the server (PostgreSQL's
+// shutdown modes, see pg_ctl stop -m).
+type ShutdownMode int
+
+// Shutdown modes.
+const (
+	// Fast (SIGINT) rolls back open transactions, disconnects the clients
+	// (admin_shutdown, 57P01), writes a checkpoint and exits.
+	Fast ShutdownMode = iota
+	// Immediate (SIGQUIT) kills every backend at once, like a crash; the
+	// next start replays the write-ahead log.
+	Immediate
+)
+
+// Shutdown stops the server in mode and waits for it to exit; unlike Stop
+// it leaves the cluster ready for [Cluster.Restart]. For fault tests.
+func (c *Cluster) Shutdown(mode ShutdownMode) {
+	sig := syscall.SIGINT
+	if mode == Immediate {
+		sig = syscall.SIGQUIT
+	}
+	_ = c.cmd.Process.Signal(sig)
+	<-c.done
+}
+
+// Restart starts the server again on the same data directory and port
+// after [Cluster.Shutdown], and returns when it accepts connections (after
+// recovery, following an immediate shutdown).
+func (c *Cluster) Restart(ctx context.Context) error {
+	select {
+	case <-c.done:
+	default:
+		return errors.New("restart: the server is still running")
+	}
+	c.log.Close()
+	n, err := Start(ctx, c.cfg)
+	if err != nil {
+		return err
+	}
+	c.cmd, c.done, c.log = n.cmd, n.done, n.log
+	return nil
 }
 
 func (c *Cluster) waitReady(ctx context.Context, limit time.Duration) error {
