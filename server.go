@@ -40,6 +40,11 @@ type ServerConfig struct {
 	// HTTPAddr is the plain-HTTP listen address for [Server.ListenAndServe].
 	// Defaults to ":8080".
 	HTTPAddr string
+	// HTTPListener, when set, is the plain-HTTP socket ListenAndServe
+	// serves instead of listening on HTTPAddr: one opened before the server
+	// could be built (the CLI answers /readyz on it while it waits for the
+	// database), or handed over by a service manager.
+	HTTPListener net.Listener
 	// HTTPSAddr is the HTTPS listen address. Empty means no HTTPS listener.
 	HTTPSAddr string
 	// TLSConfig serves HTTPS (package condocert makes one with automatic
@@ -217,6 +222,10 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		addr string
 		ln   *net.Listener
 	}{{s.cfg.HTTPAddr, &ls.HTTP}, {s.cfg.HTTPSAddr, &ls.HTTPS}, {s.cfg.MetricsAddr, &ls.Metrics}} {
+		if x.ln == &ls.HTTP && s.cfg.HTTPListener != nil {
+			ls.HTTP = s.cfg.HTTPListener
+			continue
+		}
 		if x.addr == "" {
 			continue
 		}

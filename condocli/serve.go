@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -60,6 +61,8 @@ type serveFlags struct {
 	shutdownTimeout                  time.Duration
 	dbConns, tenantPools             int
 	runtimeURL                       string
+	statementTimeout, acquireTimeout time.Duration
+	dbWait                           time.Duration
 	cert                             *certFlags
 }
 
@@ -130,6 +133,9 @@ and redirects HTTP to HTTPS.`,
 	fl.IntVar(&f.dbConns, "db-conns", cmp.Or(envInt(a.cfg.Getenv(dbConnsEnv)), defaultDBConns), "database connections in the pool [CONDO_DB_CONNS]")
 	fl.IntVar(&f.tenantPools, "tenant-pools", envInt(a.cfg.Getenv("CONDO_TENANT_POOLS")), "split --db-conns more connections into this many tenant-affine pools for the app's tenant reads (condo.TenantPools; for thousands of tenants), 0: off [CONDO_TENANT_POOLS]")
 	fl.StringVar(&f.runtimeURL, "runtime-database-url", env("CONDO_RUNTIME_DATABASE_URL", ""), "split roles: run tenant transactions as this login role, which owns nothing (see runtime-grant); DATABASE_URL stays the owner, for signup and the rest. Empty: one role for everything, the weaker mode [CONDO_RUNTIME_DATABASE_URL]")
+	fl.DurationVar(&f.statementTimeout, "statement-timeout", dur("CONDO_STATEMENT_TIMEOUT", 30*time.Second), "cancel a tenant query running longer than this, answered 503 (set per transaction, so it works behind a pooler); 0: the server's setting [CONDO_STATEMENT_TIMEOUT]")
+	fl.DurationVar(&f.acquireTimeout, "db-acquire-timeout", dur("CONDO_DB_ACQUIRE_TIMEOUT", 3*time.Second), "how long a tenant request waits for a free database connection before it is answered 503; 0: as long as the client waits [CONDO_DB_ACQUIRE_TIMEOUT]")
+	fl.DurationVar(&f.dbWait, "db-wait", dur("CONDO_DB_WAIT", 5*time.Minute), "at start, how long to keep retrying a database that cannot be reached (answering /readyz 503 meanwhile); 0: until stopped [CONDO_DB_WAIT]")
 	f.cert.registerACME(fl)
 	return cmd
 }
@@ -169,6 +175,38 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	}
 	// The pool is sized for serving rather than for migrations.
 	a.parallel = max(a.parallel, f.dbConns-2)
+	// A database that is not there yet (starting alongside, failing over)
+	// is waited for, with /readyz answering 503 on the HTTP port meanwhile.
+	var httpLn *handoff
+	waitDone := make(chan struct{})
+	// Before opening: opening detects a pooler, which needs the database.
+	err = waitForDatabase(ctx, a.pingDatabase, a.cfg.Logger, f.dbWait, func() error {
+		if f.httpAddr == "" {
+			return nil
+		}
+		var lc net.ListenConfig
+		ln, err := lc.Listen(ctx, "tcp", f.httpAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", f.httpAddr, err)
+		}
+		httpLn = newHandoff(ln)
+		starting := &http.Server{Handler: startingHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = starting.Serve(httpLn.listener(false)) }()
+		// Stopped once the wait ends; the socket stays open for the server.
+		go func() {
+			<-waitDone
+			_ = starting.Shutdown(context.WithoutCancel(ctx))
+		}()
+		return nil
+	})
+	close(waitDone)
+	if httpLn != nil {
+		// Closed by the server normally; this covers a failure before.
+		defer httpLn.close(nil)
+	}
+	if err != nil {
+		return err
+	}
 	env, err := a.open(ctx)
 	if err != nil {
 		return err
@@ -188,6 +226,7 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 		defer rt.Close()
 		tenantCfg = rt.Config()
 	}
+	env.Registry.SetTimeouts(f.statementTimeout, f.acquireTimeout)
 	res, err := condo.NewResolver(env.Registry, &condo.ResolverConfig{
 		BaseDomains:      f.baseDomains,
 		PathPrefix:       f.pathPrefix,
@@ -207,6 +246,7 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 		}
 		// Closed after the handlers' Stopped hook, which may still read.
 		defer func() { env.TenantPools = nil; tp.Close() }()
+		tp.SetTimeouts(f.statementTimeout, f.acquireTimeout)
 		env.TenantPools = tp
 	}
 	var handlers condo.Handlers
@@ -219,6 +259,7 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	cfg := &condo.ServerConfig{
 		Handler:          res.Router(handlers),
 		HTTPAddr:         f.httpAddr,
+		HTTPListener:     httpListener(httpLn),
 		HTTPSAddr:        f.httpsAddr,
 		CertFile:         f.certFile,
 		KeyFile:          f.keyFile,
