@@ -69,6 +69,9 @@ type appOpts struct {
 	// runtime splits the roles: tenant transactions run as a runtime
 	// role (what serve --runtime-database-url does).
 	runtime bool
+	// cluster, when set, holds the database instead of the shared test
+	// server (fault tests restart it).
+	cluster *condotest.Cluster
 }
 
 // errorCounter passes records on to next and counts those at level Error.
@@ -98,7 +101,7 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 		o = &appOpts{}
 	}
 	ctx := context.Background()
-	db := condotest.NewDatabaseInfo(t, &condotest.DatabaseOpts{Runtime: o.runtime})
+	db := condotest.NewDatabaseInfo(t, &condotest.DatabaseOpts{Runtime: o.runtime, Cluster: o.cluster})
 	errs := new(atomic.Int64)
 	logger := slog.New(errorCounter{condotest.Logger(t).Handler(), errs})
 	env, err := condocli.Open(ctx, db.URL, &condocli.Config{
@@ -134,7 +137,10 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = res.Stop(context.Background()) })
-	srv, err := condo.NewServer(&condo.ServerConfig{Handler: res.Router(a.handlers), Resolver: res, Logger: logger, DisableAccessLog: true})
+	// serve's defaults.
+	env.Registry.SetTimeouts(30*time.Second, 3*time.Second)
+	srv, err := condo.NewServer(&condo.ServerConfig{Handler: res.Router(a.handlers), Resolver: res, Logger: logger, DisableAccessLog: true,
+		Ready: env.Pool.Ping})
 	if err != nil {
 		t.Fatal(err)
 	}

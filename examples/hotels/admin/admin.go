@@ -127,7 +127,13 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 
 func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
 	ui.LogError(r, h.logger, "admin", err)
-	h.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The request could not be completed. Please try again; the log has the details.")
+	// 503 (with Retry-After, from the server) when the database is away
+	// for a moment, 500 otherwise.
+	code := condo.ErrorStatusCode(err)
+	if code < 500 {
+		code = http.StatusInternalServerError
+	}
+	h.errorPage(w, r, code, "Something went wrong", "The request could not be completed. Please try again; the log has the details.")
 }
 
 type loginData struct {
