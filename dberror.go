@@ -59,10 +59,18 @@ func isUnavailable(err error) bool {
 		return pgerrcode.IsConnectionException(pgErr.Code)
 	}
 	// Anything else that failed on the way to or from the server. An
-	// authentication or unknown-database failure is a *PgError, above.
+	// authentication or unknown-database failure is a *PgError, above. The
+	// caller's own deadline or cancellation is not the database's doing
+	// (context.DeadlineExceeded is a net.Error, hence this test first).
 	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false
+	}
 	var ne net.Error
-	return errors.As(err, &ce) || errors.As(err, &ne) ||
+	return errors.As(err, &ne) ||
 		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
