@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -116,6 +117,10 @@ type app struct {
 	parallel    int
 }
 
+// defaultConnectTimeout bounds a connection attempt when the database URL
+// sets no connect_timeout.
+const defaultConnectTimeout = 5 * time.Second
+
 // ErrNoDatabase is returned when neither --database-url nor DATABASE_URL
 // is set.
 var ErrNoDatabase = errors.New("no database: set DATABASE_URL or pass --database-url")
@@ -161,6 +166,13 @@ func Connect(ctx context.Context, cfg *Config, opts *OpenOpts) (*Env, error) {
 		}
 		if opts.PoolSize > 0 {
 			pcfg.MaxConns = opts.PoolSize
+		}
+		if pcfg.ConnConfig.ConnectTimeout == 0 {
+			// Without connect_timeout in the URL a connection attempt to
+			// a database host that does not answer (a failover, a
+			// dropped route) waits as long as its context, which for a
+			// request may be as long as the client waits.
+			pcfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
 		}
 		return pcfg, nil
 	}

@@ -96,7 +96,14 @@ requests in flight finish (up to --shutdown-timeout) and exits 0.
 Behind a reverse proxy, pass its address with --trusted-proxy so that its
 X-Forwarded-* headers are believed (see "proxy-config"; --forwarded-headers
 chooses RFC 7239 Forwarded instead); without it they are ignored. Without a proxy, give --https and the server listens on both ports
-and redirects HTTP to HTTPS.`,
+and redirects HTTP to HTTPS.
+
+When the database cannot be reached at start, serve retries with back-off
+(logging each try) for up to --db-wait, answering /readyz with 503 on the
+HTTP port meanwhile. While serving, a database that goes away makes
+requests fail fast with 503 and Retry-After (and /readyz 503) until it is
+back; a tenant request waits at most --db-acquire-timeout for a connection
+and a tenant statement runs at most --statement-timeout.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.serve(cmd, f)

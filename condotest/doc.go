@@ -13,6 +13,15 @@
 // unless CONDO_TEST_DURABLE=1 (for benchmarks that must be realistic). When no PostgreSQL binaries are found the
 // helpers fail the test with a message naming the package to install.
 //
+// # A cluster of a test's own
+//
+// A test that stops the database (a fault test) takes a private server with
+// [NewCluster]: [Cluster.Shutdown] stops it (fast or immediate, as pg_ctl
+// would), [Cluster.Restart] starts it again on the same data directory and
+// port, and [NewDatabaseInfo] with [DatabaseOpts].Cluster makes the test's
+// database on it. Under CONDO_TEST_DATABASE_URL it still starts its own
+// server: a shared one cannot be restarted.
+//
 // # Goroutine leaks
 //
 // After tests that passed, [Main] waits up to 5 seconds for every goroutine
