@@ -442,12 +442,34 @@ func TestStatementTimeout(t *testing.T) {
 	if err != nil || v != "200ms" {
 		t.Errorf("statement_timeout in a tenant transaction: got %q (%v), want 200ms", v, err)
 	}
-	err = e.reg.QueryTenant(condo.WithTenant(ctx, ten), func(rows pgx.Rows) error {
+	tctx := condo.WithTenant(ctx, ten)
+	err = e.reg.QueryTenant(tctx, func(rows pgx.Rows) error {
 		rows.Close()
 		return rows.Err()
 	}, "SELECT pg_sleep(1)")
 	if !errors.Is(err, condo.ErrStatementTimeout) {
 		t.Errorf("QueryTenant over the timeout: got %v, want ErrStatementTimeout", err)
+	}
+	show := func() string {
+		t.Helper()
+		var v string
+		err := e.reg.QueryTenant(tctx, func(rows pgx.Rows) error {
+			var err error
+			v, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[string])
+			return err
+		}, "SELECT current_setting('statement_timeout')")
+		if err != nil {
+			t.Fatalf("QueryTenant: %v", err)
+		}
+		return v
+	}
+	if v := show(); v != "200ms" {
+		t.Errorf("statement_timeout in QueryTenant: got %q, want 200ms", v)
+	}
+	// Off: the server's setting, on the same (prepared) statement.
+	e.reg.SetTimeouts(0, 0)
+	if v := show(); v != "0" {
+		t.Errorf("statement_timeout in QueryTenant with no timeout: got %q, want the server's 0", v)
 	}
 }
 
