@@ -132,3 +132,46 @@ func TestBinDirMustHoldTheBinaries(t *testing.T) {
 		})
 	}
 }
+
+// Shutdown, in either mode, stops the server for good (nothing of it is
+// left running), and Restart brings a new one up on the same data
+// directory and port, ready for connections.
+func TestShutdownRestart(t *testing.T) {
+	t.Parallel()
+	if _, err := pgcluster.FindBinDir(); err != nil {
+		if os.Getenv("CONDO_REQUIRE_TOOLS") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	dir, err := os.MkdirTemp("", "pgcluster-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	c, err := pgcluster.Start(t.Context(), pgcluster.Config{Dir: dir, Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	if err := c.Restart(t.Context()); err == nil {
+		t.Fatal("Restart of a running server: got no error")
+	}
+	for _, tc := range []struct {
+		name string
+		mode pgcluster.ShutdownMode
+	}{{"fast", pgcluster.Fast}, {"immediate", pgcluster.Immediate}} {
+		pid, _, _ := pgcluster.Running(dir)
+		c.Shutdown(tc.mode)
+		if p, _, _ := pgcluster.Running(dir); p != 0 {
+			t.Fatalf("%s: Running after Shutdown: pid %d, want 0", tc.name, p)
+		}
+		if err := c.Restart(t.Context()); err != nil {
+			t.Fatalf("%s: Restart: %v", tc.name, err)
+		}
+		p, port, err := pgcluster.Running(dir)
+		if err != nil || p == 0 || p == pid || port != c.Port() {
+			t.Fatalf("%s: Running after Restart = %d, %d, %v; want a new pid (not %d) on port %d", tc.name, p, port, err, pid, c.Port())
+		}
+	}
+}
