@@ -17,17 +17,27 @@ import (
 // when it is one of the driver errors they stand for, so that callers and
 // [ErrorStatusCode] can tell a database that is away for a moment (503, try
 // again) from a bug (500). The driver's error stays in the chain and in the
-// message, for the log. Any other error is returned as it is.
+// message, for the log. Any other error, or one already marked, is
+// returned as it is.
 func dbError(err error) error {
-	switch {
-	case err == nil, errors.Is(err, ErrDatabaseUnavailable), errors.Is(err, ErrStatementTimeout):
-		return err
-	case isStatementTimeout(err):
-		return fmt.Errorf("%w: %w", ErrStatementTimeout, err)
-	case isUnavailable(err):
-		return fmt.Errorf("%w: %w", ErrDatabaseUnavailable, err)
+	if class := dbErrorClass(err); class != nil {
+		return fmt.Errorf("%w: %w", class, err)
 	}
 	return err
+}
+
+// dbErrorClass is the sentinel err should be marked with, nil when none
+// (or when it already is).
+func dbErrorClass(err error) error {
+	switch {
+	case err == nil, errors.Is(err, ErrDatabaseUnavailable), errors.Is(err, ErrStatementTimeout):
+		return nil
+	case isStatementTimeout(err):
+		return ErrStatementTimeout
+	case isUnavailable(err):
+		return ErrDatabaseUnavailable
+	}
+	return nil
 }
 
 // isStatementTimeout reports whether PostgreSQL cancelled the statement.

@@ -60,7 +60,10 @@ func (r *Registry) InTx(ctx context.Context, t *Tenant, fn func(ctx context.Cont
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // no-op after Commit
 	if err := fn(ctx, tenantTx{tx}); err != nil {
-		return dbError(err)
+		if class := dbErrorClass(err); class != nil {
+			return fmt.Errorf("%w: tenant %q transaction: %w", class, t.Slug, err)
+		}
+		return err // the application's own, as it returned it
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return dbError(fmt.Errorf("commit tenant %q transaction: %w", t.Slug, err))
