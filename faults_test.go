@@ -213,6 +213,10 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cl := condotest.NewCluster(t)
 			e := newEnv(t, nil, &condotest.DatabaseOpts{Cluster: cl, MaxConns: 8})
+			var syncCommit string
+			if err := e.pool.QueryRow(t.Context(), "SHOW synchronous_commit").Scan(&syncCommit); err != nil || syncCommit != "on" {
+				t.Fatalf("synchronous_commit: got %q (%v), want on: with it off an immediate shutdown may lose acknowledged commits", syncCommit, err)
+			}
 			slugs := []string{"alpha", "beta", "gamma"}
 			for _, s := range slugs {
 				e.create(t, s)
