@@ -68,6 +68,16 @@
 // advisory lock is a session's). [DetectPooler] tells what is in front of a
 // URL; a statement pooler is refused ([ErrStatementPooler]).
 //
+// # Database faults
+//
+// Tenant transactions and queries mark a database that is away for a
+// moment (restarting, refusing or dropping connections, out of slots, no
+// pooled connection within [RegistryConfig].AcquireTimeout) with
+// [ErrDatabaseUnavailable], and a statement cancelled by the per-transaction
+// [RegistryConfig].StatementTimeout with [ErrStatementTimeout].
+// [ErrorStatusCode] maps both to 503, and [Server] adds Retry-After to every
+// 503, so clients retry instead of seeing a 500 or waiting.
+//
 // # Migrations
 //
 // Package condomigrate applies the shared and tenant migration lines; the
