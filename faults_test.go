@@ -31,7 +31,8 @@ type faultApp struct {
 	resolver *condo.Resolver
 	ts       *httptest.Server
 	client   *http.Client
-	hold     chan struct{} // /hold requests wait on it
+	hold     chan struct{} // /hold requests wait on it; release closes it
+	release  func()
 	logs     *lineLog
 }
 
@@ -69,6 +70,7 @@ const requestTimeout = 15 * time.Second
 func newFaultApp(t testing.TB, e *env) *faultApp {
 	t.Helper()
 	a := &faultApp{env: e, hold: make(chan struct{}), logs: &lineLog{}}
+	a.release = sync.OnceFunc(func() { close(a.hold) })
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(a.logs, testLogWriter{t}), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	res, err := condo.NewResolver(e.reg, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, Logger: logger})
 	if err != nil {
@@ -154,6 +156,9 @@ func newFaultApp(t testing.TB, e *env) *faultApp {
 	}
 	a.ts = httptest.NewServer(srv)
 	t.Cleanup(a.ts.Close)
+	// First, so that a test that failed does not leave /hold requests
+	// holding the server's Close.
+	t.Cleanup(a.release)
 	a.client = a.ts.Client()
 	a.client.Timeout = requestTimeout
 	return a
@@ -406,7 +411,7 @@ func TestStatementTimeout(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil, &condotest.DatabaseOpts{MaxConns: 2})
 	e.create(t, "slow")
-	e.reg.SetTimeouts(200*time.Millisecond, 0)
+	e.reg.SetTimeouts(500*time.Millisecond, 0)
 	a := newFaultApp(t, e)
 	ctx := t.Context()
 	for _, path := range []string{"/sleep/tx", "/sleep/query"} {
@@ -443,14 +448,14 @@ func TestStatementTimeout(t *testing.T) {
 	err = e.reg.InTx(ctx, ten, func(ctx context.Context, tx pgx.Tx) error {
 		return tx.QueryRow(ctx, "SHOW statement_timeout").Scan(&v)
 	})
-	if err != nil || v != "200ms" {
-		t.Errorf("statement_timeout in a tenant transaction: got %q (%v), want 200ms", v, err)
+	if err != nil || v != "500ms" {
+		t.Errorf("statement_timeout in a tenant transaction: got %q (%v), want 500ms", v, err)
 	}
 	tctx := condo.WithTenant(ctx, ten)
 	err = e.reg.QueryTenant(tctx, func(rows pgx.Rows) error {
 		rows.Close()
 		return rows.Err()
-	}, "SELECT pg_sleep(1)")
+	}, "SELECT pg_sleep(5)")
 	if !errors.Is(err, condo.ErrStatementTimeout) {
 		t.Errorf("QueryTenant over the timeout: got %v, want ErrStatementTimeout", err)
 	}
@@ -467,8 +472,8 @@ func TestStatementTimeout(t *testing.T) {
 		}
 		return v
 	}
-	if v := show(); v != "200ms" {
-		t.Errorf("statement_timeout in QueryTenant: got %q, want 200ms", v)
+	if v := show(); v != "500ms" {
+		t.Errorf("statement_timeout in QueryTenant: got %q, want 500ms", v)
 	}
 	// Off: the server's setting, on the same (prepared) statement.
 	e.reg.SetTimeouts(0, 0)
@@ -484,7 +489,6 @@ func TestPoolExhausted(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil, &condotest.DatabaseOpts{MaxConns: 3})
 	e.create(t, "busy")
-	e.reg.SetTimeouts(0, 300*time.Millisecond)
 	a := newFaultApp(t, e)
 	ctx := t.Context()
 	// The resolver's listener has its own connection, outside the pool;
@@ -494,7 +498,10 @@ func TestPoolExhausted(t *testing.T) {
 	for range 3 {
 		wg.Go(func() { holders <- a.do(ctx, "GET", "busy.example.test", "/hold") })
 	}
-	waitFor(t, 10*time.Second, "pool fully held", func() bool { return e.pool.Stat().AcquiredConns() == 3 })
+	waitFor(t, 30*time.Second, "pool fully held", func() bool { return e.pool.Stat().AcquiredConns() == 3 })
+	// Only now: the holders themselves must not time out opening their
+	// connections on a busy machine.
+	e.reg.SetTimeouts(0, 300*time.Millisecond)
 	for _, path := range []string{"/hotels", "/sleep/tx"} {
 		r := a.do(ctx, "GET", "busy.example.test", path)
 		if r.err != nil || r.status != http.StatusServiceUnavailable || r.retryAfter == "" {
@@ -504,7 +511,7 @@ func TestPoolExhausted(t *testing.T) {
 	if line := a.logs.find("database unavailable", "no database connection within 300ms"); line == "" {
 		t.Errorf("no log line saying the pool wait timed out")
 	}
-	close(a.hold)
+	a.release()
 	wg.Wait()
 	close(holders)
 	for r := range holders {
