@@ -190,7 +190,7 @@ func (a *app) pingDatabase(ctx context.Context) error {
 			return nil
 		}
 		if cfg.ConnectTimeout == 0 {
-			cfg.ConnectTimeout = 5 * time.Second
+			cfg.ConnectTimeout = defaultConnectTimeout
 		}
 		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err == nil {
