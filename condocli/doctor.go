@@ -148,7 +148,8 @@ func (a *app) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 		facts, err = readFacts(ctx, env)
 	}
 	if err != nil {
-		report(failf("database", "cannot connect or query: %v; check DATABASE_URL (or --database-url) and that the server is up", err))
+		// Open's errors name the URL that failed ("direct database url: …").
+		report(failf("database", "cannot connect or query: %v; check DATABASE_URL (or --database-url), CONDO_DIRECT_DATABASE_URL (or --direct-database-url) when set, and that the server is up", err))
 	} else {
 		report(checkVersion(facts))
 		report(checkRole(facts))
