@@ -71,7 +71,7 @@ func TestServeBehindPgBouncer(t *testing.T) {
 		}
 	}
 
-	addr := startServe(t, bouncer.URL, db.URL)
+	addr, _ := startServe(t, bouncer.URL, db.URL)
 	tr := &http.Transport{MaxIdleConnsPerHost: 32, DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
@@ -225,13 +225,15 @@ func TestServeBehindPgBouncer(t *testing.T) {
 }
 
 // startServe runs "hotels serve" (this test binary running main) with
-// DATABASE_URL and CONDO_DIRECT_DATABASE_URL, on a loopback port, and
-// returns its address. It is stopped with SIGTERM when the test ends.
-func startServe(t *testing.T, url, directURL string) string {
+// DATABASE_URL and CONDO_DIRECT_DATABASE_URL, and env (NAME=value) on top,
+// on a loopback port, and returns its address and its output (which grows
+// as serve logs). It is stopped with SIGTERM when the test ends.
+func startServe(t *testing.T, url, directURL string, env ...string) (string, *syncBuffer) {
 	t.Helper()
 	out := &syncBuffer{}
 	cmd := exec.Command(os.Args[0], "serve", "--http", "127.0.0.1:0", "--base-domain", "localhost", "--no-access-log")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1", "DATABASE_URL="+url, "CONDO_DIRECT_DATABASE_URL="+directURL, "CONDO_POOLER=")
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -265,5 +267,5 @@ func startServe(t *testing.T, url, directURL string) string {
 		}
 		return addr != ""
 	})
-	return addr
+	return addr, out
 }
