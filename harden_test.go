@@ -245,16 +245,16 @@ func TestSplitRoles(t *testing.T) {
 		t.Fatalf("runtime role member of a tenant made by another registry: %v, %v", member, err)
 	}
 	// Idempotent, and catches up a membership that is missing.
-	if res, err := condo.GrantRuntime(ctx, db.Pool, db.RuntimeRole); err != nil || res.TenantRoles != 0 || !res.SetConfig {
+	if res, err := condo.GrantRuntime(ctx, db.Pool, db.RuntimeRole, nil); err != nil || res.TenantRoles != 0 || !res.SetConfig {
 		t.Fatalf("GrantRuntime again: %+v, %v", res, err)
 	}
 	if _, err := db.Pool.Exec(ctx, "REVOKE "+initech.Role+" FROM "+db.RuntimeRole); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := condo.GrantRuntime(ctx, db.Pool, db.RuntimeRole); err != nil || res.TenantRoles != 1 {
+	if res, err := condo.GrantRuntime(ctx, db.Pool, db.RuntimeRole, nil); err != nil || res.TenantRoles != 1 {
 		t.Fatalf("GrantRuntime after a membership was revoked: %+v, %v", res, err)
 	}
-	if _, err := condo.GrantRuntime(ctx, db.Pool, db.Role); !errors.Is(err, condo.ErrRuntimeIsOwner) {
+	if _, err := condo.GrantRuntime(ctx, db.Pool, db.Role, nil); !errors.Is(err, condo.ErrRuntimeIsOwner) {
 		t.Fatalf("GrantRuntime(owner): got %v, want ErrRuntimeIsOwner", err)
 	}
 	// The owner still purges.
@@ -289,5 +289,62 @@ func TestHardenSQL(t *testing.T) {
 				t.Fatalf("HardenSQL(%q) = %q, %v; want the REVOKE and %q", tt.roles, sql, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestGrantRuntimeTables: the runtime role gets exactly the declared
+// privileges on the application's shared tables, and bad declarations are
+// refused before anything is granted.
+func TestGrantRuntimeTables(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := condotest.NewDatabaseInfo(t, &condotest.DatabaseOpts{Runtime: true})
+	if _, err := db.Pool.Exec(ctx, `CREATE TABLE public.notes (id int); CREATE TABLE public.secrets (v text)`); err != nil {
+		t.Fatal(err)
+	}
+	refused := []struct {
+		name string
+		g    condo.TableGrant
+	}{
+		{"condo's table", condo.TableGrant{Table: "condo_cert_storage", Privileges: []string{"SELECT"}}},
+		{"qualified", condo.TableGrant{Table: "public.notes", Privileges: []string{"SELECT"}}},
+		{"injection", condo.TableGrant{Table: `notes; DROP TABLE secrets`, Privileges: []string{"SELECT"}}},
+		{"truncate", condo.TableGrant{Table: "notes", Privileges: []string{"TRUNCATE"}}},
+		{"privilege injection", condo.TableGrant{Table: "notes", Privileges: []string{"SELECT ON secrets TO PUBLIC; GRANT ALL"}}},
+		{"no privileges", condo.TableGrant{Table: "notes"}},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := condo.GrantRuntime(ctx, db.Pool, db.RuntimeRole, &condo.GrantRuntimeOpts{Tables: []condo.TableGrant{c.g}})
+			if err == nil {
+				t.Fatalf("GrantRuntime(%+v) = %+v, want an error", c.g, res)
+			}
+		})
+	}
+	res, err := condo.GrantRuntime(ctx, db.Pool, db.RuntimeRole, &condo.GrantRuntimeOpts{Tables: []condo.TableGrant{
+		{Table: "notes", Privileges: []string{"select", "INSERT"}},
+	}})
+	if err != nil || res.Tables != 1 {
+		t.Fatalf("GrantRuntime: %+v, %v", res, err)
+	}
+	for _, c := range []struct {
+		table, priv string
+		want        bool
+	}{
+		{"public.notes", "SELECT", true},
+		{"public.notes", "INSERT", true},
+		{"public.notes", "UPDATE", false},
+		{"public.notes", "DELETE", false},
+		{"public.secrets", "SELECT", false},
+		{"public.condo_tenants", "SELECT", false},
+		{"public.condo_cert_storage", "SELECT", false},
+	} {
+		var got bool
+		if err := db.Pool.QueryRow(ctx, "SELECT has_table_privilege($1, $2, $3)", db.RuntimeRole, c.table, c.priv).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("runtime role %s on %s: got %v, want %v", c.priv, c.table, got, c.want)
+		}
 	}
 }

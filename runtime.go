@@ -54,6 +54,69 @@ type GrantRuntimeResult struct {
 	// SetConfig is true when set_config was granted (the database is
 	// hardened, see [HardenSQL]; otherwise PUBLIC has it already).
 	SetConfig bool
+	// Tables is how many of [GrantRuntimeOpts].Tables were granted (every
+	// one each time: granting a privilege held already changes nothing).
+	Tables int
+}
+
+// TableGrant is what the runtime role may do on one of the application's
+// shared tables: the narrow grants its own request-path code needs (the
+// reference app's users, sessions, throttle counters and so on), and
+// nothing on the tables only the owner should touch (secrets, Condo's
+// registry and certificate storage).
+type TableGrant struct {
+	// Table is the table's name in the public schema, where shared
+	// migrations create tables; a name Condo would create (lower case
+	// a-z, 0-9, _). Condo's own tables (condo_*) are refused.
+	Table string
+	// Privileges are among SELECT, INSERT, UPDATE and DELETE (any case).
+	// An identity column needs no grant on its sequence; a serial
+	// column's sequence is not covered (use identity columns).
+	Privileges []string
+}
+
+// GrantRuntimeOpts are the optional parts of [GrantRuntime]. A nil
+// *GrantRuntimeOpts grants tenant roles and set_config only.
+type GrantRuntimeOpts struct {
+	// Tables are granted to the runtime role, so that the application can
+	// run its own shared-table code on the runtime role's pool instead of
+	// the owner's. Defaults to none.
+	Tables []TableGrant
+}
+
+// runtimePrivileges are the table privileges [TableGrant] may give: no
+// TRUNCATE, REFERENCES, TRIGGER or MAINTAIN.
+var runtimePrivileges = map[string]bool{"SELECT": true, "INSERT": true, "UPDATE": true, "DELETE": true}
+
+// tableGrantsSQL validates gs and returns their GRANT statements to the
+// runtime role rt (quoted). Every problem is reported at once.
+func tableGrantsSQL(gs []TableGrant, rt string) (string, error) {
+	var b strings.Builder
+	var errs []error
+	for _, g := range gs {
+		err := pgident.Validate("table", g.Table)
+		if err == nil && strings.HasPrefix(g.Table, "condo_") {
+			err = fmt.Errorf("table %q: Condo's own tables are not granted to the runtime role", g.Table)
+		}
+		if err == nil && len(g.Privileges) == 0 {
+			err = fmt.Errorf("table %q: no privileges", g.Table)
+		}
+		var privs []string
+		for _, p := range g.Privileges {
+			up := strings.ToUpper(p)
+			if !runtimePrivileges[up] {
+				err = errors.Join(err, fmt.Errorf("table %q: privilege %q: want SELECT, INSERT, UPDATE or DELETE", g.Table, p))
+				continue
+			}
+			privs = append(privs, up)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b.WriteString("GRANT " + strings.Join(privs, ", ") + " ON TABLE " + pgident.QuoteQualified("public", g.Table) + " TO " + rt + ";\n")
+	}
+	return b.String(), errors.Join(errs...)
 }
 
 // GrantRuntime lets role, a login role that owns nothing (made by the
@@ -61,23 +124,33 @@ type GrantRuntimeResult struct {
 // tenant transactions: it grants it every existing tenant role (WITH
 // INHERIT FALSE, SET TRUE on PostgreSQL 16 and later) and, in a hardened
 // database, EXECUTE on set_config, which the owner holds WITH GRANT OPTION
-// from [HardenSQL]. It grants nothing on shared tables. Run it on the owner
-// role's connection; it can run again, and only grants what is missing.
+// from [HardenSQL]. On shared tables it grants opts.Tables only (the
+// application's, never Condo's). Run it on the owner role's connection; it
+// can run again, and only grants what is missing. It revokes nothing: a
+// table dropped from opts.Tables keeps its grant until revoked by hand.
 // It records role in the registry, so that [Registry.Create] grants it
 // every new tenant role, whichever process creates it.
 //
-// Returns a [*NameError] for an unusable role name, [ErrRuntimeIsOwner]
+// Returns a [*NameError] for an unusable role or table name, an error for
+// a table of Condo's or a privilege not allowed, [ErrRuntimeIsOwner]
 // when role is db's own role, an error when the role does not exist or is
 // a superuser, and the database's error otherwise.
-func GrantRuntime(ctx context.Context, db DBTX, role string) (*GrantRuntimeResult, error) {
+func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeOpts) (*GrantRuntimeResult, error) {
 	if err := pgident.ValidateGiven("role", role); err != nil {
 		return nil, err
+	}
+	if opts == nil {
+		opts = &GrantRuntimeOpts{}
+	}
+	tables, err := tableGrantsSQL(opts.Tables, pgident.Quote(role))
+	if err != nil {
+		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
 	}
 	var me string
 	var num int
 	var hardened, canGrant bool
 	var super *bool
-	err := db.QueryRow(ctx, `SELECT current_user, current_setting('server_version_num')::int,
+	err = db.QueryRow(ctx, `SELECT current_user, current_setting('server_version_num')::int,
 		NOT has_function_privilege('public', $1, 'EXECUTE'),
 		has_function_privilege(current_user, $1, 'EXECUTE WITH GRANT OPTION'),
 		(SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $2)`, setConfigFunc, role).
@@ -115,14 +188,16 @@ func GrantRuntime(ctx context.Context, db DBTX, role string) (*GrantRuntimeResul
 	if err != nil {
 		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
 	}
-	opts := (&Registry{serverNum: num}).memberOptions()
+	member := (&Registry{serverNum: num}).memberOptions()
 	for _, ro := range missing {
 		if err := pgident.Validate("role", ro); err != nil {
 			return nil, err
 		}
-		b.WriteString("GRANT " + pgident.Quote(ro) + " TO " + rt + opts + ";\n")
+		b.WriteString("GRANT " + pgident.Quote(ro) + " TO " + rt + member + ";\n")
 	}
 	res.TenantRoles = len(missing)
+	b.WriteString(tables)
+	res.Tables = len(opts.Tables)
 	b.WriteString("INSERT INTO public.condo_runtime_roles (role_name) VALUES (" + quoteLiteral(role) + ") ON CONFLICT DO NOTHING;\n")
 	// Several statements in one simple-protocol message run as one
 	// implicit transaction: all of them or none.

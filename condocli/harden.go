@@ -146,7 +146,9 @@ func newRuntimeGrantCmd(a *app) *cobra.Command {
 		Long: `Grant ROLE, a login role that owns nothing, what serve's tenant
 transactions need when it runs them (--runtime-database-url): every tenant
 role (WITH INHERIT FALSE, SET TRUE on PostgreSQL 16+) and, in a hardened
-database, set_config. Nothing on shared tables. Run it as the owner role
+database, set_config. On shared tables, only the application's declared
+runtime grants (condocli.Config.RuntimeGrants), never Condo's own tables or
+the application's secrets. Run it as the owner role
 (DATABASE_URL); it only grants what is missing. serve does the same at start,
 and every new tenant is granted when it is created.
 
@@ -159,11 +161,11 @@ Make the role first, as a role with CREATEROLE:
 			if err != nil {
 				return err
 			}
-			res, err := condo.GrantRuntime(ctx, env.Pool, args[0])
+			res, err := condo.GrantRuntime(ctx, env.Pool, args[0], &condo.GrantRuntimeOpts{Tables: a.cfg.RuntimeGrants})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: granted %d tenant role(s), set_config: %v\n", args[0], res.TenantRoles, res.SetConfig)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: granted %d tenant role(s), %d shared table(s), set_config: %v\n", args[0], res.TenantRoles, res.Tables, res.SetConfig)
 			return nil
 		},
 	}
@@ -171,8 +173,9 @@ Make the role first, as a role with CREATEROLE:
 
 // useRuntime opens the runtime role's pool at url and makes env's registry
 // run tenant transactions on it (split roles), after granting the runtime
-// role whatever tenant roles it lacks. It returns the pool to close after
-// the server stopped.
+// role whatever tenant roles and declared shared-table grants it lacks, and
+// sets it as env.RuntimePool. It returns the pool to close after the server
+// stopped.
 func (a *app) useRuntime(ctx context.Context, env *Env, url string, size int32) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -192,7 +195,7 @@ func (a *app) useRuntime(ctx context.Context, env *Env, url string, size int32) 
 		pool.Close()
 		return nil, fmt.Errorf("runtime database: %w", err)
 	}
-	if _, err := condo.GrantRuntime(ctx, env.Pool, role); err != nil {
+	if _, err := condo.GrantRuntime(ctx, env.Pool, role, &condo.GrantRuntimeOpts{Tables: a.cfg.RuntimeGrants}); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -200,5 +203,6 @@ func (a *app) useRuntime(ctx context.Context, env *Env, url string, size int32) 
 		Reserved: a.cfg.Reserved, OnTenantCreated: a.cfg.OnTenantCreated, Logger: a.cfg.Logger,
 		TenantPool: pool,
 	})
+	env.RuntimePool = pool
 	return pool, nil
 }

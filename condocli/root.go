@@ -36,6 +36,14 @@ type Config struct {
 	Reserved []string
 	// OnTenantCreated runs in the creating transaction of every tenant.
 	OnTenantCreated condo.OnTenantCreatedFunc
+	// RuntimeGrants are the application's shared tables its request path
+	// reads and writes, with the privileges it needs there: with split
+	// roles, runtime-grant and serve grant them to the runtime role
+	// ([condo.GrantRuntimeOpts]) and serve hands the application that
+	// role's pool as [Env].RuntimePool. Leave out what only the owner
+	// should reach (secrets the app loads at start, tables signup writes
+	// in the tenant's creating transaction only). Defaults to none.
+	RuntimeGrants []condo.TableGrant
 	// Serve configures the serve command (the application's handlers).
 	Serve *ServeConfig
 	// DefaultDatabase, when set, is asked for a database when neither
@@ -55,10 +63,21 @@ type Config struct {
 
 // Env is an opened database with Condo on top.
 type Env struct {
-	Pool     *pgxpool.Pool
-	Migrator *condomigrate.Migrator
-	Registry *condo.Registry
-	Logger   *slog.Logger
+	// Pool is DATABASE_URL's pool: the owner role, which owns the schemas
+	// and shared tables. The Registry, the Migrator and the CLI use it;
+	// so should the application's provisioning (signup's tenant creation)
+	// and anything loaded once at start (secrets).
+	Pool *pgxpool.Pool
+	// RuntimePool is for the application's own queries on its shared
+	// tables on the request path (sessions, accounts, counters). With
+	// split roles (serve --runtime-database-url) it is the runtime role's
+	// pool, which holds only [Config].RuntimeGrants on shared tables, so
+	// an SQL injection there reaches those and nothing else; otherwise it
+	// is Pool.
+	RuntimePool *pgxpool.Pool
+	Migrator    *condomigrate.Migrator
+	Registry    *condo.Registry
+	Logger      *slog.Logger
 	// TenantPools is set by serve --tenant-pools: tenant-affine pools for
 	// the app's tenant reads ([condo.TenantPools.QueryTenant]). Nil
 	// otherwise; use Registry then.
@@ -205,7 +224,7 @@ func Connect(ctx context.Context, cfg *Config, opts *OpenOpts) (*Env, error) {
 	case info.Mode.NeedsDirect():
 		direct = nil
 	}
-	env := &Env{Pool: pool, Direct: direct, Pooler: info, Logger: cfg.Logger}
+	env := &Env{Pool: pool, RuntimePool: pool, Direct: direct, Pooler: info, Logger: cfg.Logger}
 	m, err := condomigrate.New(cmp.Or(direct, pool), &condomigrate.Config{Shared: cfg.SharedMigrations, Tenant: cfg.TenantMigrations, Logger: cfg.Logger})
 	if err != nil {
 		env.Close()

@@ -218,7 +218,7 @@ func NewDatabaseInfo(t testing.TB, opts *DatabaseOpts) *Database {
 	}
 	if opts.Runtime {
 		db.RuntimeRole = name + "_runtime"
-		if _, err := condo.GrantRuntime(ctx, pool, db.RuntimeRole); err != nil {
+		if _, err := condo.GrantRuntime(ctx, pool, db.RuntimeRole, nil); err != nil {
 			t.Fatalf("condotest: %v", err)
 		}
 		db.RuntimeURL = roleURL(t, adminURL, db.RuntimeRole, name)
