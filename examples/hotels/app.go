@@ -49,6 +49,7 @@ func newConfig(o *options) *condocli.Config {
 		Short:            "Condo's reference multi-tenant SaaS: hotels and rooms",
 		SharedMigrations: migrations.Shared(),
 		TenantMigrations: migrations.Tenant(),
+		RuntimeGrants:    migrations.RuntimeGrants(),
 		Getenv:           o.getenv,
 		Logger:           o.logger,
 		DefaultDatabase: func(ctx context.Context) (string, func(), error) {
@@ -56,7 +57,7 @@ func newConfig(o *options) *condocli.Config {
 		},
 		Serve: &condocli.ServeConfig{
 			Handlers: func(ctx context.Context, env *condocli.Env) (condo.Handlers, error) {
-				a, err := newApp(env, o)
+				a, err := newApp(ctx, env, o)
 				if err != nil {
 					return condo.Handlers{}, err
 				}
@@ -92,15 +93,25 @@ type hotelsApp struct {
 	handlers condo.Handlers
 }
 
-func newApp(env *condocli.Env, o *options) (*hotelsApp, error) {
+// newApp builds the app over env. Its own queries on shared tables
+// (accounts, sessions, throttling, invitations, request counts) run on
+// env.RuntimePool: with split roles the runtime role, which holds only
+// migrations.RuntimeGrants. The owner (env.Pool) reads the CSRF key once,
+// here, and behind the Registry creates, suspends and deletes tenants:
+// signup writes its user, membership and hand-off in the owner's
+// tenant-creating transaction.
+func newApp(ctx context.Context, env *condocli.Env, o *options) (*hotelsApp, error) {
 	logger := cmp.Or(o.logger, env.Logger)
 	acfg := accounts.Config{}
 	if o.accounts != nil {
 		acfg = *o.accounts
 	}
 	acfg.Logger = logger
-	store := accounts.New(env.Pool, &acfg)
-	counter := usage.New(env.Pool, &usage.Config{Interval: o.usageInterval, Logger: logger})
+	store := accounts.New(env.RuntimePool, &acfg)
+	if err := store.LoadKey(ctx, env.Pool); err != nil {
+		return nil, err
+	}
+	counter := usage.New(env.RuntimePool, &usage.Config{Interval: o.usageInterval, Logger: logger})
 	tenant, err := tenantapp.New(env.Registry, store, &tenantapp.Config{
 		API:    web.NewTenant(env.Registry, &web.Config{Logger: logger, Pools: env.TenantPools}),
 		Logger: logger,

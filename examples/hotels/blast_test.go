@@ -199,14 +199,21 @@ func refused(err error) bool {
 }
 
 // TestSplitRolesApp runs the app with split roles: signup (the owner
-// creates the tenant) and the tenant's pages (tenant transactions on the
-// runtime role) work as in the one-role mode.
+// creates the tenant, its owner, membership and hand-off in one
+// transaction), the tenant's pages (tenant transactions on the runtime
+// role), and the app's own shared-table code (sign-in, sessions,
+// throttling, sign-out, request counts) on the runtime role's pool, which
+// holds only migrations.RuntimeGrants. TestAdmin, TestInviteMember and
+// TestLoginThrottledInTheApp run in this mode too.
 func TestSplitRolesApp(t *testing.T) {
 	t.Parallel()
 	ta := newTestApp(t, &appOpts{runtime: true})
 	rt := ta.env.Registry.TenantPool()
 	if rt == ta.env.Pool {
 		t.Fatal("tenant transactions on the owner's pool")
+	}
+	if ta.app.store.Pool() != rt || ta.env.RuntimePool != rt {
+		t.Fatal("the app's shared-table code is not on the runtime role's pool")
 	}
 	before := rt.Stat().AcquireCount()
 	c := ta.client()
@@ -215,4 +222,29 @@ func TestSplitRolesApp(t *testing.T) {
 	if rt.Stat().AcquireCount() == before {
 		t.Fatal("the tenant's pages did not use the runtime role's pool")
 	}
+	// Sign out and in again: the session and throttle rows are the
+	// runtime role's to write.
+	want(t, c.submit(ta.url("sunny", "/"), ta.url("sunny", "/logout"), nil), http.StatusOK)
+	if p := c.get(ta.url("sunny", "/")); p.URL.Path != "/login" {
+		t.Fatalf("signed out: on %s, want /login", p.URL)
+	}
+	want(t, c.login("sunny", "owner@example.com", "wrong password"), http.StatusUnauthorized, "Wrong e-mail or password.")
+	want(t, c.login("sunny", "owner@example.com", testPassword), http.StatusOK, "Sunny Stays")
+	var sessions, hits int
+	err := ta.env.Pool.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM public.sessions), (SELECT count(*) FROM public.throttle)`).Scan(&sessions, &hits)
+	if err != nil || sessions == 0 || hits == 0 {
+		t.Fatalf("sessions %d, throttle rows %d (%v): want some of each", sessions, hits, err)
+	}
+	// Requests are counted (tenant_requests, without reading the
+	// registry); a count for a tenant purged meanwhile is dropped, and
+	// the others are still written.
+	ta.app.usage.Add(1<<40, 3)
+	if err := ta.app.usage.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var counted int64
+	if err := ta.env.Pool.QueryRow(t.Context(), "SELECT COALESCE(sum(requests), 0)::bigint FROM public.tenant_requests").Scan(&counted); err != nil || counted == 0 {
+		t.Fatalf("request counts: %d (%v), want some", counted, err)
+	}
+	ta.noErrors()
 }

@@ -93,7 +93,7 @@ func runDev(cmd *cobra.Command, cfg *condocli.Config, o *options, f devFlags) er
 	if _, err := env.Migrator.MigrateTenants(ctx, nil); err != nil {
 		return fmt.Errorf("migrate tenants: %w", err)
 	}
-	a, err := newApp(env, o)
+	a, err := newApp(ctx, env, o)
 	if err != nil {
 		return err
 	}

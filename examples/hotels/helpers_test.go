@@ -115,9 +115,14 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 		t.Fatal(err)
 	}
 	if o.runtime {
+		// What serve --runtime-database-url does (condocli's useRuntime).
+		if _, err := condo.GrantRuntime(ctx, env.Pool, db.RuntimeRole, &condo.GrantRuntimeOpts{Tables: migrations.RuntimeGrants()}); err != nil {
+			t.Fatal(err)
+		}
 		env.Registry = condo.NewRegistry(env.Pool, env.Migrator, &condo.RegistryConfig{TenantPool: db.RuntimePool, Logger: logger})
+		env.RuntimePool = db.RuntimePool
 	}
-	a, err := newApp(env, &options{
+	a, err := newApp(ctx, env, &options{
 		accounts: &accounts.Config{
 			Argon2:       &accounts.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
 			AccountLimit: o.accountLimit,
@@ -150,6 +155,25 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	t.Cleanup(a.usage.Stop)
 	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
 	return &testApp{t: t, env: env, app: a, srv: ts, port: port, errors: errs, dbURL: db.URL}
+}
+
+// createAdmin makes a platform admin as the admin command does: on the
+// owner's pool (the runtime role may only read admin_users).
+func (ta *testApp) createAdmin(email string) {
+	ta.t.Helper()
+	store := accounts.New(ta.env.Pool, &accounts.Config{Argon2: &accounts.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}})
+	if _, err := store.CreateAdmin(context.Background(), email, testPassword); err != nil {
+		ta.t.Fatal(err)
+	}
+}
+
+// noErrors fails the test if the app logged an error (such as a query
+// the runtime role has no grant for).
+func (ta *testApp) noErrors() {
+	ta.t.Helper()
+	if n := ta.errors.Load(); n != 0 {
+		ta.t.Fatalf("the app logged %d error(s)", n)
+	}
 }
 
 // url returns the address of path on host label ("" for the public site,

@@ -365,9 +365,22 @@ func TestHotelsCRUD(t *testing.T) {
 	want(t, c.get(u("/?q=%25")), http.StatusOK, "No hotel matches")
 }
 
-func TestLoginThrottledInTheApp(t *testing.T) {
+// bothRoleModes runs test with one role and with split roles, where the
+// app's shared-table code runs as the runtime role.
+func bothRoleModes(t *testing.T, test func(t *testing.T, runtime bool)) {
 	t.Parallel()
-	ta := newTestApp(t, &appOpts{pairLimit: &accounts.Limit{Max: 3, Window: time.Minute, Block: time.Minute}})
+	for _, runtime := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one role", true: "split roles"}[runtime], func(t *testing.T) {
+			t.Parallel()
+			test(t, runtime)
+		})
+	}
+}
+
+func TestLoginThrottledInTheApp(t *testing.T) { bothRoleModes(t, testLoginThrottledInTheApp) }
+
+func testLoginThrottledInTheApp(t *testing.T, runtime bool) {
+	ta := newTestApp(t, &appOpts{runtime: runtime, pairLimit: &accounts.Limit{Max: 3, Window: time.Minute, Block: time.Minute}})
 	ta.tenant("acme", "ann@acme.example")
 	c := ta.client()
 	for range 3 {
@@ -377,13 +390,15 @@ func TestLoginThrottledInTheApp(t *testing.T) {
 	if c.cookie("acme", "session") != nil {
 		t.Fatal("signed in while throttled")
 	}
+	ta.noErrors()
 }
 
 // An owner invites a member by link; the link works once; members cannot
 // invite.
-func TestInviteMember(t *testing.T) {
-	t.Parallel()
-	ta := newTestApp(t, nil)
+func TestInviteMember(t *testing.T) { bothRoleModes(t, testInviteMember) }
+
+func testInviteMember(t *testing.T, runtime bool) {
+	ta := newTestApp(t, &appOpts{runtime: runtime})
 	ta.tenant("acme", "ann@acme.example", "Acme One")
 	owner := ta.client()
 	owner.login("acme", "ann@acme.example", testPassword)
@@ -405,6 +420,7 @@ func TestInviteMember(t *testing.T) {
 	// A member may not invite, nor grant ownership.
 	want(t, bea.submit(ta.url("acme", "/members"), ta.url("acme", "/members/invite"), url.Values{"email": {"c@example.com"}, "role": {"member"}}), http.StatusForbidden)
 	want(t, owner.submit(ta.url("acme", "/members"), ta.url("acme", "/members/invite"), url.Values{"email": {"c@example.com"}, "role": {"owner"}}), 422, "Choose member or admin")
+	ta.noErrors()
 }
 
 // The invitation page does not tell whether the invited address has an
@@ -447,16 +463,17 @@ func TestInvitationDoesNotEnumerate(t *testing.T) {
 
 // The platform admin: its own accounts, tenant list and filters, suspend
 // (in force on the tenant's host at once), extend, typed-confirmation
-// delete, and the charts.
-func TestAdmin(t *testing.T) {
-	t.Parallel()
-	ta := newTestApp(t, nil)
+// delete, and the charts. With split roles the admin's sign-in, session
+// and request counts run as the runtime role, its tenant list and actions
+// through the Registry (the owner).
+func TestAdmin(t *testing.T) { bothRoleModes(t, testAdmin) }
+
+func testAdmin(t *testing.T, runtime bool) {
+	ta := newTestApp(t, &appOpts{runtime: runtime})
 	ctx := context.Background()
 	ta.tenant("acme", "ann@acme.example", "Acme One")
 	ta.tenant("globex", "gus@globex.example")
-	if _, err := ta.app.store.CreateAdmin(ctx, "ops@example.com", testPassword); err != nil {
-		t.Fatal(err)
-	}
+	ta.createAdmin("ops@example.com")
 	adm := ta.client()
 	u := func(p string) string { return ta.url("admin", p) }
 	// Signed out, and tenant users are not admins.
@@ -520,6 +537,12 @@ func TestAdmin(t *testing.T) {
 	if tn, _ := ta.env.Registry.Get(ctx, "acme"); tn.Status != condo.StatusActive {
 		t.Fatal("a forged suspend took effect")
 	}
+	// Signing out deletes the session.
+	want(t, adm.submit(u("/"), u("/logout"), nil), http.StatusOK)
+	if p := adm.get(u("/tenants")); p.URL.Path != "/login" {
+		t.Fatalf("signed out: on %s, want /login", p.URL)
+	}
+	ta.noErrors()
 }
 
 // After sign-in, next= sends the browser on only to a path of this host,

@@ -97,8 +97,11 @@ type Store struct {
 	key   []byte
 }
 
-// New returns a store over pool (the application's pool, whose role owns
-// the shared tables).
+// New returns a store over pool: the runtime role's pool with split roles
+// (granted migrations.RuntimeGrants), the owner's otherwise. Signup's
+// writes run in the owner's tenant-creating transaction instead (the *Tx
+// methods), CreateAdmin needs the owner (the CLI's pool), and the CSRF key
+// is read with [Store.LoadKey] on the owner's pool.
 func New(pool *pgxpool.Pool, cfg *Config) *Store {
 	if cfg == nil {
 		cfg = &Config{}
@@ -450,14 +453,31 @@ func (s *Store) ConsumeHandoff(ctx context.Context, token string, tenantID int64
 	return userID, nil
 }
 
-// secret returns the CSRF key, making it on first use.
-// All server instances share it through the database.
+// LoadKey reads the CSRF key on q, making it the first time (all server
+// instances share it through the database). With split roles q is the
+// owner's pool: the key is loaded once at start, and the runtime role the
+// store's queries run as has no grant on app_secrets, so an SQL injection
+// in the request path can't read it.
+func (s *Store) LoadKey(ctx context.Context, q DBTX) error {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	return s.loadKey(ctx, q)
+}
+
+// secret returns the CSRF key, loading it on the store's pool if
+// [Store.LoadKey] did not (one role for everything).
 func (s *Store) secret(ctx context.Context) ([]byte, error) {
 	s.keyMu.Lock()
 	defer s.keyMu.Unlock()
-	if s.key != nil {
-		return s.key, nil
+	if s.key == nil {
+		if err := s.loadKey(ctx, s.pool); err != nil {
+			return nil, err
+		}
 	}
+	return s.key, nil
+}
+
+func (s *Store) loadKey(ctx context.Context, q DBTX) error {
 	var b [32]byte
 	_, _ = rand.Read(b[:])
 	var key []byte
@@ -465,7 +485,7 @@ func (s *Store) secret(ctx context.Context) ([]byte, error) {
 	// A second try covers a concurrent first insert, which this
 	// statement's snapshot cannot see.
 	for range 2 {
-		err = s.pool.QueryRow(ctx, `WITH ins AS (INSERT INTO public.app_secrets (name, value) VALUES ('csrf', $1)
+		err = q.QueryRow(ctx, `WITH ins AS (INSERT INTO public.app_secrets (name, value) VALUES ('csrf', $1)
 				ON CONFLICT (name) DO NOTHING RETURNING value)
 			SELECT value FROM ins UNION ALL SELECT value FROM public.app_secrets WHERE name = 'csrf' LIMIT 1`, b[:]).Scan(&key)
 		if !errors.Is(err, pgx.ErrNoRows) {
@@ -473,10 +493,10 @@ func (s *Store) secret(ctx context.Context) ([]byte, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read csrf key: %w", err)
+		return fmt.Errorf("read csrf key: %w", err)
 	}
 	s.key = key
-	return key, nil
+	return nil
 }
 
 // mac returns base64url(HMAC-SHA256(key, parts joined by NUL)).

@@ -3,6 +3,7 @@ package usage
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/condo-dev/condo"
@@ -37,7 +39,8 @@ type Counter struct {
 	done chan struct{}
 }
 
-// New returns a counter writing to pool.
+// New returns a counter writing to pool: the runtime role's with split
+// roles (it needs SELECT, INSERT, UPDATE on tenant_requests only).
 func New(pool *pgxpool.Pool, cfg *Config) *Counter {
 	if cfg == nil {
 		cfg = &Config{}
@@ -78,12 +81,24 @@ func (c *Counter) Flush(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	// A tenant purged meanwhile has no registry row: the join drops it.
-	_, err := c.pool.Exec(ctx, `
-		INSERT INTO public.tenant_requests AS tr (tenant_id, day, requests)
-		SELECT u.id, current_date, u.n FROM unnest($1::bigint[], $2::bigint[]) AS u(id, n)
-		JOIN public.condo_tenants t ON t.id = u.id
-		ON CONFLICT (tenant_id, day) DO UPDATE SET requests = tr.requests + EXCLUDED.requests`, ids, ns)
+	err := c.write(ctx, ids, ns)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == foreignKeyViolation {
+		// A tenant purged meanwhile has no registry row (and the runtime
+		// role may not read the registry to filter it out): write the
+		// counts one by one and drop those of tenants that are gone.
+		var kept, keptN []int64
+		var last error
+		for i, id := range ids {
+			switch err := c.write(ctx, ids[i:i+1], ns[i:i+1]); {
+			case err == nil:
+			case errors.As(err, &pe) && pe.Code == foreignKeyViolation:
+			default:
+				kept, keptN, last = append(kept, id), append(keptN, ns[i]), err
+			}
+		}
+		ids, ns, err = kept, keptN, last
+	}
 	if err != nil {
 		for i, id := range ids {
 			c.Add(id, ns[i])
@@ -91,6 +106,18 @@ func (c *Counter) Flush(ctx context.Context) error {
 		return fmt.Errorf("write request counts: %w", err)
 	}
 	return nil
+}
+
+// foreignKeyViolation is the SQLSTATE of a count for a tenant that is gone.
+const foreignKeyViolation = "23503"
+
+// write adds ns to today's counts of the tenants ids, in one statement.
+func (c *Counter) write(ctx context.Context, ids, ns []int64) error {
+	_, err := c.pool.Exec(ctx, `
+		INSERT INTO public.tenant_requests AS tr (tenant_id, day, requests)
+		SELECT u.id, current_date, u.n FROM unnest($1::bigint[], $2::bigint[]) AS u(id, n)
+		ON CONFLICT (tenant_id, day) DO UPDATE SET requests = tr.requests + EXCLUDED.requests`, ids, ns)
+	return err
 }
 
 // Start writes counts every interval until ctx ends or [Counter.Stop] is
