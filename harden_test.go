@@ -327,24 +327,81 @@ func TestGrantRuntimeTables(t *testing.T) {
 	if err != nil || res.Tables != 1 {
 		t.Fatalf("GrantRuntime: %+v, %v", res, err)
 	}
+	shared, err := condo.SharedRoleName(db.RuntimeRole)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
-		table, priv string
-		want        bool
+		role, table, priv string
+		want              bool
 	}{
-		{"public.notes", "SELECT", true},
-		{"public.notes", "INSERT", true},
-		{"public.notes", "UPDATE", false},
-		{"public.notes", "DELETE", false},
-		{"public.secrets", "SELECT", false},
-		{"public.condo_tenants", "SELECT", false},
-		{"public.condo_cert_storage", "SELECT", false},
+		{shared, "public.notes", "SELECT", true},
+		{shared, "public.notes", "INSERT", true},
+		{shared, "public.notes", "UPDATE", false},
+		{shared, "public.notes", "DELETE", false},
+		{shared, "public.secrets", "SELECT", false},
+		{shared, "public.condo_tenants", "SELECT", false},
+		{shared, "public.condo_cert_storage", "SELECT", false},
+		// The runtime role itself holds nothing: only by SET ROLE.
+		{db.RuntimeRole, "public.notes", "SELECT", false},
 	} {
 		var got bool
-		if err := db.Pool.QueryRow(ctx, "SELECT has_table_privilege($1, $2, $3)", db.RuntimeRole, c.table, c.priv).Scan(&got); err != nil {
+		if err := db.Pool.QueryRow(ctx, "SELECT has_table_privilege($1, $2, $3)", c.role, c.table, c.priv).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
 		if got != c.want {
-			t.Errorf("runtime role %s on %s: got %v, want %v", c.priv, c.table, got, c.want)
+			t.Errorf("%s %s on %s: got %v, want %v", c.role, c.priv, c.table, got, c.want)
+		}
+	}
+	// Idempotent.
+	if _, err := condo.GrantRuntime(ctx, db.Pool, db.RuntimeRole, &condo.GrantRuntimeOpts{Tables: []condo.TableGrant{{Table: "notes", Privileges: []string{"SELECT"}}}}); err != nil {
+		t.Fatalf("GrantRuntime again: %v", err)
+	}
+
+	// SharedPool runs every call as the shared role.
+	sp := condo.NewSharedPool(db.RuntimePool, shared)
+	if _, err := sp.Exec(ctx, "INSERT INTO public.notes VALUES ($1)", 1); err != nil {
+		t.Fatalf("Exec: %v", err)
+	}
+	var who string
+	var n int
+	if err := sp.QueryRow(ctx, "SELECT current_user::text, (SELECT count(*) FROM public.notes)::int").Scan(&who, &n); err != nil || who != shared || n != 1 {
+		t.Fatalf("QueryRow: %s, %d, %v; want %s, 1", who, n, err, shared)
+	}
+	rows, err := sp.Query(ctx, "SELECT id FROM public.notes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := pgx.CollectRows(rows, pgx.RowTo[int32]); err != nil || len(ids) != 1 {
+		t.Fatalf("Query: %v, %v", ids, err)
+	}
+	if err := sp.QueryRow(ctx, "SELECT id FROM public.notes WHERE id = 2").Scan(&n); !errors.Is(err, pgx.ErrNoRows) {
+		t.Fatalf("QueryRow of no row: got %v, want pgx.ErrNoRows", err)
+	}
+	err = pgx.BeginFunc(ctx, sp, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "SELECT current_user::text").Scan(&who)
+	})
+	if err != nil || who != shared {
+		t.Fatalf("Begin: %s, %v; want %s", who, err, shared)
+	}
+	// And the role ends with the transaction: the pool's connections are
+	// the runtime role's again.
+	if err := db.RuntimePool.QueryRow(ctx, "SELECT current_user::text").Scan(&who); err != nil || who != db.RuntimeRole {
+		t.Fatalf("after: %s, %v; want %s", who, err, db.RuntimeRole)
+	}
+	// What the shared role may not do, each in one statement.
+	for name, sql := range map[string]string{
+		"other table":     "SELECT v FROM public.secrets",
+		"update":          "UPDATE public.notes SET id = 3",
+		"leave the role":  "SELECT set_config('role', 'none', true)",
+		"registry":        "SELECT slug FROM public.condo_tenants",
+		"create a table":  "CREATE TABLE public.evil (x int)",
+		"certificate key": "SELECT value FROM public.condo_cert_storage",
+	} {
+		_, err := sp.Exec(ctx, sql)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "42501" {
+			t.Errorf("%s: got %v, want insufficient_privilege", name, err)
 		}
 	}
 }

@@ -59,11 +59,12 @@ type GrantRuntimeResult struct {
 	Tables int
 }
 
-// TableGrant is what the runtime role may do on one of the application's
-// shared tables: the narrow grants its own request-path code needs (the
-// reference app's users, sessions, throttle counters and so on), and
-// nothing on the tables only the owner should touch (secrets, Condo's
-// registry and certificate storage).
+// TableGrant is what the application's request-path code may do on one of
+// its shared tables (the reference app's users, sessions, throttle counters
+// and so on) when it runs as the runtime role's shared role
+// ([SharedRoleName], [SharedPool]); nothing is granted on the tables only
+// the owner should touch (secrets, Condo's registry and certificate
+// storage).
 type TableGrant struct {
 	// Table is the table's name in the public schema, where shared
 	// migrations create tables; a name Condo would create (lower case
@@ -78,9 +79,9 @@ type TableGrant struct {
 // GrantRuntimeOpts are the optional parts of [GrantRuntime]. A nil
 // *GrantRuntimeOpts grants tenant roles and set_config only.
 type GrantRuntimeOpts struct {
-	// Tables are granted to the runtime role, so that the application can
-	// run its own shared-table code on the runtime role's pool instead of
-	// the owner's. Defaults to none.
+	// Tables are granted to the runtime role's shared role, so that the
+	// application can run its own shared-table code on the runtime role's
+	// pool ([SharedPool]) instead of the owner's. Defaults to none.
 	Tables []TableGrant
 }
 
@@ -124,8 +125,11 @@ func tableGrantsSQL(gs []TableGrant, rt string) (string, error) {
 // tenant transactions: it grants it every existing tenant role (WITH
 // INHERIT FALSE, SET TRUE on PostgreSQL 16 and later) and, in a hardened
 // database, EXECUTE on set_config, which the owner holds WITH GRANT OPTION
-// from [HardenSQL]. On shared tables it grants opts.Tables only (the
-// application's, never Condo's). Run it on the owner role's connection; it
+// from [HardenSQL]. On shared tables it grants the runtime role nothing:
+// it makes the NOLOGIN role [SharedRoleName](role) (NOINHERIT, no
+// set_config, no tenant role), lets role SET ROLE to it as to a tenant
+// role, and grants it opts.Tables (the application's, never Condo's); a
+// [SharedPool] runs the application's shared-table code as it. Run it on the owner role's connection; it
 // can run again, and only grants what is missing. It revokes nothing: a
 // table dropped from opts.Tables keeps its grant until revoked by hand.
 // It records role in the registry, so that [Registry.Create] grants it
@@ -134,7 +138,8 @@ func tableGrantsSQL(gs []TableGrant, rt string) (string, error) {
 // Returns a [*NameError] for an unusable role or table name, an error for
 // a table of Condo's or a privilege not allowed, [ErrRuntimeIsOwner]
 // when role is db's own role, an error when the role does not exist or is
-// a superuser, and the database's error otherwise.
+// a superuser or the shared role exists with LOGIN or another attribute,
+// and the database's error otherwise.
 func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeOpts) (*GrantRuntimeResult, error) {
 	if err := pgident.ValidateGiven("role", role); err != nil {
 		return nil, err
@@ -142,19 +147,28 @@ func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeO
 	if opts == nil {
 		opts = &GrantRuntimeOpts{}
 	}
-	tables, err := tableGrantsSQL(opts.Tables, pgident.Quote(role))
+	shared, err := SharedRoleName(role)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := tableGrantsSQL(opts.Tables, pgident.Quote(shared))
 	if err != nil {
 		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
 	}
 	var me string
 	var num int
 	var hardened, canGrant bool
-	var super *bool
+	var super, sharedMember *bool
+	var sharedLogin *bool
 	err = db.QueryRow(ctx, `SELECT current_user, current_setting('server_version_num')::int,
 		NOT has_function_privilege('public', $1, 'EXECUTE'),
 		has_function_privilege(current_user, $1, 'EXECUTE WITH GRANT OPTION'),
-		(SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $2)`, setConfigFunc, role).
-		Scan(&me, &num, &hardened, &canGrant, &super)
+		(SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $2),
+		(SELECT rolcanlogin OR rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls OR rolreplication
+			FROM pg_catalog.pg_roles WHERE rolname = $3),
+		(SELECT pg_has_role($2, $3, 'MEMBER') WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $3))`,
+		setConfigFunc, role, shared).
+		Scan(&me, &num, &hardened, &canGrant, &super, &sharedLogin, &sharedMember)
 	if err != nil {
 		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
 	}
@@ -165,10 +179,22 @@ func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeO
 		return nil, fmt.Errorf("grant runtime role %q: role does not exist", role)
 	case *super:
 		return nil, fmt.Errorf("grant runtime role %q: a superuser can't be a runtime role (it reaches everything)", role)
+	case sharedLogin != nil && *sharedLogin:
+		return nil, fmt.Errorf("grant runtime role %q: role %q exists and may log in or has attributes: the shared role must be a plain NOLOGIN role", role, shared)
 	}
 	res := &GrantRuntimeResult{}
 	var b strings.Builder
 	rt := pgident.Quote(role)
+	member := (&Registry{serverNum: num}).memberOptions()
+	// The shared role: the runtime role's grants on shared tables, taken
+	// per transaction by SharedPool. It gets no set_config and no tenant
+	// role, so one injected statement in shared-table code can't leave it.
+	if sharedLogin == nil {
+		b.WriteString("CREATE ROLE " + pgident.Quote(shared) + " NOLOGIN NOINHERIT;\n")
+	}
+	if sharedMember == nil || !*sharedMember {
+		b.WriteString("GRANT " + pgident.Quote(shared) + " TO " + rt + member + ";\n")
+	}
 	if hardened {
 		if !canGrant {
 			return nil, fmt.Errorf("grant runtime role %q: the owner %q may not pass set_config on: have a superuser run HardenSQL for %q and %q", role, me, me, role)
@@ -188,7 +214,6 @@ func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeO
 	if err != nil {
 		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
 	}
-	member := (&Registry{serverNum: num}).memberOptions()
 	for _, ro := range missing {
 		if err := pgident.Validate("role", ro); err != nil {
 			return nil, err

@@ -146,9 +146,11 @@ func newRuntimeGrantCmd(a *app) *cobra.Command {
 		Long: `Grant ROLE, a login role that owns nothing, what serve's tenant
 transactions need when it runs them (--runtime-database-url): every tenant
 role (WITH INHERIT FALSE, SET TRUE on PostgreSQL 16+) and, in a hardened
-database, set_config. On shared tables, only the application's declared
-runtime grants (condocli.Config.RuntimeGrants), never Condo's own tables or
-the application's secrets. Run it as the owner role
+database, set_config. On shared tables it grants nothing itself: it makes
+the NOLOGIN role ROLE_shared, which ROLE may SET ROLE to, and grants that
+role the application's declared runtime grants (condocli.Config.RuntimeGrants),
+never Condo's own tables; serve runs the application's shared-table code as
+it. Run it as the owner role
 (DATABASE_URL); it only grants what is missing. serve does the same at start,
 and every new tenant is granted when it is created.
 
@@ -174,7 +176,7 @@ Make the role first, as a role with CREATEROLE:
 // useRuntime opens the runtime role's pool at url and makes env's registry
 // run tenant transactions on it (split roles), after granting the runtime
 // role whatever tenant roles and declared shared-table grants it lacks, and
-// sets it as env.RuntimePool. It returns the pool to close after the server
+// gives the application env.SharedPool over it. It returns the pool to close after the server
 // stopped.
 func (a *app) useRuntime(ctx context.Context, env *Env, url string, size int32) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
@@ -203,6 +205,11 @@ func (a *app) useRuntime(ctx context.Context, env *Env, url string, size int32) 
 		Reserved: a.cfg.Reserved, OnTenantCreated: a.cfg.OnTenantCreated, Logger: a.cfg.Logger,
 		TenantPool: pool,
 	})
-	env.RuntimePool = pool
+	shared, err := condo.SharedRoleName(role)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	env.SharedPool = condo.NewSharedPool(pool, shared)
 	return pool, nil
 }

@@ -38,9 +38,9 @@ type Config struct {
 	OnTenantCreated condo.OnTenantCreatedFunc
 	// RuntimeGrants are the application's shared tables its request path
 	// reads and writes, with the privileges it needs there: with split
-	// roles, runtime-grant and serve grant them to the runtime role
-	// ([condo.GrantRuntimeOpts]) and serve hands the application that
-	// role's pool as [Env].RuntimePool. Leave out what only the owner
+	// roles, runtime-grant and serve grant them to the runtime role's
+	// shared role ([condo.GrantRuntimeOpts]) and serve hands the
+	// application [Env].SharedPool, which runs as it. Leave out what only the owner
 	// should reach (secrets the app loads at start, tables signup writes
 	// in the tenant's creating transaction only). Defaults to none.
 	RuntimeGrants []condo.TableGrant
@@ -68,16 +68,18 @@ type Env struct {
 	// so should the application's provisioning (signup's tenant creation)
 	// and anything loaded once at start (secrets).
 	Pool *pgxpool.Pool
-	// RuntimePool is for the application's own queries on its shared
+	// SharedPool is for the application's own queries on its shared
 	// tables on the request path (sessions, accounts, counters). With
-	// split roles (serve --runtime-database-url) it is the runtime role's
-	// pool, which holds only [Config].RuntimeGrants on shared tables, so
-	// an SQL injection there reaches those and nothing else; otherwise it
-	// is Pool.
-	RuntimePool *pgxpool.Pool
-	Migrator    *condomigrate.Migrator
-	Registry    *condo.Registry
-	Logger      *slog.Logger
+	// split roles (serve --runtime-database-url) it runs each of them on
+	// the runtime role's pool as the shared role, which holds only
+	// [Config].RuntimeGrants, is a member of no tenant role and may not
+	// call set_config (hardened), so an SQL injection in one statement of
+	// that code reaches those tables and nothing else (see
+	// [condo.SharedPool]); otherwise it is Pool, the owner.
+	SharedPool *condo.SharedPool
+	Migrator   *condomigrate.Migrator
+	Registry   *condo.Registry
+	Logger     *slog.Logger
 	// TenantPools is set by serve --tenant-pools: tenant-affine pools for
 	// the app's tenant reads ([condo.TenantPools.QueryTenant]). Nil
 	// otherwise; use Registry then.
@@ -224,7 +226,7 @@ func Connect(ctx context.Context, cfg *Config, opts *OpenOpts) (*Env, error) {
 	case info.Mode.NeedsDirect():
 		direct = nil
 	}
-	env := &Env{Pool: pool, RuntimePool: pool, Direct: direct, Pooler: info, Logger: cfg.Logger}
+	env := &Env{Pool: pool, SharedPool: condo.NewSharedPool(pool, ""), Direct: direct, Pooler: info, Logger: cfg.Logger}
 	m, err := condomigrate.New(cmp.Or(direct, pool), &condomigrate.Config{Shared: cfg.SharedMigrations, Tenant: cfg.TenantMigrations, Logger: cfg.Logger})
 	if err != nil {
 		env.Close()

@@ -95,8 +95,8 @@ type hotelsApp struct {
 
 // newApp builds the app over env. Its own queries on shared tables
 // (accounts, sessions, throttling, invitations, request counts) run on
-// env.RuntimePool: with split roles the runtime role, which holds only
-// migrations.RuntimeGrants. The owner (env.Pool) reads the CSRF key once,
+// env.SharedPool: with split roles the runtime role's shared role, which
+// holds only migrations.RuntimeGrants. The owner (env.Pool) reads the CSRF key once,
 // here, and behind the Registry creates, suspends and deletes tenants:
 // signup writes its user, membership and hand-off in the owner's
 // tenant-creating transaction.
@@ -107,11 +107,11 @@ func newApp(ctx context.Context, env *condocli.Env, o *options) (*hotelsApp, err
 		acfg = *o.accounts
 	}
 	acfg.Logger = logger
-	store := accounts.New(env.RuntimePool, &acfg)
+	store := accounts.New(env.SharedPool, &acfg)
 	if err := store.LoadKey(ctx, env.Pool); err != nil {
 		return nil, err
 	}
-	counter := usage.New(env.RuntimePool, &usage.Config{Interval: o.usageInterval, Logger: logger})
+	counter := usage.New(env.SharedPool, &usage.Config{Interval: o.usageInterval, Logger: logger})
 	tenant, err := tenantapp.New(env.Registry, store, &tenantapp.Config{
 		API:    web.NewTenant(env.Registry, &web.Config{Logger: logger, Pools: env.TenantPools}),
 		Logger: logger,

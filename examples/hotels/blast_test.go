@@ -202,8 +202,8 @@ func refused(err error) bool {
 // creates the tenant, its owner, membership and hand-off in one
 // transaction), the tenant's pages (tenant transactions on the runtime
 // role), and the app's own shared-table code (sign-in, sessions,
-// throttling, sign-out, request counts) on the runtime role's pool, which
-// holds only migrations.RuntimeGrants. TestAdmin, TestInviteMember and
+// throttling, sign-out, request counts) on the runtime role's pool as its
+// shared role, which holds only migrations.RuntimeGrants. TestAdmin, TestInviteMember and
 // TestLoginThrottledInTheApp run in this mode too.
 func TestSplitRolesApp(t *testing.T) {
 	t.Parallel()
@@ -212,8 +212,8 @@ func TestSplitRolesApp(t *testing.T) {
 	if rt == ta.env.Pool {
 		t.Fatal("tenant transactions on the owner's pool")
 	}
-	if ta.app.store.Pool() != rt || ta.env.RuntimePool != rt {
-		t.Fatal("the app's shared-table code is not on the runtime role's pool")
+	if sp := ta.env.SharedPool; sp.Pool() != rt || sp.Role() == "" || ta.app.store.Pool() != sp {
+		t.Fatal("the app's shared-table code does not run on the runtime role's pool as the shared role")
 	}
 	before := rt.Stat().AcquireCount()
 	c := ta.client()

@@ -120,7 +120,11 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 			t.Fatal(err)
 		}
 		env.Registry = condo.NewRegistry(env.Pool, env.Migrator, &condo.RegistryConfig{TenantPool: db.RuntimePool, Logger: logger})
-		env.RuntimePool = db.RuntimePool
+		shared, err := condo.SharedRoleName(db.RuntimeRole)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.SharedPool = condo.NewSharedPool(db.RuntimePool, shared)
 	}
 	a, err := newApp(ctx, env, &options{
 		accounts: &accounts.Config{

@@ -19,7 +19,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // DBTX is what the store's queries run on: a pool or a transaction (such
@@ -28,6 +27,14 @@ type DBTX interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// DB is what the store runs its own queries on: a pool, or with split
+// roles a [condo.SharedPool], which runs them as the runtime role's
+// shared role.
+type DB interface {
+	DBTX
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // Limit is a throttling rule: Max hits within Window block the key for
@@ -80,7 +87,7 @@ type Config struct {
 // Store keeps users, memberships, admins, sessions, throttling counters and
 // invitations in the shared schema.
 type Store struct {
-	pool       *pgxpool.Pool
+	pool       DB
 	argon      Argon2Params
 	dummyHash  string
 	sem        chan struct{}
@@ -97,12 +104,13 @@ type Store struct {
 	key   []byte
 }
 
-// New returns a store over pool: the runtime role's pool with split roles
-// (granted migrations.RuntimeGrants), the owner's otherwise. Signup's
+// New returns a store over pool: with split roles the app's
+// [condo.SharedPool] (the shared role, granted migrations.RuntimeGrants),
+// the owner's pool otherwise. Signup's
 // writes run in the owner's tenant-creating transaction instead (the *Tx
 // methods), CreateAdmin needs the owner (the CLI's pool), and the CSRF key
 // is read with [Store.LoadKey] on the owner's pool.
-func New(pool *pgxpool.Pool, cfg *Config) *Store {
+func New(pool DB, cfg *Config) *Store {
 	if cfg == nil {
 		cfg = &Config{}
 	}
@@ -137,8 +145,8 @@ func New(pool *pgxpool.Pool, cfg *Config) *Store {
 	return s
 }
 
-// Pool returns the store's pool.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+// Pool returns what the store's queries run on.
+func (s *Store) Pool() DB { return s.pool }
 
 // hash runs HashPassword within the concurrency bound.
 func (s *Store) hash(ctx context.Context, password string) (string, error) {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/condo-dev/condo"
 )
@@ -28,7 +27,7 @@ type Config struct {
 // Counter counts requests per tenant and writes the counts to the
 // database.
 type Counter struct {
-	pool     *pgxpool.Pool
+	pool     execer
 	interval time.Duration
 	logger   *slog.Logger
 
@@ -39,9 +38,16 @@ type Counter struct {
 	done chan struct{}
 }
 
-// New returns a counter writing to pool: the runtime role's with split
-// roles (it needs SELECT, INSERT, UPDATE on tenant_requests only).
-func New(pool *pgxpool.Pool, cfg *Config) *Counter {
+// execer is what counts are written with: a pool, or with split roles a
+// [condo.SharedPool].
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// New returns a counter writing with pool: with split roles the app's
+// [condo.SharedPool] (it needs SELECT, INSERT, UPDATE on tenant_requests
+// only).
+func New(pool execer, cfg *Config) *Counter {
 	if cfg == nil {
 		cfg = &Config{}
 	}
