@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -39,11 +40,20 @@ type blastProbe struct {
 	// reach lists, per mode, whether "one statement" and "stacked" get
 	// through; pg16 overrides it on PostgreSQL 16 and later.
 	reach, pg16 map[string][2]bool
+	// shared is whether an injection in the app's shared-table code (the
+	// accounts store, on condo.SharedPool as the shared role) gets
+	// through in one statement and stacked, with split roles. sharedOne,
+	// when set, is the one statement to try there instead of sql.
+	shared    [2]bool
+	sharedOne string
 }
 
 var (
 	everywhere = map[string][2]bool{"before": {true, true}, "single": {false, true}, "split": {false, true}}
 	ownerOnly  = map[string][2]bool{"before": {true, true}, "single": {false, true}, "split": {false, false}}
+	// sharedToo: with split roles, stacked statements in tenant code reach
+	// the app's shared grants (RESET ROLE; SET ROLE to the shared role).
+	sharedToo = map[string][2]bool{"before": {true, true}, "single": {false, true}, "split": {false, true}}
 	ddlOwner   = map[string][2]bool{"before": {false, true}, "single": {false, true}, "split": {false, false}}
 	nowhere    = map[string][2]bool{"before": {false, false}, "single": {false, false}, "split": {false, false}}
 )
@@ -70,6 +80,17 @@ func blastRadius(t *testing.T, mode string, opts condotest.DatabaseOpts) {
 	}
 	if _, err := m.MigrateShared(ctx, nil); err != nil {
 		t.Fatal(err)
+	}
+	var sp *condo.SharedPool // the app's shared-table code, split roles only
+	var sharedRole string
+	if opts.Runtime {
+		if _, err := condo.GrantRuntime(ctx, db.Pool, db.RuntimeRole, &condo.GrantRuntimeOpts{Tables: migrations.RuntimeGrants()}); err != nil {
+			t.Fatal(err)
+		}
+		if sharedRole, err = condo.SharedRoleName(db.RuntimeRole); err != nil {
+			t.Fatal(err)
+		}
+		sp = condo.NewSharedPool(db.RuntimePool, sharedRole)
 	}
 	reg := condo.NewRegistry(db.Pool, m, &condo.RegistryConfig{TenantPool: db.RuntimePool, Logger: condotest.Logger(t)})
 	var acme, globex *condo.Tenant
@@ -99,20 +120,22 @@ func blastRadius(t *testing.T, mode string, opts condotest.DatabaseOpts) {
 		t.Fatal(err)
 	}
 	other := globex.Schema
+	yes, no, stackedOnly := [2]bool{true, true}, [2]bool{false, false}, [2]bool{false, true}
 	probes := map[string]blastProbe{
 		"own schema":                          {sql: "SELECT name FROM hotel", reach: map[string][2]bool{"before": {true, true}, "single": {true, true}, "split": {true, true}}},
-		"other tenants' rows":                 {sql: "SELECT name FROM " + other + ".hotel", asOther: true, reach: everywhere},
-		"other tenants' rows, writing":        {sql: "UPDATE " + other + ".hotel SET name = 'pwned'", asOther: true, reach: map[string][2]bool{"before": {false, true}, "single": {false, true}, "split": {false, true}}},
-		"registry (tenants, domains)":         {sql: "SELECT slug FROM public.condo_tenants", reach: ownerOnly},
-		"users' password hashes":              {sql: "SELECT password_hash FROM public.users", reach: ownerOnly},
-		"admins' password hashes":             {sql: "SELECT password_hash FROM public.admin_users", reach: ownerOnly},
-		"sessions":                            {sql: "SELECT token_hash FROM public.sessions", reach: ownerOnly},
-		"CSRF key":                            {sql: "SELECT value FROM public.app_secrets", reach: ownerOnly},
-		"certificate storage":                 {sql: "SELECT value FROM public.condo_cert_storage", reach: ownerOnly},
-		"drop another tenant's schema":        {sql: "DROP SCHEMA " + other + " CASCADE", reach: ddlOwner},
-		"change shared tables (DDL)":          {sql: "ALTER TABLE public.users ADD COLUMN x int", reach: ddlOwner},
-		"create roles":                        {sql: "CREATE ROLE " + db.Role + "_evil", reach: ddlOwner},
-		"run programs on the database server": {sql: "GRANT pg_execute_server_program TO CURRENT_USER; COPY (SELECT 1) TO PROGRAM 'cat > /dev/null'", reach: ddlOwner, pg16: nowhere},
+		"other tenants' rows":                 {sql: "SELECT name FROM " + other + ".hotel", asOther: true, reach: everywhere, shared: stackedOnly},
+		"other tenants' rows, writing":        {sql: "UPDATE " + other + ".hotel SET name = 'pwned'", asOther: true, reach: map[string][2]bool{"before": {false, true}, "single": {false, true}, "split": {false, true}}, shared: stackedOnly},
+		"registry (tenants, domains)":         {sql: "SELECT slug FROM public.condo_tenants", reach: ownerOnly, shared: no},
+		"registry, writing":                   {sql: "UPDATE public.condo_tenants SET status = 'suspended'", reach: ddlOwner, shared: no},
+		"users' password hashes":              {sql: "SELECT password_hash FROM public.users", reach: sharedToo, shared: yes},
+		"admins' password hashes":             {sql: "SELECT password_hash FROM public.admin_users", reach: sharedToo, shared: yes},
+		"sessions":                            {sql: "SELECT token_hash FROM public.sessions", reach: sharedToo, shared: yes},
+		"CSRF key":                            {sql: "SELECT value FROM public.app_secrets", reach: ownerOnly, shared: no},
+		"certificate storage":                 {sql: "SELECT value FROM public.condo_cert_storage", reach: ownerOnly, shared: no},
+		"drop another tenant's schema":        {sql: "DROP SCHEMA " + other + " CASCADE", reach: ddlOwner, shared: no},
+		"change shared tables (DDL)":          {sql: "ALTER TABLE public.users ADD COLUMN x int", reach: ddlOwner, shared: no},
+		"create roles":                        {sql: "CREATE ROLE " + db.Role + "_evil", reach: ddlOwner, shared: no},
+		"run programs on the database server": {sql: "GRANT pg_execute_server_program TO CURRENT_USER; COPY (SELECT 1) TO PROGRAM 'cat > /dev/null'", reach: ddlOwner, pg16: nowhere, shared: no, sharedOne: "GRANT pg_execute_server_program TO CURRENT_USER"},
 	}
 	var version int
 	if err := db.Pool.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
@@ -140,19 +163,10 @@ func blastRadius(t *testing.T, mode string, opts condotest.DatabaseOpts) {
 				}
 				return rows.Err()
 			}, one)
-			// Stacked statements, rolled back.
-			stacked := "RESET ROLE; " + p.sql
-			if p.asOther {
-				stacked = "RESET ROLE; SET ROLE " + globex.Role + "; " + p.sql
-			}
-			if name == "own schema" {
-				stacked = p.sql
-			}
+			// Stacked statements, rolled back: as the login role, and with
+			// split roles as the shared role too.
 			stackedErr := reg.InTenantTx(tctx, func(ctx context.Context, tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, stacked, pgx.QueryExecModeSimpleProtocol); err != nil {
-					return err
-				}
-				return errBlastRollback
+				return stackedProbe(ctx, tx, name, p, globex.Role, sharedRole)
 			})
 			got := [2]bool{oneErr == nil, errors.Is(stackedErr, errBlastRollback)}
 			t.Logf("PostgreSQL %d, %s: one statement %v (%v), stacked %v (%v)", version/10000, mode, got[0], oneErr, got[1], stackedErr)
@@ -176,8 +190,65 @@ func blastRadius(t *testing.T, mode string, opts condotest.DatabaseOpts) {
 					t.Errorf("%s: refused with %v, want a privilege error", []string{"one statement", "stacked"}[i], err)
 				}
 			}
+			if sp == nil || name == "own schema" {
+				return
+			}
+			// An injection in the app's shared-table code: one statement
+			// as the shared role (with set_config to the other tenant's
+			// role where that is the target), and stacked statements in
+			// its transaction.
+			one = cmp.Or(p.sharedOne, p.sql)
+			if p.asOther {
+				one = "SELECT set_config('role', '" + globex.Role + "', true) || query_to_xml('" + strings.ReplaceAll(p.sql, "'", "''") + "', true, false, '')::text"
+			}
+			_, oneErr = sp.Exec(ctx, one)
+			stackedErr = pgx.BeginFunc(ctx, sp, func(tx pgx.Tx) error {
+				return stackedProbe(ctx, tx, name, p, globex.Role, sharedRole)
+			})
+			got = [2]bool{oneErr == nil, errors.Is(stackedErr, errBlastRollback)}
+			t.Logf("PostgreSQL %d, the app's shared-table code: one statement %v (%v), stacked %v (%v)", version/10000, got[0], oneErr, got[1], stackedErr)
+			if got != p.shared {
+				t.Fatalf("PostgreSQL %d, the app's shared-table code: got through (one statement, stacked) = %v, want %v\none statement: %v\nstacked: %v",
+					version/10000, got, p.shared, oneErr, stackedErr)
+			}
+			for i, err := range []error{oneErr, stackedErr} {
+				if !got[i] && !refused(err) {
+					t.Errorf("shared-table code, %s: refused with %v, want a privilege error", []string{"one statement", "stacked"}[i], err)
+				}
+			}
 		})
 	}
+}
+
+// stackedProbe runs p as stacked statements through the simple protocol
+// in tx, trying each way out an attacker has: leaving the current role
+// (RESET ROLE), then for another tenant's rows SET ROLE to it, and
+// otherwise staying, and (split roles) SET ROLE to the shared role.
+// Each attempt runs in a savepoint. It returns errBlastRollback when one
+// got through, else the last attempt's error.
+func stackedProbe(ctx context.Context, tx pgx.Tx, name string, p blastProbe, other, shared string) error {
+	attempts := []string{"RESET ROLE; " + p.sql}
+	switch {
+	case name == "own schema":
+		attempts = []string{p.sql}
+	case p.asOther:
+		attempts = []string{"RESET ROLE; SET ROLE " + other + "; " + p.sql}
+	case shared != "":
+		attempts = append(attempts, p.sql, "RESET ROLE; SET ROLE "+shared+"; "+p.sql)
+	}
+	var err error
+	for _, a := range attempts {
+		if _, err = tx.Exec(ctx, "SAVEPOINT probe"); err != nil {
+			return err
+		}
+		if _, err = tx.Exec(ctx, a, pgx.QueryExecModeSimpleProtocol); err == nil {
+			return errBlastRollback
+		}
+		if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT probe"); rerr != nil {
+			return rerr
+		}
+	}
+	return err
 }
 
 var errBlastRollback = errors.New("roll back")
