@@ -74,13 +74,18 @@ func TestHardenAndRuntimeGrant(t *testing.T) {
 
 // TestServeRuntimeRole serves with split roles: tenant queries run as the
 // runtime role, including for a tenant that the CLI (another registry)
-// creates while the server runs.
+// creates while the server runs, and the app's shared-table queries
+// (Env.SharedPool) as the shared role, granted Config.RuntimeGrants at
+// start.
 func TestServeRuntimeRole(t *testing.T) {
 	t.Parallel()
 	db := condotest.NewDatabaseInfo(t, &condotest.DatabaseOpts{Runtime: true})
 	c := cli{t: t, url: db.URL}
 	c.ok("migrate")
 	c.ok("tenants", "create", "acme", "--name", "Acme")
+	if _, err := db.Pool.Exec(t.Context(), "CREATE TABLE public.notes (id int); INSERT INTO public.notes VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -90,13 +95,22 @@ func TestServeRuntimeRole(t *testing.T) {
 	var out bytes.Buffer
 	cmd := condocli.NewCommand(&condocli.Config{
 		TenantMigrations: tenantFS,
+		RuntimeGrants:    []condo.TableGrant{{Table: "notes", Privileges: []string{"SELECT"}}},
 		Getenv: func(k string) string {
 			return map[string]string{"DATABASE_URL": db.URL, "CONDO_RUNTIME_DATABASE_URL": db.RuntimeURL}[k]
 		},
 		Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out,
 		Logger: condotest.Logger(t),
 		Serve: &condocli.ServeConfig{Handlers: func(_ context.Context, env *condocli.Env) (condo.Handlers, error) {
-			return condo.Handlers{Tenant: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			return condo.Handlers{Public: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var who string
+				var n int
+				if err := env.SharedPool.QueryRow(r.Context(), "SELECT current_user::text, count(*)::int FROM public.notes").Scan(&who, &n); err != nil {
+					http.Error(w, err.Error(), 500)
+					return
+				}
+				fmt.Fprintf(w, "%s %d", who, n)
+			}), Tenant: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				var who string
 				err := env.Registry.QueryTenant(r.Context(), func(rows pgx.Rows) error {
 					var err error
@@ -132,6 +146,9 @@ func TestServeRuntimeRole(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	waitUntil(t, 30*time.Second, "acme served", func() bool { s, _ := get("acme.example.test"); return s == 200 })
+	if s, body := get("example.test"); s != 200 || body != db.RuntimeRole+"_shared 1" {
+		t.Fatalf("the app's shared-table query: %d %q, want the shared role reading notes", s, body)
+	}
 	if _, body := get("acme.example.test"); body != db.RuntimeRole+" "+db.Role+"_tenant_1" {
 		t.Fatalf("acme query ran as %q, want the runtime role in the tenant role", body)
 	}
