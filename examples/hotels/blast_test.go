@@ -54,8 +54,8 @@ var (
 	// sharedToo: with split roles, stacked statements in tenant code reach
 	// the app's shared grants (RESET ROLE; SET ROLE to the shared role).
 	sharedToo = map[string][2]bool{"before": {true, true}, "single": {false, true}, "split": {false, true}}
-	ddlOwner   = map[string][2]bool{"before": {false, true}, "single": {false, true}, "split": {false, false}}
-	nowhere    = map[string][2]bool{"before": {false, false}, "single": {false, false}, "split": {false, false}}
+	ddlOwner  = map[string][2]bool{"before": {false, true}, "single": {false, true}, "split": {false, false}}
+	nowhere   = map[string][2]bool{"before": {false, false}, "single": {false, false}, "split": {false, false}}
 )
 
 // TestBlastRadius backs every cell of the README's blast-radius table: for
