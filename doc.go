@@ -32,9 +32,14 @@
 // split roles ([RegistryConfig.TenantPool], [GrantRuntime]) tenant
 // transactions run as a runtime role that owns nothing and reaches tenant
 // roles only by SET ROLE, while the registry's pool (the owner) creates
-// and purges tenants: statements that do leave a tenant role (the simple
-// protocol, chosen explicitly) then reach the other tenants and nothing
-// shared. The README's blast-radius table lists what each set-up reaches.
+// and purges tenants. The application's own queries on its shared tables
+// run on the same pool through a [SharedPool], as the runtime role's
+// NOLOGIN shared role ([SharedRoleName]), which holds only the grants the
+// application declares ([GrantRuntimeOpts].Tables) and can't call
+// set_config or become a tenant. Statements that do leave a role (the
+// simple protocol, chosen explicitly) then reach the other tenants and the
+// shared role's grants, never the owner's: secrets, the registry, DDL.
+// The README's blast-radius table lists what each set-up reaches.
 //
 // # Names
 //

@@ -122,7 +122,7 @@ func checkBlastRadius(ctx context.Context, env *Env) checkResult {
 	case !st.SetConfigRevoked:
 		return warnf(name, "tenant roles may call set_config, so one injected SQL statement can leave its tenant role and read every tenant; as the superuser run what `harden --print` prints, once")
 	case len(st.RuntimeRoles) == 0:
-		return okf(name, "set_config revoked from tenant roles; one role for everything (split roles with a runtime role, see runtime-grant, to keep stacked statements away from shared tables)")
+		return okf(name, "set_config revoked from tenant roles; one role for everything (split roles with a runtime role, see runtime-grant, to keep stacked statements away from the owner: secrets, registry, DDL)")
 	default:
 		return okf(name, "set_config revoked from tenant roles; tenant transactions may run as runtime role %s", strings.Join(st.RuntimeRoles, ", "))
 	}

@@ -104,7 +104,9 @@ type Database struct {
 	Pool *pgxpool.Pool
 	// RuntimeRole, RuntimeURL and RuntimePool are set with
 	// [DatabaseOpts.Runtime]: a login role that owns nothing, prepared
-	// with [condo.GrantRuntime], for [condo.RegistryConfig.TenantPool].
+	// with [condo.GrantRuntime], for [condo.RegistryConfig.TenantPool];
+	// its shared role ([condo.SharedRoleName]) has no table grants until
+	// GrantRuntime runs again with [condo.GrantRuntimeOpts].Tables.
 	RuntimeRole string
 	RuntimeURL  string
 	RuntimePool *pgxpool.Pool
