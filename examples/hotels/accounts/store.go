@@ -247,6 +247,8 @@ func (s *Store) CreateUserTx(ctx context.Context, q DBTX, email, password string
 
 // CreateAdmin adds a platform admin. It checks the e-mail and password
 // ([*InputError]) and returns [ErrEmailTaken] if the address is taken.
+// It needs a store over the owner's pool (the admin command's): with split
+// roles the request path may only read admin_users.
 func (s *Store) CreateAdmin(ctx context.Context, email, password string) (*User, error) {
 	email, err := NormalizeEmail(email)
 	if err != nil {
