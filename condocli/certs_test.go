@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -130,22 +131,35 @@ func TestServeStoppedHook(t *testing.T) {
 	db := condotest.NewDatabaseInfo(t, nil)
 	stopped := make(chan struct{})
 	var out bytes.Buffer
+	logs := &lockedBuffer{}
 	cmd := condocli.NewCommand(&condocli.Config{
 		Getenv: func(k string) string { return map[string]string{"DATABASE_URL": db.URL}[k] },
 		Stdin:  strings.NewReader(""), Stdout: &out, Stderr: &out,
-		Logger: condotest.Logger(t),
+		// Info level, read by the test: serve is asked to stop only once
+		// it listens (a fixed delay was too short on a loaded machine).
+		Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Serve:  &condocli.ServeConfig{Stopped: func(context.Context) { close(stopped) }},
 	})
 	cmd.SetArgs([]string{"serve", "--http", "127.0.0.1:0", "--shutdown-timeout", "5s"})
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() { errc <- cmd.ExecuteContext(ctx) }()
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(logs.String(), "msg=listening"); {
+		select {
+		case <-stopped:
+			t.Fatal("Stopped ran before the server was asked to stop")
+		case err := <-errc:
+			t.Fatalf("serve ended early: %v\n%s\n%s", err, out.String(), logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not listen within 60 s:\n%s", logs.String())
+		}
+	}
 	select {
 	case <-stopped:
 		t.Fatal("Stopped ran before the server was asked to stop")
-	case err := <-errc:
-		t.Fatalf("serve ended early: %v\n%s", err, out.String())
-	case <-time.After(500 * time.Millisecond):
+	default:
 	}
 	cancel() // what SIGTERM does through Main
 	select {
