@@ -299,12 +299,41 @@ func queryTenantPrepare(ctx context.Context, c *pgx.Conn, st *connState, t *Tena
 		return nil, err
 	}
 	var sd *pgconn.StatementDescription
+	err := syncPipeline(p, func(r *pgconn.StatementDescription) {
+		// The pipeline does not name them; they come in order.
+		if newSet && st.set == nil {
+			r.Name, r.SQL = setTenantName, setTenantLocal
+			// Kept even if a later step fails: the statement exists.
+			st.set = r
+		} else {
+			r.Name, r.SQL = name, sql
+			sd = r
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if sd == nil || st.set == nil {
+		return nil, errors.New("no statement description")
+	}
+	st.stale = st.stale[:0]
+	st.prepared[stmtKey{t.Schema, sql}] = sd
+	if st.shared[sql] == nil {
+		st.shared[sql] = sd
+	}
+	return sd, nil
+}
+
+// syncPipeline reads p's results up to its Sync and closes it, passing
+// each statement description to described in the order the statements
+// were sent, and returns the first error. A *pgconn.PgError makes
+// PostgreSQL skip the rest up to the Sync, so reading goes on to it; any
+// other error has closed the connection.
+func syncPipeline(p *pgconn.Pipeline, described func(*pgconn.StatementDescription)) error {
 	var firstErr error
 	for done := false; !done; {
 		res, err := p.GetResults()
 		if err != nil {
-			// A *pgconn.PgError skips the rest up to the Sync; keep
-			// reading to it. Any other error has closed the connection.
 			if firstErr == nil {
 				firstErr = err
 			}
@@ -316,15 +345,7 @@ func queryTenantPrepare(ctx context.Context, c *pgx.Conn, st *connState, t *Tena
 		}
 		switch r := res.(type) {
 		case *pgconn.StatementDescription:
-			// The pipeline does not name them; they come in order.
-			if newSet && st.set == nil {
-				r.Name, r.SQL = setTenantName, setTenantLocal
-				// Kept even if a later step fails: the statement exists.
-				st.set = r
-			} else {
-				r.Name, r.SQL = name, sql
-				sd = r
-			}
+			described(r)
 		case *pgconn.ResultReader:
 			if _, err := r.Close(); err != nil && firstErr == nil {
 				firstErr = err
@@ -336,16 +357,5 @@ func queryTenantPrepare(ctx context.Context, c *pgx.Conn, st *connState, t *Tena
 	if err := p.Close(); err != nil && firstErr == nil {
 		firstErr = err
 	}
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if sd == nil || st.set == nil {
-		return nil, errors.New("no statement description")
-	}
-	st.stale = st.stale[:0]
-	st.prepared[stmtKey{t.Schema, sql}] = sd
-	if st.shared[sql] == nil {
-		st.shared[sql] = sd
-	}
-	return sd, nil
+	return firstErr
 }

@@ -115,36 +115,12 @@ func describeTenant(ctx context.Context, c *pgx.Conn, t *Tenant, lim *queryLimit
 		return nil, err
 	}
 	var sd *pgconn.StatementDescription
-	var firstErr error
-	for done := false; !done; {
-		res, err := p.GetResults()
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			var pgErr *pgconn.PgError
-			if !errors.As(err, &pgErr) {
-				break
-			}
-			continue
-		}
-		switch r := res.(type) {
-		case *pgconn.StatementDescription:
-			r.Name, r.SQL = "", sql
-			sd = r
-		case *pgconn.ResultReader:
-			if _, err := r.Close(); err != nil && firstErr == nil {
-				firstErr = err
-			}
-		case *pgconn.PipelineSync, nil:
-			done = true
-		}
-	}
-	if err := p.Close(); err != nil && firstErr == nil {
-		firstErr = err
-	}
-	if firstErr != nil {
-		return nil, firstErr
+	err := syncPipeline(p, func(r *pgconn.StatementDescription) {
+		r.Name, r.SQL = "", sql
+		sd = r
+	})
+	if err != nil {
+		return nil, err
 	}
 	if sd == nil {
 		return nil, errors.New("no statement description")
