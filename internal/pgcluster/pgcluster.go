@@ -244,7 +244,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 
 	port := cfg.Port
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = FreePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -444,7 +444,9 @@ func checkTraversable(what, dir string, uid int, fix string) error {
 	}
 }
 
-func freePort() (int, error) {
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago,
+// for a server of the caller's (pgbouncer's too).
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("pick a free port: %w", err)
