@@ -566,3 +566,38 @@ func TestTenantSchemaDropped(t *testing.T) {
 		t.Errorf("no log line naming the tenant and the missing relation")
 	}
 }
+
+// TestResolveFailuresLogSparingly: while the database is away every
+// request's lookup fails; the router answers each with 503 but logs one
+// line a second, with the number of failures it stands for, instead of
+// one per request (which flooded the log during an outage).
+func TestResolveFailuresLogSparingly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	res, err := condo.NewResolver(e.reg, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := res.Router(condo.Handlers{})
+	e.pool.Close() // every lookup now fails, as with the database away
+	const n = 200
+	start := time.Now()
+	for i := range n {
+		req := httptest.NewRequest(http.MethodGet, "http://t"+strconv.Itoa(i)+".example.test/", nil)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("request %d: status %d, want 503", i, rec.Code)
+		}
+	}
+	elapsed := time.Since(start)
+	lines := strings.Count(logs.String(), `msg="resolve host"`)
+	if lines < 1 || lines > 1+int(elapsed/time.Second) {
+		t.Fatalf("%d requests in %v logged %d lines, want 1 a second:\n%s", n, elapsed, lines, logs.String())
+	}
+	if !strings.Contains(logs.String(), "failures=1\n") {
+		t.Errorf("the first line should count its own failure:\n%s", logs.String())
+	}
+}

@@ -8,6 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Handlers are the handlers a [Resolver.Router] chooses among by host: the
@@ -59,6 +63,7 @@ func (r *Resolver) Router(h Handlers) http.Handler {
 	return &router{res: r, h: h,
 		badHost:     Page(http.StatusBadRequest, "Bad request", "The host name of this request is not valid."),
 		unavailable: Page(http.StatusServiceUnavailable, "Unavailable", "This site is temporarily unavailable. Please try again shortly."),
+		failLog:     rate.Sometimes{Interval: time.Second},
 	}
 }
 
@@ -66,6 +71,11 @@ type router struct {
 	res                  *Resolver
 	h                    Handlers
 	badHost, unavailable http.Handler
+	// While the database is away every request fails its lookup: one
+	// log line a second, counting the failures since the last one, keeps
+	// an outage from flooding the log.
+	failLog  rate.Sometimes
+	failures atomic.Int64
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -111,9 +121,12 @@ func (rt *router) serve(w http.ResponseWriter, req *http.Request, info *requestI
 		case errors.Is(err, ErrUnknownHost):
 			h = rt.h.NotFound
 		default:
-			rt.h.Logger.LogAttrs(req.Context(), slog.LevelError, "resolve host",
-				slog.String("host", req.Host), slog.String("request_id", RequestID(req.Context())),
-				slog.String("error", err.Error()))
+			rt.failures.Add(1)
+			rt.failLog.Do(func() {
+				rt.h.Logger.LogAttrs(req.Context(), slog.LevelError, "resolve host",
+					slog.String("host", req.Host), slog.String("request_id", RequestID(req.Context())),
+					slog.String("error", err.Error()), slog.Int64("failures", rt.failures.Swap(0)))
+			})
 			h = rt.unavailable
 		}
 	case route.Kind == RoutePublic:
