@@ -75,6 +75,17 @@ func BenchmarkQueryTenant(b *testing.B) {
 			}
 		}
 	})
+	// serve sets a statement timeout (--statement-timeout): the same
+	// read with the timeout's set_config taking a value.
+	b.Run("prepared-timeout", func(b *testing.B) {
+		e.reg.SetTimeouts(30*time.Second, 0)
+		defer e.reg.SetTimeouts(0, 0)
+		for b.Loop() {
+			if err := e.reg.QueryTenant(tctx, read, q); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("first", func(b *testing.B) {
 		i := 0
 		for b.Loop() {
