@@ -25,17 +25,16 @@ func (r *Registry) tenantPool() *pgxpool.Pool {
 	return r.pool
 }
 
-// grantRuntimeSQL returns the statements that let every runtime role
-// (recorded by [GrantRuntime]) SET ROLE to the tenant role ro (quoted),
-// without inheriting its privileges where the server can say so.
-func (r *Registry) grantRuntimeSQL(ctx context.Context, tx pgx.Tx, ro string) (string, error) {
-	// A runtime role dropped since is skipped, not an error.
-	rows, _ := tx.Query(ctx, `SELECT rr.role_name FROM public.condo_runtime_roles rr
-		JOIN pg_catalog.pg_roles r ON r.rolname = rr.role_name ORDER BY rr.role_name`)
-	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return "", fmt.Errorf("runtime roles: %w", err)
-	}
+// runtimeRolesSQL is a scalar subquery: the runtime roles recorded by
+// [GrantRuntime], as a text array. A role dropped since is skipped, not
+// an error.
+const runtimeRolesSQL = `SELECT coalesce(array_agg(rr.role_name ORDER BY rr.role_name), '{}')
+	FROM public.condo_runtime_roles rr JOIN pg_catalog.pg_roles r ON r.rolname = rr.role_name`
+
+// grantRuntimeSQL returns the statements that let every runtime role in
+// roles (read with [runtimeRolesSQL]) SET ROLE to the tenant role ro
+// (quoted), without inheriting its privileges where the server can say so.
+func (r *Registry) grantRuntimeSQL(roles []string, ro string) (string, error) {
 	var b strings.Builder
 	for _, rt := range roles {
 		if err := pgident.ValidateGiven("role", rt); err != nil {
