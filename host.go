@@ -1,6 +1,7 @@
 package condo
 
 import (
+	"net/netip"
 	"strings"
 
 	"golang.org/x/net/idna"
@@ -165,4 +166,29 @@ func idnaReason(err error) string {
 		s = s[:80]
 	}
 	return s
+}
+
+// isIP reports whether a Host header is an IP address (with or without a
+// port). Parsing is only tried when the host could be one, since a failed
+// parse allocates.
+func isIP(host string) bool {
+	h := stripPort(host)
+	if h == "" || !(h[0] == '[' || h[len(h)-1] >= '0' && h[len(h)-1] <= '9') {
+		return false
+	}
+	_, err := netip.ParseAddr(strings.Trim(h, "[]"))
+	return err == nil
+}
+
+func stripPort(h string) string {
+	if strings.HasPrefix(h, "[") {
+		if i := strings.IndexByte(h, ']'); i > 0 {
+			return h[:i+1]
+		}
+		return h
+	}
+	if strings.Count(h, ":") == 1 {
+		return h[:strings.IndexByte(h, ':')]
+	}
+	return h
 }
