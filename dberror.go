@@ -14,8 +14,8 @@ import (
 )
 
 // dbError marks err with [ErrDatabaseUnavailable] or [ErrStatementTimeout]
-// when it is one of the driver errors they stand for, so that callers and
-// [ErrorStatusCode] can tell a database that is away for a moment (503, try
+// when it is one of the driver errors they stand for, so that callers (and
+// [IsTemporary]) can tell a database that is away for a moment (503, try
 // again) from a bug (500). The driver's error stays in the chain and in the
 // message, for the log. Any other error, or one already marked, is
 // returned as it is.
@@ -38,6 +38,19 @@ func dbErrorClass(err error) error {
 		return ErrDatabaseUnavailable
 	}
 	return nil
+}
+
+// IsTemporary reports whether err says the database is away for a moment
+// rather than that the request or the code was wrong: it is (or wraps)
+// [ErrDatabaseUnavailable] or [ErrStatementTimeout], or is one of the
+// driver errors they stand for, as an application's own queries on the
+// pool return them unmarked. Retrying later may succeed, and nothing was
+// committed. (Package condohttp answers these errors with 503 and
+// Retry-After.) The caller's own cancellation or deadline is not temporary
+// by this test.
+func IsTemporary(err error) bool {
+	return errors.Is(err, ErrDatabaseUnavailable) || errors.Is(err, ErrStatementTimeout) ||
+		isUnavailable(err) || isStatementTimeout(err)
 }
 
 // isStatementTimeout reports whether PostgreSQL cancelled the statement.

@@ -35,11 +35,12 @@ var (
 	// shutting down or starting up, has no connection slot left, or no
 	// pooled connection came free within the acquire timeout. Tenant
 	// transactions and queries return it (wrapping the driver's error);
-	// [ErrorStatusCode] maps it, and the driver errors it stands for, to 503.
+	// [IsTemporary] reports it, and the driver errors it stands for (the
+	// HTTP edge, package condohttp, answers them with 503).
 	ErrDatabaseUnavailable = errors.New("database unavailable")
 	// ErrStatementTimeout: PostgreSQL cancelled a statement, because it ran
 	// past the statement timeout (see [RegistryConfig].StatementTimeout) or
-	// was cancelled by an operator. [ErrorStatusCode] maps it to 503.
+	// was cancelled by an operator. [IsTemporary] reports it.
 	ErrStatementTimeout = errors.New("statement timeout")
 )
 

@@ -1,8 +1,10 @@
 package condo_test
 
 import (
+	"context"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -60,4 +62,33 @@ func (e *env) create(t testing.TB, slug string, domains ...string) *condo.Tenant
 		t.Fatalf("create %s: %v", slug, err)
 	}
 	return ten
+}
+
+// startResolver makes a resolver over e's registry and starts its
+// listener, stopped when the test ends.
+func startResolver(t testing.TB, e *env, cfg *condo.ResolverConfig) *condo.Resolver {
+	t.Helper()
+	cfg.Logger = condotest.Logger(t)
+	res, err := condo.NewResolver(e.reg, cfg)
+	if err != nil {
+		t.Fatalf("NewResolver: %v", err)
+	}
+	if err := res.Start(t.Context()); err != nil {
+		t.Fatalf("resolver Start: %v", err)
+	}
+	t.Cleanup(func() { _ = res.Stop(context.Background()) })
+	return res
+}
+
+// waitFor polls cond until it is true or the deadline passes.
+func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
 }

@@ -29,6 +29,18 @@ func NormalizeHost(host string) (string, error) {
 	return h, nil
 }
 
+// NormalizeHostHeader is [NormalizeHost] for a request's Host header,
+// which may also name a one-label host such as "localhost" (development
+// base domains are such hosts). It returns a [*NameError] of Kind "host"
+// when host is not a valid host name; an IP address is not one.
+func NormalizeHostHeader(host string) (string, error) {
+	h, reason := normalizeHost(host, 1)
+	if reason != "" {
+		return "", &NameError{Kind: "host", Name: host, Reason: reason}
+	}
+	return h, nil
+}
+
 // normalizeHost is [NormalizeHost] with a minimum label count (the resolver
 // accepts one-label hosts such as "localhost", to compare them with its
 // base domains). It returns the host, or a non-empty reason.

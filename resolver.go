@@ -75,8 +75,8 @@ type ResolverConfig struct {
 	// site. Defaults to ["www"].
 	PublicLabels []string
 	// Reserved labels of a base domain are never tenants: they route to
-	// [Handlers].Reserved or get a 404. Defaults to the registry's reserved
-	// labels.
+	// the edge's reserved handlers (condohttp.Handlers) or get a 404.
+	// Defaults to the registry's reserved labels.
 	Reserved []string
 	// CacheSize is the most hosts (found or not) kept in memory. Defaults to
 	// 100,000. Negative disables the cache.
@@ -93,8 +93,8 @@ type ResolverConfig struct {
 	PathPrefix string
 	// TenantHeader, when set (such as "X-Condo-Tenant"), routes a request
 	// that carries it to the tenant it names by slug, but only when the
-	// request came from a trusted proxy ([ServerConfig].TrustedProxies);
-	// from anyone else the header is ignored.
+	// request came from a trusted proxy (condohttp's
+	// ServerConfig.TrustedProxies); from anyone else the header is ignored.
 	TenantHeader string
 	// ListenConnConfig is how the change listener connects. LISTEN needs
 	// a session, which a transaction pooler does not keep, so behind one
@@ -206,6 +206,20 @@ func NewResolver(reg *Registry, cfg *ResolverConfig) (*Resolver, error) {
 
 // BaseDomains returns the normalised base domains, longest first.
 func (r *Resolver) BaseDomains() []string { return slices.Clone(r.bases) }
+
+// TenantHeader returns [ResolverConfig].TenantHeader: the request header
+// that names a tenant by slug when a trusted proxy sends it, "" for none.
+// An HTTP edge believes it only from trusted proxies and removes it from
+// everyone else's requests.
+func (r *Resolver) TenantHeader() string { return r.header }
+
+// PathPrefix returns [ResolverConfig].PathPrefix, normalised to end in
+// "/", or "" for none.
+func (r *Resolver) PathPrefix() string { return r.prefix }
+
+// Logger returns the resolver's logger, for an edge that logs failed
+// lookups next to the resolver's own lines.
+func (r *Resolver) Logger() *slog.Logger { return r.logger }
 
 // Resolve says where host (a Host header: any case, port, trailing dot or
 // Unicode) leads. It returns a [*NameError] when host is not a valid host

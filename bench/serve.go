@@ -20,13 +20,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/examples/hotels/migrations"
 	"github.com/condo-dev/condo/examples/hotels/web"
 )
 
 // serveMain is the server under test, run as a child process: the
-// reference app's tenant handler behind condo.Server (mode "tenant"), or
+// reference app's tenant handler behind condohttp.Server (mode "tenant"), or
 // the same query without tenancy behind the same Server (mode "plain", W6),
 // or, for the ceiling, the same response without a database behind the
 // same Server (mode "static") and from a bare net/http server ("bare").
@@ -105,7 +106,7 @@ func serveMain(args []string) error {
 			wc.Pools = tp
 		}
 		hs := web.Handlers(reg, wc)
-		h = res.Router(hs)
+		h = condohttp.NewRouter(res, hs)
 	case "static":
 		h = staticHandler()
 	case "bare":
@@ -113,19 +114,19 @@ func serveMain(args []string) error {
 	default:
 		h = plainHandler(pool, logger)
 	}
-	sc := &condo.ServerConfig{
+	sc := &condohttp.ServerConfig{
 		Handler:          h,
 		HTTPAddr:         *addr,
 		Resolver:         res,
 		Ready:            pool.Ping,
-		Metrics:          condo.NewMetrics(nil),
+		Metrics:          condohttp.NewMetrics(nil),
 		DisableAccessLog: !*accessLog,
 		Logger:           logger,
 	}
 	if *tlsCert != "" {
 		sc.HTTPAddr, sc.HTTPSAddr, sc.CertFile, sc.KeyFile = *httpAddr, *addr, *tlsCert, *tlsKey
 	}
-	srv, err := condo.NewServer(sc)
+	srv, err := condohttp.NewServer(sc)
 	if err != nil {
 		return err
 	}
@@ -142,7 +143,7 @@ func staticHotels() []web.Hotel {
 }
 
 // staticHandler is W6 without the database: the same JSON encoding of
-// ten hotels per request, behind the same condo.Server edge.
+// ten hotels per request, behind the same condohttp.Server edge.
 func staticHandler() http.Handler {
 	hotels := staticHotels()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -11,9 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/condo-dev/condo/condohttp"
 	"github.com/jackc/pgx/v5"
-
-	"github.com/condo-dev/condo"
 )
 
 // Back-off of serve's wait for the database: the first retry after
@@ -174,7 +173,7 @@ func httpListener(h *handoff) net.Listener {
 
 // pingDatabase connects to the database URL and the direct URL, when set,
 // and reports whether both answer. Only a database that is unavailable for
-// now (refused, starting up, out of slots: what condo.ErrorStatusCode calls
+// now (refused, starting up, out of slots: what condohttp.ErrorStatusCode calls
 // 503) is worth waiting for; any other problem (a bad URL or password, a
 // database that does not exist) is left to open, which reports it at once.
 func (a *app) pingDatabase(ctx context.Context) error {
@@ -198,7 +197,7 @@ func (a *app) pingDatabase(ctx context.Context) error {
 			_ = conn.Close(context.WithoutCancel(ctx))
 		}
 		if err != nil {
-			if condo.ErrorStatusCode(err) != http.StatusServiceUnavailable {
+			if condohttp.ErrorStatusCode(err) != http.StatusServiceUnavailable {
 				return nil
 			}
 			return fmt.Errorf("%s: %w", u.what, err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/condotest"
 )
 
@@ -101,8 +102,8 @@ func TestServeRuntimeRole(t *testing.T) {
 		},
 		Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out,
 		Logger: condotest.Logger(t),
-		Serve: &condocli.ServeConfig{Handlers: func(_ context.Context, env *condocli.Env) (condo.Handlers, error) {
-			return condo.Handlers{Public: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Serve: &condocli.ServeConfig{Handlers: func(_ context.Context, env *condocli.Env) (condohttp.Handlers, error) {
+			return condohttp.Handlers{Public: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				var who string
 				var n int
 				if err := env.SharedPool.QueryRow(r.Context(), "SELECT current_user::text, count(*)::int FROM public.notes").Scan(&who, &n); err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/condotest"
 )
 
@@ -66,13 +67,13 @@ func TestProxyConfigNginx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	trusted, _ := condo.ParseTrustedProxies([]string{"127.0.0.1"})
-	srv, err := condo.NewServer(&condo.ServerConfig{
-		Handler: res.Router(condo.Handlers{
+	trusted, _ := condohttp.ParseTrustedProxies([]string{"127.0.0.1"})
+	srv, err := condohttp.NewServer(&condohttp.ServerConfig{
+		Handler: condohttp.NewRouter(res, condohttp.Handlers{
 			Public: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "public") }),
 			Tenant: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				ten, _ := condo.TenantFromContext(r.Context())
-				fmt.Fprintf(w, "tenant:%s https:%v client:%s id:%s", ten.Slug, condo.IsHTTPS(r), condo.ClientAddr(r.Context()), condo.RequestID(r.Context()))
+				fmt.Fprintf(w, "tenant:%s https:%v client:%s id:%s", ten.Slug, condohttp.IsHTTPS(r), condohttp.ClientAddr(r.Context()), condohttp.RequestID(r.Context()))
 			}),
 		}),
 		TrustedProxies: trusted,
@@ -88,7 +89,7 @@ func TestProxyConfigNginx(t *testing.T) {
 	}
 	sctx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, condo.Listeners{HTTP: ln}) }()
+	go func() { served <- srv.Serve(sctx, condohttp.Listeners{HTTP: ln}) }()
 	defer func() { stop(); <-served }()
 
 	conf := c.ok("proxy-config", "nginx", "--domain", "example.test", "--upstream", upstream, "--tenant-header", "X-Condo-Tenant")

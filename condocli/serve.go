@@ -15,6 +15,7 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocert"
+	"github.com/condo-dev/condo/condohttp"
 )
 
 // ServeConfig configures the serve command: the application's handlers and,
@@ -23,8 +24,8 @@ import (
 type ServeConfig struct {
 	// Handlers builds the application's handlers once the database is open:
 	// the public site, the tenant app and reserved hosts (see
-	// [condo.Handlers]).
-	Handlers func(ctx context.Context, env *Env) (condo.Handlers, error)
+	// [condohttp.Handlers]).
+	Handlers func(ctx context.Context, env *Env) (condohttp.Handlers, error)
 	// TLS, when set, supplies HTTPS for the base domains (package condocert
 	// does). It is used when --https is given without --cert-file.
 	TLS func(ctx context.Context, env *Env, p TLSParams) (*TLSResult, error)
@@ -149,21 +150,21 @@ and a tenant statement runs at most --statement-timeout.`,
 
 func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	ctx := cmd.Context()
-	var redirect condo.RedirectMode
+	var redirect condohttp.RedirectMode
 	switch f.redirect {
 	case "auto", "":
 	case "always":
-		redirect = condo.RedirectAlways
+		redirect = condohttp.RedirectAlways
 	case "never":
-		redirect = condo.RedirectNever
+		redirect = condohttp.RedirectNever
 	default:
 		return fmt.Errorf("--redirect: want auto, always or never, got %q", f.redirect)
 	}
-	trusted, err := condo.ParseTrustedProxies(f.trustedProxies)
+	trusted, err := condohttp.ParseTrustedProxies(f.trustedProxies)
 	if err != nil {
 		return fmt.Errorf("--trusted-proxy: %w", err)
 	}
-	fwd, err := condo.ParseForwardedHeaders(f.forwardedHeaders)
+	fwd, err := condohttp.ParseForwardedHeaders(f.forwardedHeaders)
 	if err != nil {
 		return fmt.Errorf("--forwarded-headers: %w", err)
 	}
@@ -256,15 +257,15 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 		tp.SetTimeouts(f.statementTimeout, f.acquireTimeout)
 		env.TenantPools = tp
 	}
-	var handlers condo.Handlers
+	var handlers condohttp.Handlers
 	sc := a.cfg.Serve
 	if sc != nil && sc.Handlers != nil {
 		if handlers, err = sc.Handlers(ctx, env); err != nil {
 			return err
 		}
 	}
-	cfg := &condo.ServerConfig{
-		Handler:          res.Router(handlers),
+	cfg := &condohttp.ServerConfig{
+		Handler:          condohttp.NewRouter(res, handlers),
 		HTTPAddr:         f.httpAddr,
 		HTTPListener:     httpListener(httpLn),
 		HTTPSAddr:        f.httpsAddr,
@@ -277,7 +278,7 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 		Resolver:         res,
 		ShutdownTimeout:  f.shutdownTimeout,
 		Ready:            env.Pool.Ping,
-		Metrics:          condo.NewMetrics(nil),
+		Metrics:          condohttp.NewMetrics(nil),
 		MetricsAddr:      f.metricsAddr,
 		DisableAccessLog: f.noAccessLog,
 		Logger:           logger,
@@ -306,7 +307,7 @@ func (a *app) serve(cmd *cobra.Command, f serveFlags) error {
 	default:
 		return fmt.Errorf("--https needs certificates: --acme-email with --dns-provider, --cert-file and --key-file, or --certbot DOMAIN")
 	}
-	srv, err := condo.NewServer(cfg)
+	srv, err := condohttp.NewServer(cfg)
 	if err != nil {
 		return err
 	}

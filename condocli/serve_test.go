@@ -18,6 +18,7 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/condotest"
 )
 
@@ -64,9 +65,9 @@ func TestServeHelperProcess(t *testing.T) {
 	os.Exit(condocli.Main(&condocli.Config{
 		Name:             "hotels",
 		TenantMigrations: tenantFS,
-		Serve: &condocli.ServeConfig{Handlers: func(_ context.Context, env *condocli.Env) (condo.Handlers, error) {
+		Serve: &condocli.ServeConfig{Handlers: func(_ context.Context, env *condocli.Env) (condohttp.Handlers, error) {
 			pools = env.TenantPools
-			return condo.Handlers{Public: mux, Tenant: tenant}, nil
+			return condohttp.Handlers{Public: mux, Tenant: tenant}, nil
 		}},
 	}))
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/admin"
 	"github.com/condo-dev/condo/examples/hotels/migrations"
@@ -56,10 +56,10 @@ func newConfig(o *options) *condocli.Config {
 			return defaultDatabase(ctx, o.stateDir)
 		},
 		Serve: &condocli.ServeConfig{
-			Handlers: func(ctx context.Context, env *condocli.Env) (condo.Handlers, error) {
+			Handlers: func(ctx context.Context, env *condocli.Env) (condohttp.Handlers, error) {
 				a, err := newApp(ctx, env, o)
 				if err != nil {
-					return condo.Handlers{}, err
+					return condohttp.Handlers{}, err
 				}
 				// Counts are written every few seconds and once more when
 				// serve has drained its requests (Stopped), so requests that
@@ -90,7 +90,7 @@ func newConfig(o *options) *condocli.Config {
 type hotelsApp struct {
 	store    *accounts.Store
 	usage    *usage.Counter
-	handlers condo.Handlers
+	handlers condohttp.Handlers
 }
 
 // newApp builds the app over env. Its own queries on shared tables
@@ -130,7 +130,7 @@ func newApp(ctx context.Context, env *condocli.Env, o *options) (*hotelsApp, err
 	return &hotelsApp{
 		store: store,
 		usage: counter,
-		handlers: condo.Handlers{
+		handlers: condohttp.Handlers{
 			Public:   public,
 			Tenant:   counter.Middleware(tenant),
 			Reserved: map[string]http.Handler{"admin": adm},

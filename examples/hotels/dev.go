@@ -17,6 +17,7 @@ import (
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocert"
 	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/condohttp"
 )
 
 type devFlags struct {
@@ -105,11 +106,11 @@ func runDev(cmd *cobra.Command, cfg *condocli.Config, o *options, f devFlags) er
 	if err != nil {
 		return err
 	}
-	scfg := &condo.ServerConfig{
-		Handler:         res.Router(a.handlers),
+	scfg := &condohttp.ServerConfig{
+		Handler:         condohttp.NewRouter(res, a.handlers),
 		Resolver:        res,
 		Ready:           env.Pool.Ping,
-		Redirect:        condo.RedirectNever, // both schemes work, for a browser that does not trust the CA yet
+		Redirect:        condohttp.RedirectNever, // both schemes work, for a browser that does not trust the CA yet
 		ShutdownTimeout: 5 * time.Second,
 		Logger:          env.Logger,
 	}
@@ -124,11 +125,11 @@ func runDev(cmd *cobra.Command, cfg *condocli.Config, o *options, f devFlags) er
 		}
 		scfg.TLSConfig = ca.TLSConfig()
 	}
-	srv, err := condo.NewServer(scfg)
+	srv, err := condohttp.NewServer(scfg)
 	if err != nil {
 		return err
 	}
-	var ls condo.Listeners
+	var ls condohttp.Listeners
 	var lc net.ListenConfig
 	if ls.HTTP, err = lc.Listen(ctx, "tcp", f.addr); err != nil {
 		return fmt.Errorf("%w (choose another address with --addr)", err)

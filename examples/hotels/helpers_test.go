@@ -21,6 +21,7 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/condotest"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/migrations"
@@ -31,7 +32,7 @@ import (
 const testPassword = "correct horse battery"
 
 // testApp is the whole app (public site, tenant app, admin) behind a real
-// condo.Server and resolver, on 127.0.0.1, over a fresh database.
+// condohttp.Server and resolver, on 127.0.0.1, over a fresh database.
 type testApp struct {
 	t    testing.TB
 	env  *condocli.Env
@@ -148,7 +149,7 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	t.Cleanup(func() { _ = res.Stop(context.Background()) })
 	// serve's defaults.
 	env.Registry.SetTimeouts(30*time.Second, 3*time.Second)
-	srv, err := condo.NewServer(&condo.ServerConfig{Handler: res.Router(a.handlers), Resolver: res, Logger: logger, DisableAccessLog: true,
+	srv, err := condohttp.NewServer(&condohttp.ServerConfig{Handler: condohttp.NewRouter(res, a.handlers), Resolver: res, Logger: logger, DisableAccessLog: true,
 		Ready: env.Pool.Ping})
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condohttp"
 )
 
 // ErrorFunc renders an error page for a person: status, title, message.
@@ -123,7 +124,7 @@ func anonCookieName(secure bool) string {
 func (a *Auth) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		st := &State{Secure: condo.IsHTTPS(r)}
+		st := &State{Secure: condohttp.IsHTTPS(r)}
 		var tenantID int64
 		if t, ok := condo.TenantFromContext(ctx); ok {
 			tenantID = t.ID
@@ -237,7 +238,7 @@ func (a *Auth) SignIn(w http.ResponseWriter, r *http.Request, subjectID, tenantI
 	if err != nil {
 		return err
 	}
-	secure := condo.IsHTTPS(r)
+	secure := condohttp.IsHTTPS(r)
 	http.SetCookie(w, &http.Cookie{
 		Name: a.cookieName(secure), Value: tok, Path: "/",
 		MaxAge:   int(a.store.sessionTTL.Seconds()),
@@ -249,7 +250,7 @@ func (a *Auth) SignIn(w http.ResponseWriter, r *http.Request, subjectID, tenantI
 // SignOut ends the request's session and clears its cookie.
 func (a *Auth) SignOut(w http.ResponseWriter, r *http.Request) error {
 	st := StateFrom(r.Context())
-	secure := condo.IsHTTPS(r)
+	secure := condohttp.IsHTTPS(r)
 	a.clearCookie(w, a.cookieName(secure), secure)
 	if st.token == "" {
 		return nil
@@ -266,7 +267,7 @@ func (a *Auth) clearCookie(w http.ResponseWriter, name string, secure bool) {
 // the peer's; for IPv6 the /64 it is in, since one client commonly holds
 // a whole /64 and could otherwise use a fresh address per try.
 func ClientAddr(r *http.Request) string {
-	if a := condo.ClientAddr(r.Context()); a.IsValid() {
+	if a := condohttp.ClientAddr(r.Context()); a.IsValid() {
 		return network(a.String())
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

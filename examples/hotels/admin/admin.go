@@ -10,6 +10,7 @@ import (
 	"net/url"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/ui"
 )
@@ -129,7 +130,7 @@ func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
 	ui.LogError(r, h.logger, "admin", err)
 	// 503 (with Retry-After, from the server) when the database is away
 	// for a moment, 500 otherwise.
-	code := condo.ErrorStatusCode(err)
+	code := condohttp.ErrorStatusCode(err)
 	if code < 500 {
 		code = http.StatusInternalServerError
 	}

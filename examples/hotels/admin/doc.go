@@ -1,5 +1,5 @@
 // Package admin is the reference app's platform admin, served on the
-// reserved admin host (admin.example.com) as [condo.Handlers].Reserved
+// reserved admin host (admin.example.com) as [condohttp.Handlers].Reserved
 // ["admin"]. Platform admins are their own accounts (made with the CLI's
 // "admin create-user"), not tenant users, and sign in here only.
 //

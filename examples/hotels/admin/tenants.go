@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/ui"
 )
@@ -373,7 +374,7 @@ func tenantURL(r *http.Request, slug string) string {
 // URL: "https://" and ".example.com" on admin.example.com.
 func siteAffixes(r *http.Request) (string, string) {
 	scheme := "http://"
-	if condo.IsHTTPS(r) {
+	if condohttp.IsHTTPS(r) {
 		scheme = "https://"
 	}
 	host := strings.ToLower(r.Host)

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/ui"
 )
@@ -108,7 +109,7 @@ func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
 	ui.LogError(r, h.logger, "public site", err)
 	// 503 (with Retry-After, from the server) when the database is away
 	// for a moment, 500 otherwise.
-	code := condo.ErrorStatusCode(err)
+	code := condohttp.ErrorStatusCode(err)
 	if code < 500 {
 		code = http.StatusInternalServerError
 	}
@@ -123,7 +124,7 @@ func baseHost(r *http.Request) string {
 }
 
 func scheme(r *http.Request) string {
-	if condo.IsHTTPS(r) {
+	if condohttp.IsHTTPS(r) {
 		return "https"
 	}
 	return "http"

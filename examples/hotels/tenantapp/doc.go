@@ -1,7 +1,7 @@
 // Package tenantapp is the reference app's tenant app (the tutorial's
 // myapp.hotels): what a tenant's members see on the tenant's own host,
 // acme.example.com. It is a plain [http.Handler] for
-// [condo.Handlers].Tenant; the tenant comes from the request context.
+// [condohttp.Handlers].Tenant; the tenant comes from the request context.
 //
 // # Pages
 //

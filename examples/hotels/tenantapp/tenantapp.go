@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/ui"
 )
@@ -183,7 +184,7 @@ func (p *page) fail(h *Handler, err error) {
 }
 
 func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
-	code := condo.ErrorStatusCode(err)
+	code := condohttp.ErrorStatusCode(err)
 	if code < 500 {
 		code = http.StatusInternalServerError
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condohttp"
 )
 
 //go:embed templates/*.html pages/*.html static/*
@@ -403,5 +403,5 @@ func LogError(r *http.Request, logger *slog.Logger, site string, err error) {
 		return
 	}
 	logger.LogAttrs(r.Context(), slog.LevelError, site, slog.String("path", r.URL.Path),
-		slog.String("request_id", condo.RequestID(r.Context())), slog.String("error", err.Error()))
+		slog.String("request_id", condohttp.RequestID(r.Context())), slog.String("error", err.Error()))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condohttp"
 )
 
 // Config configures the handlers. A nil *Config is valid.
@@ -40,8 +41,8 @@ type Hotel struct {
 }
 
 // Handlers returns the reference app's handlers for [condo.Resolver.Router].
-func Handlers(reg *condo.Registry, cfg *Config) condo.Handlers {
-	return condo.Handlers{Public: NewPublic(cfg), Tenant: NewTenant(reg, cfg)}
+func Handlers(reg *condo.Registry, cfg *Config) condohttp.Handlers {
+	return condohttp.Handlers{Public: NewPublic(cfg), Tenant: NewTenant(reg, cfg)}
 }
 
 // NewTenant returns the tenant's public directory:
@@ -118,10 +119,10 @@ func (a *tenantApp) listHotels(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *tenantApp) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := condo.ErrorStatusCode(err)
+	code := condohttp.ErrorStatusCode(err)
 	if code >= 500 && r.Context().Err() == nil {
 		a.logger.LogAttrs(r.Context(), slog.LevelError, "request failed",
-			slog.String("request_id", condo.RequestID(r.Context())), slog.String("error", err.Error()))
+			slog.String("request_id", condohttp.RequestID(r.Context())), slog.String("error", err.Error()))
 	}
 	http.Error(w, http.StatusText(code), code)
 }

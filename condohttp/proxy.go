@@ -1,4 +1,4 @@
-package condo
+package condohttp
 
 import (
 	"errors"

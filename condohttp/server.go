@@ -1,4 +1,4 @@
-package condo
+package condohttp
 
 import (
 	"cmp"
@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/condo-dev/condo"
 )
 
 // RedirectMode says when a [Server] redirects plain HTTP to HTTPS.
@@ -35,7 +37,7 @@ const (
 
 // ServerConfig configures a [Server]. Zero fields get the defaults given.
 type ServerConfig struct {
-	// Handler serves the application, usually [Resolver.Router]. Required.
+	// Handler serves the application, usually a [NewRouter]. Required.
 	Handler http.Handler
 	// HTTPAddr is the plain-HTTP listen address for [Server.ListenAndServe].
 	// Defaults to ":8080".
@@ -72,7 +74,7 @@ type ServerConfig struct {
 	ForwardedHeaders ForwardedHeaders
 	// Resolver, when set, has its cache figures exported with Metrics and its
 	// TenantHeader stripped from requests of untrusted peers.
-	Resolver *Resolver
+	Resolver *condo.Resolver
 
 	// ReadHeaderTimeout defaults to 5 s, ReadTimeout to 30 s, WriteTimeout to
 	// 60 s, IdleTimeout to 120 s.
@@ -85,7 +87,10 @@ type ServerConfig struct {
 	ShutdownTimeout time.Duration
 	// HSTSMaxAge is the Strict-Transport-Security max-age sent (with
 	// includeSubDomains, which covers every tenant subdomain) on HTTPS
-	// responses. Defaults to 365 days; negative sends none.
+	// responses. Defaults to 365 days; negative sends none. None is ever
+	// sent for "localhost", "*.localhost" or an IP address: a browser
+	// would pin every development site on the machine (every port of
+	// *.localhost) to HTTPS for a year.
 	HSTSMaxAge time.Duration
 
 	// RetryAfter is the Retry-After sent with every 503 response that has
@@ -187,7 +192,7 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 		s.hsts = []string{"max-age=" + strconv.FormatInt(int64(c.HSTSMaxAge/time.Second), 10) + "; includeSubDomains"}
 	}
 	if c.Resolver != nil {
-		s.header = c.Resolver.header
+		s.header = c.Resolver.TenantHeader()
 		if c.Metrics != nil {
 			c.Metrics.AddResolver(c.Resolver)
 		}
@@ -340,169 +345,4 @@ func (s *Server) httpServer(h http.Handler, tc *tls.Config) *http.Server {
 		// Handshake errors from scanners and timeouts are noise at Warn.
 		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
-}
-
-// Draining reports whether a shutdown has started.
-func (s *Server) Draining() bool { return s.draining.Load() }
-
-// staticHeader is a response header set on every response. The value
-// slices are shared between responses: each has len == cap, so a handler
-// that appends to one gets a copy.
-type staticHeader struct {
-	key   string
-	value []string
-}
-
-func securityHeaders() []staticHeader {
-	return []staticHeader{
-		{"X-Content-Type-Options", []string{"nosniff"}},
-		{"X-Frame-Options", []string{"SAMEORIGIN"}},
-		{"Referrer-Policy", []string{"strict-origin-when-cross-origin"}},
-	}
-}
-
-// ServeHTTP is the edge layer around the application handler (see
-// [Server]). It is exported so tests can put a Server behind httptest.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	r, e := s.cfg.TrustedProxies.examine(r, s.header, s.cfg.ForwardedHeaders)
-	info := &requestInfo{ResponseWriter: w, client: e.client, https: e.https, trusted: e.trusted, retryAfter: s.retryAfter}
-	if id := r.Header.Get("X-Request-Id"); e.trusted && validRequestID(id) {
-		info.id = id
-	} else {
-		info.id = s.newRequestID()
-	}
-	h := w.Header()
-	h["X-Request-Id"] = []string{info.id}
-	for _, sh := range s.headers {
-		h[sh.key] = sh.value
-	}
-	if info.https && s.hsts != nil {
-		h["Strict-Transport-Security"] = s.hsts
-	}
-	ctx := context.WithValue(r.Context(), infoKey{}, info)
-	r = r.WithContext(ctx) // a copy: the host below is ours to change
-	if e.host != "" {
-		r.Host = e.host
-	}
-
-	m := s.cfg.Metrics
-	if m != nil {
-		m.inflight.Inc()
-	}
-	route := ""
-	switch {
-	case r.URL.Path == "/healthz" || r.URL.Path == "/readyz":
-		route = "health"
-		s.health(info, r)
-	case s.redirect && !info.https:
-		route = "redirect"
-		s.redirectHTTPS(info, r)
-	default:
-		s.serveApp(info, r)
-		route = "unknown"
-		if info.routed {
-			route = info.route.String()
-		}
-	}
-	if info.status == 0 {
-		info.status = http.StatusOK
-	}
-	d := time.Since(start)
-	if m != nil {
-		m.inflight.Dec()
-		m.observe(route, info.pattern, r.Method, info.status, info.tenant, d)
-	}
-	if !s.cfg.DisableAccessLog {
-		s.logger.LogAttrs(ctx, slog.LevelInfo, "http request",
-			slog.String("method", r.Method),
-			slog.String("host", r.Host),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", info.status),
-			slog.Int64("bytes", info.bytes),
-			slog.Duration("duration", d),
-			slog.String("route", route),
-			slog.String("tenant", info.tenant),
-			slog.String("client", info.client.String()),
-			slog.String("request_id", info.id),
-		)
-	}
-}
-
-func (s *Server) serveApp(info *requestInfo, r *http.Request) {
-	defer func() {
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			s.logger.LogAttrs(r.Context(), slog.LevelError, "handler panic",
-				slog.Any("panic", p), slog.String("request_id", info.id), slog.String("tenant", info.tenant))
-			if info.status == 0 {
-				http.Error(info, "Internal Server Error", http.StatusInternalServerError)
-			}
-			info.status = http.StatusInternalServerError
-		}
-	}()
-	s.handler.ServeHTTP(info, r)
-}
-
-func (s *Server) health(w *requestInfo, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	if r.URL.Path == "/readyz" {
-		if s.draining.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("shutting down\n"))
-			return
-		}
-		if s.cfg.Ready != nil {
-			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-			err := s.cfg.Ready(ctx)
-			cancel()
-			if err != nil {
-				s.logger.LogAttrs(r.Context(), slog.LevelWarn, "not ready", slog.String("error", err.Error()))
-				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = w.Write([]byte("not ready\n"))
-				return
-			}
-		}
-	}
-	_, _ = w.Write([]byte("ok\n"))
-}
-
-// redirectHTTPS sends a plain-HTTP request to the same host and path over
-// HTTPS, on the HTTPS listener's port when the client reached us directly
-// and it is not 443.
-func (s *Server) redirectHTTPS(w *requestInfo, r *http.Request) {
-	host, reason := normalizeHost(r.Host, 1)
-	if reason != "" {
-		http.Error(w, "Bad Request: invalid host", http.StatusBadRequest)
-		return
-	}
-	if _, port, err := net.SplitHostPort(s.cfg.HTTPSAddr); err == nil && !w.trusted && port != "443" && port != "" && port != "https" {
-		host = net.JoinHostPort(host, port)
-	}
-	target := "https://" + host + r.URL.RequestURI()
-	http.Redirect(w, r, target, http.StatusPermanentRedirect)
-}
-
-func (s *Server) newRequestID() string {
-	var buf [32]byte
-	b := append(buf[:0], s.idPrefix...)
-	b = strconv.AppendUint(b, s.idSeq.Add(1), 36)
-	return string(b)
-}
-
-// validRequestID accepts ids a proxy may send: 1 to 128 printable ASCII
-// characters without spaces or quotes, so they are safe in logs.
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }

@@ -1,4 +1,4 @@
-package condo_test
+package condohttp_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/condomigrate"
 )
 
@@ -45,9 +46,9 @@ func ExampleServer() {
 		t, _ := condo.TenantFromContext(r.Context())
 		fmt.Fprintf(w, "Welcome to %s\n", t.Name)
 	})
-	trusted, _ := condo.ParseTrustedProxies([]string{"loopback"})
-	srv, err := condo.NewServer(&condo.ServerConfig{
-		Handler: res.Router(condo.Handlers{
+	trusted, _ := condohttp.ParseTrustedProxies([]string{"loopback"})
+	srv, err := condohttp.NewServer(&condohttp.ServerConfig{
+		Handler: condohttp.NewRouter(res, condohttp.Handlers{
 			Public: http.FileServer(http.Dir("public")),
 			Tenant: tenantApp,
 		}),
@@ -55,7 +56,7 @@ func ExampleServer() {
 		TrustedProxies: trusted,
 		Resolver:       res,
 		Ready:          pool.Ping,
-		Metrics:        condo.NewMetrics(nil),
+		Metrics:        condohttp.NewMetrics(nil),
 		MetricsAddr:    "127.0.0.1:9090",
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package condo
+package condohttp
 
 import (
 	"cmp"
@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/condo-dev/condo"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -102,17 +103,17 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // AddResolver exports the resolver's cache and listener figures.
-func (m *Metrics) AddResolver(r *Resolver) {
-	counter := func(name, help string, f func(ResolverStats) uint64) prometheus.Collector {
+func (m *Metrics) AddResolver(r *condo.Resolver) {
+	counter := func(name, help string, f func(condo.ResolverStats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(f(r.Stats())) })
 	}
 	m.reg.MustRegister(
-		counter("condo_resolver_cache_hits_total", "Host lookups answered from the cache.", func(s ResolverStats) uint64 { return s.Hits }),
-		counter("condo_resolver_cache_misses_total", "Host lookups not answered from the cache.", func(s ResolverStats) uint64 { return s.Misses }),
-		counter("condo_resolver_queries_total", "Registry queries made by host lookups.", func(s ResolverStats) uint64 { return s.Queries }),
-		counter("condo_resolver_notifications_total", "Registry change notifications received.", func(s ResolverStats) uint64 { return s.Notifications }),
-		counter("condo_resolver_reconnects_total", "Times the change listener reconnected.", func(s ResolverStats) uint64 { return s.Reconnects }),
+		counter("condo_resolver_cache_hits_total", "Host lookups answered from the cache.", func(s condo.ResolverStats) uint64 { return s.Hits }),
+		counter("condo_resolver_cache_misses_total", "Host lookups not answered from the cache.", func(s condo.ResolverStats) uint64 { return s.Misses }),
+		counter("condo_resolver_queries_total", "Registry queries made by host lookups.", func(s condo.ResolverStats) uint64 { return s.Queries }),
+		counter("condo_resolver_notifications_total", "Registry change notifications received.", func(s condo.ResolverStats) uint64 { return s.Notifications }),
+		counter("condo_resolver_reconnects_total", "Times the change listener reconnected.", func(s condo.ResolverStats) uint64 { return s.Reconnects }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "condo_resolver_cache_entries", Help: "Hosts in the resolver cache, found or not."},
 			func() float64 { return float64(r.Stats().Entries) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "condo_resolver_listening", Help: "1 when the change listener is connected (the cache is in use)."},

@@ -1,4 +1,4 @@
-package condo_test
+package condohttp_test
 
 import (
 	"bufio"
@@ -10,16 +10,73 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condohttp"
+	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/condotest"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// hotelMigrations is the reference app's tenant line (W1/W2 of
+// WORKLOADS.md). env and its helpers are the root package's test
+// helpers, for the edge's tests over a real registry.
+func hotelMigrations() fstest.MapFS {
+	return fstest.MapFS{
+		"0001_hotels.sql": {Data: []byte(`
+CREATE TABLE hotel (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name       varchar(100) NOT NULL,
+    city       varchar(100) NOT NULL,
+    stars      smallint NOT NULL CHECK (stars BETWEEN 1 AND 5),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE room (
+    id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hotel_id bigint NOT NULL REFERENCES hotel (id) ON DELETE CASCADE,
+    number   varchar(10) NOT NULL,
+    beds     smallint NOT NULL,
+    price    numeric(8,2) NOT NULL
+);`)},
+	}
+}
+
+type env struct {
+	pool     *pgxpool.Pool
+	migrator *condomigrate.Migrator
+	reg      *condo.Registry
+	db       *condotest.Database
+}
+
+func newEnv(t testing.TB, tenantFS fstest.MapFS, opts *condotest.DatabaseOpts) *env {
+	t.Helper()
+	db := condotest.NewDatabaseInfo(t, opts)
+	if tenantFS == nil {
+		tenantFS = hotelMigrations()
+	}
+	m, err := condomigrate.New(db.Pool, &condomigrate.Config{Tenant: tenantFS, Logger: condotest.Logger(t)})
+	if err != nil {
+		t.Fatalf("migrator: %v", err)
+	}
+	reg := condo.NewRegistry(db.Pool, m, &condo.RegistryConfig{Logger: condotest.Logger(t)})
+	return &env{pool: db.Pool, migrator: m, reg: reg, db: db}
+}
+
+func (e *env) create(t testing.TB, slug string, domains ...string) *condo.Tenant {
+	t.Helper()
+	ten, err := e.reg.Create(t.Context(), condo.CreateParams{Slug: slug, Name: "Tenant " + slug, Domains: domains})
+	if err != nil {
+		t.Fatalf("create %s: %v", slug, err)
+	}
+	return ten
+}
 
 // echoHandlers answer with what the router decided, so tests can read it
 // from the body: "tenant:<slug>", "public", "admin".
-func echoHandlers() condo.Handlers {
-	return condo.Handlers{
+func echoHandlers() condohttp.Handlers {
+	return condohttp.Handlers{
 		Public: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "public") }),
 		Tenant: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			t, ok := condo.TenantFromContext(r.Context())
@@ -28,7 +85,7 @@ func echoHandlers() condo.Handlers {
 				return
 			}
 			fmt.Fprintf(w, "tenant:%s path:%s client:%s xff:%s", t.Slug, r.URL.Path,
-				condo.ClientAddr(r.Context()), r.Header.Get("X-Forwarded-For"))
+				condohttp.ClientAddr(r.Context()), r.Header.Get("X-Forwarded-For"))
 		}),
 		Reserved: map[string]http.Handler{
 			"admin": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "admin") }),
@@ -38,14 +95,14 @@ func echoHandlers() condo.Handlers {
 
 type edgeOpts struct {
 	resolver *condo.ResolverConfig
-	server   *condo.ServerConfig
+	server   *condohttp.ServerConfig
 	noStart  bool
 }
 
 type edge struct {
 	env      *env
 	resolver *condo.Resolver
-	server   *condo.Server
+	server   *condohttp.Server
 	ts       *httptest.Server
 }
 
@@ -75,16 +132,16 @@ func newEdge(t testing.TB, e *env, o *edgeOpts) *edge {
 	}
 	sc := o.server
 	if sc == nil {
-		sc = &condo.ServerConfig{}
+		sc = &condohttp.ServerConfig{}
 	}
 	if sc.Handler == nil {
-		sc.Handler = res.Router(echoHandlers())
+		sc.Handler = condohttp.NewRouter(res, echoHandlers())
 	}
 	sc.Resolver = res
 	if sc.Logger == nil {
 		sc.Logger = condotest.Logger(t)
 	}
-	srv, err := condo.NewServer(sc)
+	srv, err := condohttp.NewServer(sc)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}

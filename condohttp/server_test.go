@@ -1,4 +1,4 @@
-package condo_test
+package condohttp_test
 
 import (
 	"bytes"
@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/condotest"
 )
 
@@ -47,7 +48,7 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		fmt.Fprint(w, "done")
 	})
-	srv, err := condo.NewServer(&condo.ServerConfig{Handler: h, Logger: condotest.Logger(t)})
+	srv, err := condohttp.NewServer(&condohttp.ServerConfig{Handler: h, Logger: condotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestGracefulShutdown(t *testing.T) {
 	addr := ln.Addr().String()
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, condo.Listeners{HTTP: ln}) }()
+	go func() { served <- srv.Serve(ctx, condohttp.Listeners{HTTP: ln}) }()
 
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
@@ -126,7 +127,8 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
-// selfSigned makes a certificate for *.example.test and example.test.
+// selfSigned makes a certificate for *.example.test and example.test, and
+// for *.saas.localhost and 127.0.0.1 (development hosts, which get no HSTS).
 func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -136,7 +138,8 @@ func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
 		Subject:      pkix.Name{CommonName: "example.test"},
-		DNSNames:     []string{"example.test", "*.example.test"},
+		DNSNames:     []string{"example.test", "*.example.test", "*.saas.localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
@@ -160,15 +163,15 @@ func TestServerHTTPS(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil, nil)
 	e.create(t, "acme")
-	res, err := condo.NewResolver(e.reg, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, Logger: condotest.Logger(t)})
+	res, err := condo.NewResolver(e.reg, &condo.ResolverConfig{BaseDomains: []string{"example.test", "saas.localhost"}, Logger: condotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cert, roots := selfSigned(t)
 	httpLn, httpsLn := listen(t), listen(t)
 	httpsPort := httpsLn.Addr().(*net.TCPAddr).Port
-	srv, err := condo.NewServer(&condo.ServerConfig{
-		Handler:   res.Router(echoHandlers()),
+	srv, err := condohttp.NewServer(&condohttp.ServerConfig{
+		Handler:   condohttp.NewRouter(res, echoHandlers()),
 		HTTPSAddr: httpsLn.Addr().String(),
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		Resolver:  res,
@@ -179,7 +182,7 @@ func TestServerHTTPS(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, condo.Listeners{HTTP: httpLn, HTTPS: httpsLn}) }()
+	go func() { served <- srv.Serve(ctx, condohttp.Listeners{HTTP: httpLn, HTTPS: httpsLn}) }()
 	defer func() {
 		cancel()
 		if err := <-served; err != nil {
@@ -225,6 +228,18 @@ func TestServerHTTPS(t *testing.T) {
 	if resp.Header.Get("X-Request-Id") == "" {
 		t.Error("no X-Request-Id")
 	}
+	// Development hosts get no HSTS over real TLS: it would pin every
+	// *.localhost site of the machine to HTTPS.
+	for _, u := range []string{"https://acme.saas.localhost:%d/", "https://127.0.0.1:%d/healthz"} {
+		resp, err := client.Get(fmt.Sprintf(u, httpsPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Strict-Transport-Security") != "" {
+			t.Errorf("%s: got %d, HSTS %q; want 200 and none", fmt.Sprintf(u, httpsPort), resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
+		}
+	}
 
 	// Plain HTTP is redirected, keeping host, path and query.
 	httpPort := httpLn.Addr().(*net.TCPAddr).Port
@@ -255,7 +270,7 @@ func TestServerLimitsAndHealth(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	readyErr := error(nil)
-	srv, err := condo.NewServer(&condo.ServerConfig{
+	srv, err := condohttp.NewServer(&condohttp.ServerConfig{
 		Handler:        http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") }),
 		MaxHeaderBytes: 4 << 10,
 		Ready: func(context.Context) error {
@@ -271,7 +286,7 @@ func TestServerLimitsAndHealth(t *testing.T) {
 	ln := listen(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, condo.Listeners{HTTP: ln}) }()
+	go func() { served <- srv.Serve(ctx, condohttp.Listeners{HTTP: ln}) }()
 	tr := &http.Transport{}
 	client := &http.Client{Transport: tr}
 	defer func() { cancel(); <-served; tr.CloseIdleConnections() }()
@@ -314,7 +329,7 @@ func TestServerLimitsAndHealth(t *testing.T) {
 	check("/readyz", 503)
 	check("/healthz", 200)
 
-	if _, err := condo.NewServer(&condo.ServerConfig{HTTPSAddr: ":0"}); err == nil ||
+	if _, err := condohttp.NewServer(&condohttp.ServerConfig{HTTPSAddr: ":0"}); err == nil ||
 		!strings.Contains(err.Error(), "Handler") || !strings.Contains(err.Error(), "TLSConfig") {
 		t.Errorf("NewServer with two problems: got %v, want both", err)
 	}
@@ -327,8 +342,8 @@ func TestMetricsAndAccessLog(t *testing.T) {
 		e.create(t, s)
 	}
 	var logBuf syncBuffer
-	metrics := condo.NewMetrics(&condo.MetricsConfig{TenantLimit: 2})
-	ed := newEdge(t, e, &edgeOpts{server: &condo.ServerConfig{
+	metrics := condohttp.NewMetrics(&condohttp.MetricsConfig{TenantLimit: 2})
+	ed := newEdge(t, e, &edgeOpts{server: &condohttp.ServerConfig{
 		Metrics: metrics,
 		Logger:  slog.New(slog.NewJSONHandler(&logBuf, nil)),
 	}})
@@ -393,4 +408,42 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestNoHSTSForDevHosts checks that HTTPS responses for localhost, its
+// subdomains and IP addresses carry no Strict-Transport-Security (with
+// includeSubDomains on "localhost" a browser would pin every
+// *.localhost:port site to HTTPS), while every other host gets it.
+func TestNoHSTSForDevHosts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	e.create(t, "acme")
+	trusted, err := condohttp.ParseTrustedProxies([]string{"loopback"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed := newEdge(t, e, &edgeOpts{server: &condohttp.ServerConfig{TrustedProxies: trusted}})
+	for host, want := range map[string]bool{
+		"acme.example.test":       true,
+		"example.test":            true,
+		"nobody.example.test":     true,
+		"localhostx.test":         true,
+		"mylocalhost":             true,
+		"localhost":               false,
+		"localhost:8443":          false,
+		"LOCALHOST.":              false,
+		"saas.localhost":          false,
+		"acme.saas.localhost":     false,
+		"Acme.Saas.LocalHost.:84": false,
+		"127.0.0.1":               false,
+		"127.0.0.1:8443":          false,
+		"[::1]:8443":              false,
+		"[2001:db8::1]":           false,
+	} {
+		// Over HTTPS as a trusted TLS-terminating proxy reports it.
+		_, _, h := ed.get(t, "internal.svc", "/healthz", map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": host})
+		if got := h.Get("Strict-Transport-Security") != ""; got != want {
+			t.Errorf("Host %q: HSTS sent %v, want %v (%q)", host, got, want, h.Get("Strict-Transport-Security"))
+		}
+	}
 }

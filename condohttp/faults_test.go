@@ -1,4 +1,4 @@
-package condo_test
+package condohttp_test
 
 import (
 	"context"
@@ -20,13 +20,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/condotest"
 )
 
 // faultApp is a small tenant application over a registry, the shape of the
 // reference app's tenant pages: writes in tenant transactions answered 200
 // only after the commit, reads with QueryTenant, and errors mapped with
-// condo.ErrorStatusCode and logged, behind a condo.Server with a resolver.
+// condohttp.ErrorStatusCode and logged, behind a condohttp.Server with a resolver.
 type faultApp struct {
 	env      *env
 	resolver *condo.Resolver
@@ -84,7 +85,7 @@ func newFaultApp(t testing.TB, e *env) *faultApp {
 	a.resolver = res
 
 	fail := func(w http.ResponseWriter, r *http.Request, err error) {
-		code := condo.ErrorStatusCode(err)
+		code := condohttp.ErrorStatusCode(err)
 		if code < 500 {
 			code = http.StatusInternalServerError
 		}
@@ -145,8 +146,8 @@ func newFaultApp(t testing.TB, e *env) *faultApp {
 			fail(w, r, err)
 		}
 	})
-	srv, err := condo.NewServer(&condo.ServerConfig{
-		Handler:          res.Router(condo.Handlers{Tenant: mux, Logger: logger}),
+	srv, err := condohttp.NewServer(&condohttp.ServerConfig{
+		Handler:          condohttp.NewRouter(res, condohttp.Handlers{Tenant: mux, Logger: logger}),
 		Resolver:         res,
 		Ready:            e.pool.Ping,
 		DisableAccessLog: true,
@@ -580,7 +581,7 @@ func TestResolveFailuresLogSparingly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := res.Router(condo.Handlers{})
+	h := condohttp.NewRouter(res, condohttp.Handlers{})
 	e.pool.Close() // every lookup now fails, as with the database away
 	const n = 200
 	start := time.Now()

@@ -1,11 +1,11 @@
-package condo_test
+package condohttp_test
 
 import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
-	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condohttp"
 )
 
 // BenchmarkServerRouter measures the edge's hot path in process: a request
@@ -25,9 +25,9 @@ func BenchmarkServerRouter(b *testing.B) {
 		{"unknown", "nobody.example.test", false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			sc := &condo.ServerConfig{DisableAccessLog: true}
+			sc := &condohttp.ServerConfig{DisableAccessLog: true}
 			if tc.metrics {
-				sc.Metrics = condo.NewMetrics(nil)
+				sc.Metrics = condohttp.NewMetrics(nil)
 			}
 			ed := newEdge(b, e, &edgeOpts{server: sc})
 			req := httptest.NewRequest(http.MethodGet, "http://"+tc.host+"/x", nil)
@@ -49,7 +49,7 @@ func BenchmarkMiddleware(b *testing.B) {
 	e := newEnv(b, nil, nil)
 	e.create(b, "acme")
 	ed := newEdge(b, e, nil)
-	h := ed.resolver.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	h := condohttp.Middleware(ed.resolver)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	req := httptest.NewRequest(http.MethodGet, "http://acme.example.test/x", nil)
 	b.ReportAllocs()
 	for b.Loop() {
