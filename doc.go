@@ -48,19 +48,24 @@
 // and only reach SQL validated and quoted. Bad names get a [*NameError] that
 // says what is wrong.
 //
-// # The HTTP edge
+// # Hosts and the resolver
 //
 // [Resolver] maps a request's Host header to a tenant: subdomains of the
 // configured base domains by slug, other hosts by verified custom domain,
 // with a bounded cache (misses included) kept right by LISTEN/NOTIFY.
-// [Resolver.Router] dispatches to the application's [Handlers] (public
-// site, tenant app, reserved hosts) and puts the tenant in the request
-// context; unknown hosts never reach a tenant. [Server] runs the HTTP and
-// HTTPS listeners with timeouts, graceful shutdown, security headers,
-// request ids, an access log and Prometheus [Metrics]; forwarded headers
-// (one family, [ForwardedHeaders]) are believed only from [TrustedProxies]. [Registry.QueryTenant] runs a
-// read-only tenant query in one round trip, and [TenantPools] keeps
-// tenant-affine connections for many-tenant deployments.
+// [Registry.QueryTenant] runs a read-only tenant query in one round trip,
+// and [TenantPools] keeps tenant-affine connections for many-tenant
+// deployments.
+//
+// # The HTTP edge
+//
+// This package holds no HTTP code and imports no net/http server nor
+// Prometheus. Package condohttp is the edge, built on the resolver: its
+// router dispatches each request to the application's handlers (public
+// site, tenant app, reserved hosts) with the tenant in the request context
+// ([WithTenant], [TenantFromContext]), and its server runs the listeners,
+// believes forwarded headers only from trusted proxies, and exports
+// metrics. The dependency goes one way: condohttp imports condo.
 //
 // # Connection poolers
 //
@@ -80,8 +85,10 @@
 // pooled connection within [RegistryConfig].AcquireTimeout) with
 // [ErrDatabaseUnavailable], and a statement cancelled by the per-transaction
 // [RegistryConfig].StatementTimeout with [ErrStatementTimeout].
-// [ErrorStatusCode] maps both to 503, and [Server] adds Retry-After to every
-// 503, so clients retry instead of seeing a 500 or waiting.
+// [IsTemporary] reports both, and the driver errors they stand for;
+// condohttp's ErrorStatusCode maps them to 503, and its Server adds
+// Retry-After to every 503, so clients retry instead of seeing a 500 or
+// waiting.
 //
 // # Migrations
 //

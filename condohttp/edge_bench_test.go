@@ -43,7 +43,7 @@ func BenchmarkServerRouter(b *testing.B) {
 	}
 }
 
-// BenchmarkMiddleware measures Resolver.Middleware alone (no Server) for
+// BenchmarkMiddleware measures condohttp.Middleware alone (no Server) for
 // a cached tenant host.
 func BenchmarkMiddleware(b *testing.B) {
 	e := newEnv(b, nil, nil)

@@ -112,7 +112,12 @@ func runDev(cmd *cobra.Command, cfg *condocli.Config, o *options, f devFlags) er
 		Ready:           env.Pool.Ping,
 		Redirect:        condohttp.RedirectNever, // both schemes work, for a browser that does not trust the CA yet
 		ShutdownTimeout: 5 * time.Second,
-		Logger:          env.Logger,
+		// No HSTS in development, whatever --base-domain is: a
+		// certificate from the development CA must never pin a name to
+		// HTTPS in a browser (condohttp already sends none for
+		// *.localhost and IP addresses).
+		HSTSMaxAge: -1,
+		Logger:     env.Logger,
 	}
 	var ca *condocert.DevCA
 	caNew := false

@@ -40,7 +40,7 @@ type Hotel struct {
 	Stars int16  `json:"stars"`
 }
 
-// Handlers returns the reference app's handlers for [condo.Resolver.Router].
+// Handlers returns the reference app's handlers for [condohttp.NewRouter].
 func Handlers(reg *condo.Registry, cfg *Config) condohttp.Handlers {
 	return condohttp.Handlers{Public: NewPublic(cfg), Tenant: NewTenant(reg, cfg)}
 }
