@@ -2,19 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
-	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,11 +17,10 @@ import (
 	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/examples/hotels/migrations"
-	"github.com/condo-dev/condo/examples/hotels/web"
 )
 
 // serveMain is the server under test, run as a child process: the
-// reference app's tenant handler behind condohttp.Server (mode "tenant"), or
+// benchmark's tenant handler (handler.go) behind condohttp.Server (mode "tenant"), or
 // the same query without tenancy behind the same Server (mode "plain", W6),
 // or, for the ceiling, the same response without a database behind the
 // same Server (mode "static") and from a bare net/http server ("bare").
@@ -96,17 +89,16 @@ func serveMain(args []string) error {
 			return err
 		}
 		defer res.Stop(context.Background())
-		wc := &web.Config{Logger: logger}
+		query := queryFunc(reg.QueryTenant)
 		if *partitions > 1 {
 			tp, err := condo.NewTenantPools(ctx, cfg, *partitions)
 			if err != nil {
 				return err
 			}
 			defer tp.Close()
-			wc.Pools = tp
+			query = tp.QueryTenant
 		}
-		hs := web.Handlers(reg, wc)
-		h = condohttp.NewRouter(res, hs)
+		h = condohttp.NewRouter(res, condohttp.Handlers{Tenant: tenantHandler(query, logger)})
 	case "static":
 		h = staticHandler()
 	case "bare":
@@ -131,83 +123,4 @@ func serveMain(args []string) error {
 		return err
 	}
 	return srv.ListenAndServe(ctx)
-}
-
-// staticHotels are what a W3 response holds, for the ceiling servers.
-func staticHotels() []web.Hotel {
-	hotels := make([]web.Hotel, 10)
-	for i := range hotels {
-		hotels[i] = web.Hotel{ID: int64(i + 1), Name: fmt.Sprintf("t0001 Hotel %d", i+1), City: "Lisbon", Stars: int16(1 + i%5)}
-	}
-	return hotels
-}
-
-// staticHandler is W6 without the database: the same JSON encoding of
-// ten hotels per request, behind the same condohttp.Server edge.
-func staticHandler() http.Handler {
-	hotels := staticHotels()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := json.Marshal(hotels)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(append(b, '\n'))
-	})
-}
-
-// serveBare is the HTTP ceiling: a bare net/http server writing the same
-// response bytes, with no edge, no logging, no encoding and no database.
-func serveBare(ctx context.Context, addr string) error {
-	b, _ := json.Marshal(staticHotels())
-	body := append(b, '\n')
-	srv := &http.Server{
-		Addr:              addr,
-		ReadHeaderTimeout: 10 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(body)
-		}),
-	}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
-
-// plainHandler is W6: GET /hotels/ with the same query and encoding as the
-// tenant app, on one schema, without tenant middleware or schema switch.
-func plainHandler(pool *pgxpool.Pool, logger *slog.Logger) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /hotels/", func(w http.ResponseWriter, r *http.Request) {
-		hotels := make([]web.Hotel, 0, 16)
-		var h web.Hotel
-		rows, err := pool.Query(r.Context(), "SELECT id, name, city, stars FROM single.hotel ORDER BY id")
-		if err == nil {
-			_, err = pgx.ForEachRow(rows, []any{&h.ID, &h.Name, &h.City, &h.Stars}, func() error {
-				hotels = append(hotels, h)
-				return nil
-			})
-		}
-		if err != nil {
-			logger.Error("query", "error", err)
-			http.Error(w, "Internal Server Error", 500)
-			return
-		}
-		b, _ := json.Marshal(hotels)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(append(b, '\n'))
-	})
-	return mux
-}
-
-func fsRead(fsys fs.FS, name string) (string, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	return string(b), err
 }

@@ -1,13 +1,14 @@
-// Package web holds the reference app's HTTP handlers: the tenant app
-// (served on tenant hosts, with the tenant in the request context) and the
-// public site (served on the base domains).
+// Package web holds the reference app's JSON API: a tenant's public hotel
+// directory (served on tenant hosts, with the tenant in the request
+// context) and the per-tenant setting that publishes it. The benchmark
+// has a handler of its own (bench/handler.go), so that changing this API
+// does not change what the benchmark measures.
 package web
 
 import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -20,8 +21,6 @@ import (
 
 // Config configures the handlers. A nil *Config is valid.
 type Config struct {
-	// SiteName is shown on the public site. Defaults to "Hotels".
-	SiteName string
 	// Pools, when set, runs the tenant app's reads on tenant-affine pools
 	// (see [condo.TenantPools]) instead of the registry's pool.
 	Pools *condo.TenantPools
@@ -38,11 +37,6 @@ type Hotel struct {
 	Name  string `json:"name"`
 	City  string `json:"city"`
 	Stars int16  `json:"stars"`
-}
-
-// Handlers returns the reference app's handlers for [condohttp.NewRouter].
-func Handlers(reg *condo.Registry, cfg *Config) condohttp.Handlers {
-	return condohttp.Handlers{Public: NewPublic(cfg), Tenant: NewTenant(reg, cfg)}
 }
 
 // NewTenant returns the tenant's public directory:
@@ -136,28 +130,3 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(append(b, '\n'))
 }
-
-// NewPublic returns the public site: a landing page at "/", 404 elsewhere.
-func NewPublic(cfg *Config) http.Handler {
-	if cfg == nil {
-		cfg = &Config{}
-	}
-	name := cmp.Or(cfg.SiteName, "Hotels")
-	page := template.Must(template.New("landing").Parse(landingHTML))
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = page.Execute(w, map[string]string{"Name": name})
-	})
-	return mux
-}
-
-const landingHTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>{{.Name}}</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:10vh auto;padding:0 1rem;color:#222}</style>
-</head><body>
-<h1>{{.Name}}</h1>
-<p>Hotel management for every hotel group: your own subdomain, your own data, nobody else's.</p>
-</body></html>
-`

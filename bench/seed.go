@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condomigrate"
+	"github.com/condo-dev/condo/examples/hotels/migrations"
+	"github.com/condo-dev/condo/internal/pgcluster"
+)
+
+// Seeding: the databases W3 and W5 read, made through the registry (the
+// path the CLI and the signup page use) and kept between runs.
+
+// seed creates database name (owned by a login role of the same name) with
+// n tenants t0001…, each with 10 hotels × 3 rooms whose names contain the
+// slug, plus a schema "single" with the same tables and 10 hotels for W6.
+// A database seeded before is reused.
+func seed(ctx context.Context, admin string, cl *pgcluster.Cluster, name string, n int) (string, error) {
+	url := cl.URL(name, name)
+	ac, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", err
+	}
+	defer ac.Close(context.Background())
+	var exists bool
+	if err := ac.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if exists {
+		pool, err := pgxpool.New(ctx, url)
+		if err == nil {
+			var seeded int
+			err = pool.QueryRow(ctx, "SELECT n FROM public.bench_seeded_v2").Scan(&seeded)
+			pool.Close()
+			if err == nil && seeded == n {
+				logf("%s: reusing %d seeded tenants", name, n)
+				return url, nil
+			}
+		}
+		if _, err := ac.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			return "", err
+		}
+		rows, _ := ac.Query(ctx, "SELECT rolname FROM pg_roles WHERE rolname LIKE $1", name+"\\_%")
+		roles, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, r := range roles {
+			if _, err := ac.Exec(ctx, "DROP ROLE "+pgx.Identifier{r}.Sanitize()); err != nil {
+				return "", err
+			}
+		}
+	}
+	for _, q := range []string{
+		"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + name + "') THEN CREATE ROLE " + name + " LOGIN CREATEROLE; END IF; END$$",
+		"CREATE DATABASE " + name + " OWNER " + name + " TEMPLATE template0",
+	} {
+		if _, err := ac.Exec(ctx, q); err != nil {
+			return "", fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	{
+		dc, err := pgx.Connect(ctx, cl.URL(pgcluster.Superuser, name))
+		if err != nil {
+			return "", err
+		}
+		_, err = dc.Exec(ctx, "ALTER SCHEMA public OWNER TO "+name)
+		dc.Close(ctx)
+		if err != nil {
+			return "", err
+		}
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return "", err
+	}
+	cfg.MaxConns = 8
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer pool.Close()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m, err := condomigrate.New(pool, &condomigrate.Config{Shared: migrations.Shared(), Tenant: migrations.Tenant(), Logger: quiet})
+	if err != nil {
+		return "", err
+	}
+	if _, err := m.MigrateShared(ctx, nil); err != nil {
+		return "", err
+	}
+	reg := condo.NewRegistry(pool, m, &condo.RegistryConfig{Logger: quiet})
+	start := time.Now()
+	logf("%s: creating %d tenants through the registry", name, n)
+	jobs := make(chan int)
+	errc := make(chan error, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i := range jobs {
+				slug := fmt.Sprintf("t%04d", i)
+				_, err := reg.Create(ctx, condo.CreateParams{
+					Slug: slug, Name: "Tenant " + slug, Domains: []string{slug + ".example.test"},
+					OnCreated: func(ctx context.Context, tx pgx.Tx, t *condo.Tenant) error {
+						if _, err := tx.Exec(ctx, seedSQL(slug)); err != nil {
+							return err
+						}
+						// W3 reads the public directory, off by default.
+						_, err := tx.Exec(ctx, "UPDATE settings SET public_directory = true")
+						return err
+					},
+				})
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	for i := 1; i <= n; i++ {
+		select {
+		case jobs <- i:
+		case err := <-errc:
+			close(jobs)
+			wg.Wait()
+			return "", err
+		}
+		if i%1000 == 0 {
+			logf("%s: %d tenants (%.0f s)", name, i, time.Since(start).Seconds())
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return "", err
+	default:
+	}
+	// The table W6 reads: the same tables in one schema, no tenancy.
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA single; SET search_path TO single; "+migrationSQL()+"; "+seedSQL("single")+"; RESET search_path"); err != nil {
+		return "", fmt.Errorf("single schema: %w", err)
+	}
+	// _v2: databases seeded before the public directory became a per-tenant
+	// setting (off by default) are seeded again, with it on.
+	if _, err := pool.Exec(ctx, "CREATE TABLE public.bench_seeded_v2 (n int); INSERT INTO public.bench_seeded_v2 VALUES ("+strconv.Itoa(n)+")"); err != nil {
+		return "", err
+	}
+	logf("%s: seeded %d tenants in %.1f s; VACUUM (ANALYZE), CHECKPOINT", name, n, time.Since(start).Seconds())
+	dc, err := pgx.Connect(ctx, cl.URL(pgcluster.Superuser, name))
+	if err != nil {
+		return "", err
+	}
+	defer dc.Close(context.Background())
+	for _, q := range []string{"VACUUM (ANALYZE)", "CHECKPOINT"} {
+		if _, err := dc.Exec(ctx, q); err != nil {
+			return "", fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return url, nil
+}
+
+func seedSQL(slug string) string {
+	return `INSERT INTO hotel (name, city, stars)
+SELECT '` + slug + ` Hotel ' || g, (ARRAY['Lisbon','Porto','Madrid','Paris','Berlin'])[1 + g % 5], 1 + g % 5
+FROM generate_series(1, 10) g;
+INSERT INTO room (hotel_id, number, beds, price)
+SELECT h.id, r::text, 1 + r % 3, 80 + 10 * r FROM hotel h, generate_series(1, 3) r`
+}
+
+func migrationSQL() string {
+	b, err := fs.ReadFile(migrations.Tenant(), "0001_hotels.sql")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
