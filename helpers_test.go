@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 	"testing/fstest"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -78,17 +77,4 @@ func startResolver(t testing.TB, e *env, cfg *condo.ResolverConfig) *condo.Resol
 	}
 	t.Cleanup(func() { _ = res.Stop(context.Background()) })
 	return res
-}
-
-// waitFor polls cond until it is true or the deadline passes.
-func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
 }

@@ -70,7 +70,7 @@ func TestPreload(t *testing.T) {
 	if err := e.reg.Suspend(ctx, "t05"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, "suspension seen", func() bool {
+	condotest.WaitFor(t, time.Second, "suspension seen", func() bool {
 		rt, err := res.Resolve(ctx, "t05.example.test")
 		return err == nil && rt.Kind == condo.RouteSuspended
 	})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/condo-dev/condo/condocert"
+	"github.com/condo-dev/condo/condotest"
 )
 
 func TestExecProvider(t *testing.T) {
@@ -208,7 +209,7 @@ echo "$CONDO_DNS_ACTION $CONDO_DNS_NAME" >> %s
 	// Both challenges (one per certificate, same record name) were
 	// presented and cleaned up by the hook, and nothing is left in DNS.
 	challenge := "_acme-challenge." + e.base
-	waitFor(t, 10*time.Second, "the hook's cleanup", func() error {
+	condotest.WaitFor(t, 10*time.Second, "the hook's cleanup", func() error {
 		if txt := lookupTXT(t, e.knot.Addr, challenge); len(txt) != 0 {
 			return fmt.Errorf("records left: %q", txt)
 		}

@@ -392,22 +392,6 @@ func get(addr, name string, roots *x509.CertPool) (string, error) {
 	return string(b), err
 }
 
-// waitFor polls cond until it holds or the timeout expires.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling an observable condition
-	}
-}
-
 var errNotYet = errors.New("not yet")
 
 // secondPool opens another pool on the test database, as a second server
@@ -467,21 +451,31 @@ func handshakeAt(addr, name string, roots *x509.CertPool, at time.Time) (*x509.C
 type logCapture struct {
 	mu    sync.Mutex
 	lines []string
+	// debug records debug lines too (certmagic's details, bridged from
+	// zap one level down; see zaplog.go).
+	debug bool
 }
 
 func (l *logCapture) logger(t testing.TB) *slog.Logger {
 	inner := condotest.Logger(t).Handler()
-	return slog.New(&captureHandler{l: l, next: inner, level: slog.LevelInfo})
+	level := slog.LevelInfo
+	if l.debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(&captureHandler{l: l, next: inner, level: level})
 }
 
 // count returns how many error lines mention all of words.
-func (l *logCapture) count(words ...string) int {
+func (l *logCapture) count(words ...string) int { return l.countAt(slog.LevelError, words...) }
+
+// countAt returns how many lines at level mention all of words.
+func (l *logCapture) countAt(level slog.Level, words ...string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 next:
 	for _, line := range l.lines {
-		if !strings.Contains(line, "level=ERROR") {
+		if !strings.HasPrefix(line, "level="+level.String()+" ") {
 			continue
 		}
 		for _, w := range words {

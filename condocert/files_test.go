@@ -118,7 +118,7 @@ func TestFiles(t *testing.T) {
 
 	c2, k2 := ca.issue(t, "byo.test", "www.byo.test")
 	writeFiles(t, f, c2, k2)
-	waitFor(t, 10*time.Second, "the renewed file to be served", func() error {
+	condotest.WaitFor(t, 10*time.Second, "the renewed file to be served", func() error {
 		leaf, err := handshake(addr, "byo.test", ca.pool)
 		if err != nil {
 			return err
@@ -131,7 +131,7 @@ func TestFiles(t *testing.T) {
 
 	// A half-written key: the previous certificate stays, one warning.
 	writeFiles(t, f, c1, []byte("garbage"))
-	waitFor(t, 10*time.Second, "a warning about the broken file", func() error {
+	condotest.WaitFor(t, 10*time.Second, "a warning about the broken file", func() error {
 		if !strings.Contains(logs.dump(), "certificate not reloaded") {
 			return errNotYet
 		}
@@ -182,7 +182,7 @@ func TestImport(t *testing.T) {
 		t.Errorf("importing instance: %v", err)
 	}
 	addr2 := serve(t, m2, nil)
-	waitFor(t, 10*time.Second, "the other instance to serve the import", func() error {
+	condotest.WaitFor(t, 10*time.Second, "the other instance to serve the import", func() error {
 		_, err := handshake(addr2, "imported.test", ca.pool)
 		return err
 	})

@@ -89,7 +89,7 @@ func TestServeWaitsForDatabase(t *testing.T) {
 		return resp.StatusCode, string(b), resp.Header.Get("Retry-After")
 	}
 	// Two failed tries logged, each with the error and the retry.
-	waitUntil(t, 30*time.Second, "two failed tries logged", func() bool {
+	condotest.WaitFor(t, 30*time.Second, "two failed tries logged", func() bool {
 		alive()
 		return strings.Count(stderr.String(), "database not reachable; retrying") >= 2
 	})
@@ -111,7 +111,7 @@ func TestServeWaitsForDatabase(t *testing.T) {
 
 	cl.Restart(t)
 	back := time.Now()
-	waitUntil(t, 30*time.Second, "ready after the database came up", func() bool {
+	condotest.WaitFor(t, 30*time.Second, "ready after the database came up", func() bool {
 		alive()
 		s, _, _ := get("example.test", "/readyz")
 		return s == 200

@@ -146,7 +146,7 @@ func TestServeRuntimeRole(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	waitUntil(t, 30*time.Second, "acme served", func() bool { s, _ := get("acme.example.test"); return s == 200 })
+	condotest.WaitFor(t, 30*time.Second, "acme served", func() bool { s, _ := get("acme.example.test"); return s == 200 })
 	if s, body := get("example.test"); s != 200 || body != db.RuntimeRole+"_shared 1" {
 		t.Fatalf("the app's shared-table query: %d %q, want the shared role reading notes", s, body)
 	}
@@ -154,7 +154,7 @@ func TestServeRuntimeRole(t *testing.T) {
 		t.Fatalf("acme query ran as %q, want the runtime role in the tenant role", body)
 	}
 	c.ok("tenants", "create", "globex", "--name", "Globex")
-	waitUntil(t, 10*time.Second, "globex served", func() bool { s, _ := get("globex.example.test"); return s != 404 })
+	condotest.WaitFor(t, 10*time.Second, "globex served", func() bool { s, _ := get("globex.example.test"); return s != 404 })
 	if s, body := get("globex.example.test"); s != 200 || body != db.RuntimeRole+" "+db.Role+"_tenant_2" {
 		t.Fatalf("globex (created by the CLI while serving): %d %q", s, body)
 	}

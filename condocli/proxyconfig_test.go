@@ -179,7 +179,7 @@ http {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	waitUntil(t, 10*time.Second, "nginx listening", func() bool {
+	condotest.WaitFor(t, 10*time.Second, "nginx listening", func() bool {
 		select {
 		case <-exited:
 			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))

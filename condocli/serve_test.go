@@ -117,7 +117,7 @@ func TestServe(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	waitUntil(t, 30*time.Second, "server ready", func() bool {
+	condotest.WaitFor(t, 30*time.Second, "server ready", func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("server exited: %v\n%s", exitErr, stderr.String())
@@ -139,7 +139,7 @@ func TestServe(t *testing.T) {
 	// A suspend through the CLI, in this process, reaches the server.
 	start := time.Now()
 	c.ok("tenants", "suspend", "acme")
-	waitUntil(t, time.Second, "suspend seen by the server", func() bool { s, _ := get("acme.example.test", "/"); return s == 403 })
+	condotest.WaitFor(t, time.Second, "suspend seen by the server", func() bool { s, _ := get("acme.example.test", "/"); return s == 403 })
 	t.Logf("suspend visible to the server after %v", time.Since(start).Round(time.Millisecond))
 
 	// SIGTERM with a request in flight.
@@ -163,11 +163,11 @@ func TestServe(t *testing.T) {
 		inflight <- result{resp.StatusCode, string(b), err}
 	}()
 	_, _ = pw.Write([]byte("x"))
-	waitUntil(t, 10*time.Second, "slow request in the handler", func() bool { _, err := os.Stat(marker); return err == nil })
+	condotest.WaitFor(t, 10*time.Second, "slow request in the handler", func() bool { _, err := os.Stat(marker); return err == nil })
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "new connections refused", func() bool {
+	condotest.WaitFor(t, 10*time.Second, "new connections refused", func() bool {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return true
@@ -199,17 +199,6 @@ func TestServe(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "shutting down") {
 		t.Errorf("no shutdown log in:\n%s", stderr.String())
-	}
-}
-
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

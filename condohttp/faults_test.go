@@ -308,7 +308,7 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 			}
 			defer stopWorkers()
 
-			waitFor(t, 30*time.Second, "first writes", func() bool { mu.Lock(); defer mu.Unlock(); return len(acks) >= 20 })
+			condotest.WaitFor(t, 30*time.Second, "first writes", func() bool { mu.Lock(); defer mu.Unlock(); return len(acks) >= 20 })
 			if r := a.do(ctx, "GET", "x", "/readyz"); r.status != http.StatusOK {
 				t.Fatalf("/readyz before the restart: %d %q", r.status, r.body)
 			}
@@ -322,20 +322,20 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 			// Let the workload meet the outage: enough 503s to show that
 			// requests fail (fast) rather than wait for the database.
 			before := n503.Load()
-			waitFor(t, 30*time.Second, "503s while the database is down", func() bool { return n503.Load() >= before+20 })
+			condotest.WaitFor(t, 30*time.Second, "503s while the database is down", func() bool { return n503.Load() >= before+20 })
 
 			cl.Restart(t)
 			back := time.Now()
 			since.Store(back.UnixNano())
-			waitFor(t, 30*time.Second, "a 200 after the restart", func() bool { return first200.Load() != 0 })
+			condotest.WaitFor(t, 30*time.Second, "a 200 after the restart", func() bool { return first200.Load() != 0 })
 			recovery := time.Duration(first200.Load() - back.UnixNano())
-			waitFor(t, 30*time.Second, "/readyz 200 after the restart", func() bool { return a.do(ctx, "GET", "x", "/readyz").status == http.StatusOK })
+			condotest.WaitFor(t, 30*time.Second, "/readyz 200 after the restart", func() bool { return a.do(ctx, "GET", "x", "/readyz").status == http.StatusOK })
 			ready := time.Since(back)
 			// More writes after the recovery, then stop.
 			mu.Lock()
 			nAcks := len(acks)
 			mu.Unlock()
-			waitFor(t, 30*time.Second, "writes after the restart", func() bool { mu.Lock(); defer mu.Unlock(); return len(acks) >= nAcks+20 })
+			condotest.WaitFor(t, 30*time.Second, "writes after the restart", func() bool { mu.Lock(); defer mu.Unlock(); return len(acks) >= nAcks+20 })
 			stopWorkers()
 			outage := back.Sub(down)
 			for _, b := range bad {
@@ -382,7 +382,7 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 			// with the listener up, beta is served from the cache (its TTL
 			// is minutes), so only the suspension's notification can turn
 			// it into 403.
-			waitFor(t, 30*time.Second, "listener reconnected", func() bool {
+			condotest.WaitFor(t, 30*time.Second, "listener reconnected", func() bool {
 				return a.resolver.Listening() && a.resolver.Stats().Reconnects >= 1
 			})
 			// Figures for BENCHMARKS.md, not asserted: the time from the
@@ -399,7 +399,7 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 			if err := e.reg.Suspend(ctx, "beta"); err != nil {
 				t.Fatalf("suspend: %v", err)
 			}
-			waitFor(t, 30*time.Second, "suspension seen", func() bool {
+			condotest.WaitFor(t, 30*time.Second, "suspension seen", func() bool {
 				return a.do(ctx, "GET", "beta.example.test", "/hotels").status == http.StatusForbidden
 			})
 			if got := a.resolver.Stats().Notifications; got <= notes {
@@ -505,7 +505,7 @@ func TestPoolExhausted(t *testing.T) {
 	for range 3 {
 		wg.Go(func() { holders <- a.do(ctx, "GET", "busy.example.test", "/hold") })
 	}
-	waitFor(t, 30*time.Second, "pool fully held", func() bool { return e.pool.Stat().AcquiredConns() == 3 })
+	condotest.WaitFor(t, 30*time.Second, "pool fully held", func() bool { return e.pool.Stat().AcquiredConns() == 3 })
 	// Only now: the holders themselves must not time out opening their
 	// connections on a busy machine.
 	e.reg.SetTimeouts(0, 300*time.Millisecond)

@@ -13,11 +13,12 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/condotest"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // hotelMigrations is the reference app's tenant line (W1/W2 of
@@ -187,17 +188,4 @@ func (ed *edge) rawGet(t testing.TB, host string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// waitFor polls cond until it is true or the deadline passes.
-func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return time.Since(start)
 }

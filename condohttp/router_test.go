@@ -286,11 +286,11 @@ func TestChangesReachOtherInstances(t *testing.T) {
 		if err := change(); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		d := waitFor(t, time.Second, what+" seen by the second instance", func() bool { return statusOf(b, host)() == want })
+		d := condotest.WaitFor(t, time.Second, what+" seen by the second instance", func() bool { return statusOf(b, host)() == want })
 		t.Logf("%s: visible on the second instance after %v", what, d.Round(time.Millisecond))
 		// The first instance hears the same notification on its own
 		// connection; it need not have heard it before the second did.
-		waitFor(t, time.Second, what+" seen by the first instance", func() bool { return statusOf(a, host)() == want })
+		condotest.WaitFor(t, time.Second, what+" seen by the first instance", func() bool { return statusOf(a, host)() == want })
 	}
 	step("suspend", func() error { return e.reg.Suspend(ctx, "acme") }, "acme.example.test", 403)
 	step("suspend (custom domain)", func() error { return nil }, "shop.acme-corp.test", 403)
@@ -311,7 +311,7 @@ func TestChangesReachOtherInstances(t *testing.T) {
 	// A change to a host the second instance had not cached is visible at
 	// once (its lookup goes to the database), so the notification count may
 	// trail the last visible change by a moment.
-	waitFor(t, time.Second, "a notification per change on the second instance", func() bool {
+	condotest.WaitFor(t, time.Second, "a notification per change on the second instance", func() bool {
 		return b.resolver.Stats().Notifications >= 7
 	})
 }

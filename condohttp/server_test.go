@@ -92,7 +92,7 @@ func TestGracefulShutdown(t *testing.T) {
 	cancel() // as SIGTERM would, through signal.NotifyContext
 
 	// New connections are refused once the listener is closed.
-	waitFor(t, 5*time.Second, "listener closed", func() bool {
+	condotest.WaitFor(t, 5*time.Second, "listener closed", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return true

@@ -76,7 +76,7 @@ func startDev(t *testing.T, stateDir string) *devRun {
 	// Generous bounds: a loaded CI machine must not fail the test. How fast
 	// dev is (the issue asks for 20 s) is measured and written down in
 	// BENCHMARKS.md, not asserted here.
-	waitFor(t, 90*time.Second, "dev to print its URLs", func() bool {
+	condotest.WaitFor(t, 90*time.Second, "dev to print its URLs", func() bool {
 		select {
 		case err := <-r.errc:
 			t.Fatalf("dev exited: %v\n%s", err, r.out.String())
@@ -256,7 +256,7 @@ func startDevProcess(t *testing.T, stateDir string) *devProcess {
 		}
 	})
 	re := regexp.MustCompile(`Tenant acme +http://acme\.localhost:(\d+)/`)
-	waitFor(t, 90*time.Second, "the dev process to print its URLs", func() bool {
+	condotest.WaitFor(t, 90*time.Second, "the dev process to print its URLs", func() bool {
 		select {
 		case err := <-p.done:
 			p.done <- err

@@ -116,23 +116,23 @@ func TestHotelsSurviveDatabaseRestart(t *testing.T) {
 	defer stopWorkers()
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 
-	waitFor(t, 30*time.Second, "first hotels", func() bool { return count() >= 10 })
+	condotest.WaitFor(t, 30*time.Second, "first hotels", func() bool { return count() >= 10 })
 	for _, mode := range []struct {
 		name string
 		mode condotest.ShutdownMode
 	}{{"fast", condotest.ShutdownFast}, {"immediate", condotest.ShutdownImmediate}} {
 		cl.Shutdown(mode.mode)
 		before := n503.Load()
-		waitFor(t, 30*time.Second, "503s while the database is down", func() bool { return n503.Load() >= before+10 })
+		condotest.WaitFor(t, 30*time.Second, "503s while the database is down", func() bool { return n503.Load() >= before+10 })
 		cl.Restart(t)
 		back := time.Now()
 		first303.Store(0)
 		since.Store(back.UnixNano())
-		waitFor(t, 30*time.Second, "hotels created after the restart", func() bool { return first303.Load() != 0 })
+		condotest.WaitFor(t, 30*time.Second, "hotels created after the restart", func() bool { return first303.Load() != 0 })
 		t.Logf("%s shutdown: first hotel created %v after the database was back", mode.name,
 			time.Duration(first303.Load()-back.UnixNano()).Round(100*time.Microsecond))
 		n := count()
-		waitFor(t, 30*time.Second, "more hotels", func() bool { return count() >= n+10 })
+		condotest.WaitFor(t, 30*time.Second, "more hotels", func() bool { return count() >= n+10 })
 	}
 	stopWorkers()
 	t.Logf("statuses %v, %d hotels acknowledged", statuses, len(acked))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condotest"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 )
 
@@ -488,7 +489,7 @@ func testAdmin(t *testing.T, runtime bool) {
 	for range 5 {
 		visitor.get(ta.url("acme", "/login"))
 	}
-	waitFor(t, 5*time.Second, "acme's requests on the chart", func() bool {
+	condotest.WaitFor(t, 5*time.Second, "acme's requests on the chart", func() bool {
 		return adm.get(u("/")).Has("<title>acme: 5</title>")
 	})
 
@@ -504,13 +505,13 @@ func testAdmin(t *testing.T, runtime bool) {
 	ann := ta.client()
 	want(t, ann.login("acme", "ann@acme.example", testPassword), http.StatusOK, "Acme One")
 	want(t, adm.submit(u("/tenants/acme"), u("/tenants/acme/suspend"), nil), http.StatusOK, "Suspended acme")
-	waitFor(t, time.Second, "acme suspended on its host", func() bool {
+	condotest.WaitFor(t, time.Second, "acme suspended on its host", func() bool {
 		return ann.get(ta.url("acme", "/")).Status == http.StatusForbidden
 	})
 	want(t, ann.get(ta.url("acme", "/")), http.StatusForbidden, "suspended")
 	want(t, adm.get(u("/tenants?status=suspended")), http.StatusOK, "acme")
 	want(t, adm.submit(u("/tenants/acme"), u("/tenants/acme/resume"), nil), http.StatusOK, "Resumed acme")
-	waitFor(t, time.Second, "acme back", func() bool { return ann.get(ta.url("acme", "/")).Status == http.StatusOK })
+	condotest.WaitFor(t, time.Second, "acme back", func() bool { return ann.get(ta.url("acme", "/")).Status == http.StatusOK })
 
 	// Extend paid_until.
 	want(t, adm.submit(u("/tenants/acme"), u("/tenants/acme/extend"), url.Values{"until": {"2031-05-01"}, "end_trial": {"on"}}), http.StatusOK, "acme is paid until 1 May 2031")
@@ -526,7 +527,7 @@ func testAdmin(t *testing.T, runtime bool) {
 		t.Fatalf("globex is %s after a wrong confirmation", tn.Status)
 	}
 	want(t, adm.submit(u("/tenants/globex"), u("/tenants/globex/delete"), url.Values{"confirm": {"globex"}}), http.StatusOK, "Deleted globex")
-	waitFor(t, time.Second, "globex gone", func() bool { return ta.client().get(ta.url("globex", "/login")).Status == http.StatusNotFound })
+	condotest.WaitFor(t, time.Second, "globex gone", func() bool { return ta.client().get(ta.url("globex", "/login")).Status == http.StatusNotFound })
 
 	// Create, with an owner invitation.
 	p = adm.submit(u("/tenants/new"), u("/tenants/new"), url.Values{"name": {"Initech"}, "slug": {"initech"}, "owner": {"boss@initech.example"}})

@@ -172,13 +172,13 @@ func TestAppBehindPgBouncer(t *testing.T) {
 			want(t, adm.submit(a("/tenants/sunny"), a("/tenants/sunny/suspend"), nil), http.StatusOK, "Suspended sunny")
 			// The change reaches serve's resolver by LISTEN on the
 			// direct URL: waited for, not timed.
-			waitFor(t, 10*time.Second, "sunny suspended on its host", func() bool {
+			condotest.WaitFor(t, 10*time.Second, "sunny suspended on its host", func() bool {
 				return owner.get(u("/")).Status == http.StatusForbidden
 			})
 			want(t, owner.get(u("/")), http.StatusForbidden, "suspended")
 			want(t, adm.get(a("/tenants?status=suspended")), http.StatusOK, "sunny")
 			want(t, adm.submit(a("/tenants/sunny"), a("/tenants/sunny/resume"), nil), http.StatusOK, "Resumed sunny")
-			waitFor(t, 10*time.Second, "sunny back on its host", func() bool {
+			condotest.WaitFor(t, 10*time.Second, "sunny back on its host", func() bool {
 				return owner.get(u("/")).Status == http.StatusOK
 			})
 			want(t, owner.get(u("/")), http.StatusOK, "Seaside Palace")

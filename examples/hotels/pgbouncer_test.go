@@ -206,7 +206,7 @@ func TestServeBehindPgBouncer(t *testing.T) {
 	// wait for 100 successes in a row; after that, every request succeeds.
 	r := rand.New(rand.NewPCG(1, 2))
 	streak := 0
-	waitFor(t, 15*time.Second, "100 successes in a row after the kills", func() bool {
+	condotest.WaitFor(t, 15*time.Second, "100 successes in a row after the kills", func() bool {
 		if ok, _ := get(r); ok {
 			streak++
 		} else {
@@ -255,7 +255,7 @@ func startServe(t *testing.T, url, directURL string, env ...string) (string, *sy
 	})
 	re := regexp.MustCompile(`msg=listening listener=http addr=(\S+)`)
 	var addr string
-	waitFor(t, 30*time.Second, "serve to listen", func() bool {
+	condotest.WaitFor(t, 30*time.Second, "serve to listen", func() bool {
 		select {
 		case err := <-done:
 			done <- err
