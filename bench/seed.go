@@ -48,35 +48,14 @@ func seed(ctx context.Context, admin string, cl *pgcluster.Cluster, name string,
 				return url, nil
 			}
 		}
-		if _, err := ac.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+		if err := pgcluster.DropDatabase(ctx, admin, name); err != nil {
 			return "", err
-		}
-		rows, _ := ac.Query(ctx, "SELECT rolname FROM pg_roles WHERE rolname LIKE $1", name+"\\_%")
-		roles, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-		for _, r := range roles {
-			if _, err := ac.Exec(ctx, "DROP ROLE "+pgx.Identifier{r}.Sanitize()); err != nil {
-				return "", err
-			}
 		}
 	}
-	for _, q := range []string{
-		"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + name + "') THEN CREATE ROLE " + name + " LOGIN CREATEROLE; END IF; END$$",
-		"CREATE DATABASE " + name + " OWNER " + name + " TEMPLATE template0",
-	} {
-		if _, err := ac.Exec(ctx, q); err != nil {
-			return "", fmt.Errorf("%s: %w", q, err)
-		}
-	}
-	{
-		dc, err := pgx.Connect(ctx, cl.URL(pgcluster.Superuser, name))
-		if err != nil {
-			return "", err
-		}
-		_, err = dc.Exec(ctx, "ALTER SCHEMA public OWNER TO "+name)
-		dc.Close(ctx)
-		if err != nil {
-			return "", err
-		}
+	// As tests and the dev command make theirs: owned by a login role
+	// that is no superuser, with CREATEROLE.
+	if err := pgcluster.CreateDatabase(ctx, admin, pgcluster.DatabaseParams{Name: name}); err != nil {
+		return "", err
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {

@@ -66,40 +66,17 @@ func startDevCluster(ctx context.Context, stateDir string) (*pgcluster.Cluster, 
 	return c, devURL(c.Port()), nil
 }
 
+// bootstrap makes the application role and database when missing, as
+// tests and the benchmark make theirs (pgcluster.CreateDatabase), and
+// hardens the database as production operators do once (hotels harden):
+// tenant roles can't call set_config, so one injected statement can't
+// leave them.
 func bootstrap(ctx context.Context, c *pgcluster.Cluster) error {
-	conn, err := pgx.Connect(ctx, c.URL(pgcluster.Superuser, "postgres"))
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var role, db bool
-	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
-		EXISTS (SELECT 1 FROM pg_database WHERE datname = $2)`, devRole, devDatabase).Scan(&role, &db)
-	if err != nil {
-		return err
-	}
-	// The names are constants of this file.
-	if !role {
-		if _, err := conn.Exec(ctx, "CREATE ROLE "+devRole+" LOGIN CREATEROLE"); err != nil {
-			return fmt.Errorf("create role: %w", err)
-		}
-	}
-	if !db {
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+devDatabase+" OWNER "+devRole+" TEMPLATE template0 ENCODING 'UTF8'"); err != nil {
-			return fmt.Errorf("create database: %w", err)
-		}
-	}
-	dbConn, err := pgx.Connect(ctx, c.URL(pgcluster.Superuser, devDatabase))
-	if err != nil {
-		return err
-	}
-	defer dbConn.Close(context.WithoutCancel(ctx))
-	if _, err := dbConn.Exec(ctx, "ALTER SCHEMA public OWNER TO "+devRole); err != nil {
-		return fmt.Errorf("hand the public schema to %s: %w", devRole, err)
-	}
-	// What production operators run once (hotels harden): tenant roles
-	// can't call set_config, so one injected statement can't leave them.
-	return condo.Harden(ctx, dbConn, devRole)
+	return pgcluster.CreateDatabase(ctx, c.URL(pgcluster.Superuser, "postgres"), pgcluster.DatabaseParams{
+		Name:  devDatabase,
+		Owner: devRole,
+		Setup: func(ctx context.Context, conn *pgx.Conn) error { return condo.Harden(ctx, conn, devRole) },
+	})
 }
 
 // errClusterBusy explains a cluster that another process already runs.
