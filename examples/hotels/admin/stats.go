@@ -86,10 +86,10 @@ func (h *Handler) dashboard(p *page) {
 	var d dashboardData
 	err := h.loadStats(ctx, &d)
 	if err != nil {
-		h.internal(p.w, p.r, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
-	p.render(h, http.StatusOK, "dashboard", "Overview", "overview", d)
+	h.site.Render(p.w, p.r, http.StatusOK, "dashboard", "Overview", "overview", d)
 }
 
 // weeks is how many weeks the signup chart shows.

@@ -68,20 +68,20 @@ func (h *Handler) tenants(p *page) {
 	}
 	res, err := h.reg.List(p.r.Context(), lp)
 	if err != nil {
-		h.internal(p.w, p.r, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
 	d.Next = res.Next
 	sizes, err := h.sizes(p.r.Context(), res.Tenants)
 	if err != nil {
-		h.internal(p.w, p.r, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
 	for _, t := range res.Tenants {
 		s := sizes[t.Schema]
 		d.Tenants = append(d.Tenants, tenantRow{Tenant: t, Bytes: s.bytes, Rows: s.rows})
 	}
-	p.render(h, http.StatusOK, "tenants", "Tenants", "tenants", d)
+	h.site.Render(p.w, p.r, http.StatusOK, "tenants", "Tenants", "tenants", d)
 }
 
 type schemaSize struct{ bytes, rows int64 }
@@ -143,11 +143,11 @@ func (h *Handler) loadTenant(p *page) *condo.Tenant {
 		if len(slug) > 63 {
 			slug = slug[:63] + "…"
 		}
-		h.errorPage(p.w, p.r, http.StatusNotFound, "Tenant not found", fmt.Sprintf("There is no tenant %q (it may have been purged).", slug))
+		h.site.Error(p.w, p.r, http.StatusNotFound, "Tenant not found", fmt.Sprintf("There is no tenant %q (it may have been purged).", slug))
 		return nil
 	}
 	if err != nil {
-		h.internal(p.w, p.r, err)
+		h.site.Internal(p.w, p.r, err)
 		return nil
 	}
 	return t
@@ -171,7 +171,7 @@ func (h *Handler) renderTenant(p *page, status int, extend, del *ui.Form, link, 
 	d.PaidExpired = t.PaidUntil == nil || t.PaidUntil.Before(today)
 	sizes, err := h.sizes(ctx, []*condo.Tenant{t})
 	if err != nil {
-		h.internal(p.w, p.r, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
 	d.Bytes = sizes[t.Schema].bytes
@@ -185,10 +185,10 @@ func (h *Handler) renderTenant(p *page, status int, extend, del *ui.Form, link, 
 		d.CountsErr = true
 	}
 	if d.Members, err = h.store.Members(ctx, t.ID); err != nil {
-		h.internal(p.w, p.r, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
-	p.render(h, status, "tenant", t.Name, "tenants", d)
+	h.site.Render(p.w, p.r, status, "tenant", t.Name, "tenants", d)
 }
 
 func (h *Handler) tenantAction(p *page) {
@@ -202,17 +202,17 @@ func (h *Handler) tenantAction(p *page) {
 	switch p.r.PathValue("action") {
 	case "suspend":
 		if err = h.reg.Suspend(ctx, t.Slug); err == nil {
-			p.redirect(back, fmt.Sprintf("Suspended %s: its site now shows the suspended page.", t.Slug))
+			h.site.Redirect(p.w, p.r, back, fmt.Sprintf("Suspended %s: its site now shows the suspended page.", t.Slug))
 			return
 		}
 	case "resume":
 		if err = h.reg.Resume(ctx, t.Slug); err == nil {
-			p.redirect(back, fmt.Sprintf("Resumed %s.", t.Slug))
+			h.site.Redirect(p.w, p.r, back, fmt.Sprintf("Resumed %s.", t.Slug))
 			return
 		}
 	case "restore":
 		if err = h.reg.Restore(ctx, t.Slug); err == nil {
-			p.redirect(back, fmt.Sprintf("Restored %s.", t.Slug))
+			h.site.Redirect(p.w, p.r, back, fmt.Sprintf("Restored %s.", t.Slug))
 			return
 		}
 	case "extend":
@@ -222,14 +222,14 @@ func (h *Handler) tenantAction(p *page) {
 		h.delete(p, t)
 		return
 	default:
-		h.errorPage(p.w, p.r, http.StatusNotFound, "Page not found", "There is no such action.")
+		h.site.Error(p.w, p.r, http.StatusNotFound, "Page not found", "There is no such action.")
 		return
 	}
 	if errors.Is(err, condo.ErrTenantDeleted) {
-		h.errorPage(p.w, p.r, http.StatusConflict, "Tenant is deleted", "Restore the tenant first.")
+		h.site.Error(p.w, p.r, http.StatusConflict, "Tenant is deleted", "Restore the tenant first.")
 		return
 	}
-	h.internal(p.w, p.r, err)
+	h.site.Internal(p.w, p.r, err)
 }
 
 // extend moves paid_until by the chosen number of days from the later of
@@ -265,10 +265,10 @@ func (h *Handler) extend(p *page, t *condo.Tenant) {
 		up.OnTrial = &no
 	}
 	if _, err := h.reg.Update(p.r.Context(), t.Slug, up); err != nil {
-		h.internal(p.w, p.r, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
-	p.redirect("/tenants/"+t.Slug, fmt.Sprintf("%s is paid until %s.", t.Slug, until.Format("2 Jan 2006")))
+	h.site.Redirect(p.w, p.r, "/tenants/"+t.Slug, fmt.Sprintf("%s is paid until %s.", t.Slug, until.Format("2 Jan 2006")))
 }
 
 // delete needs the slug typed again: a deliberate act, not a slip.
@@ -281,14 +281,14 @@ func (h *Handler) delete(p *page, t *condo.Tenant) {
 	}
 	purge := f.Get("purge") != ""
 	if err := h.reg.Delete(p.r.Context(), t.Slug, &condo.DeleteOpts{Purge: purge}); err != nil {
-		h.internal(p.w, p.r, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
 	msg := fmt.Sprintf("Deleted %s. Its data is kept: it can be restored.", t.Slug)
 	if purge {
 		msg = fmt.Sprintf("Purged %s and all its data.", t.Slug)
 	}
-	p.redirect("/tenants", msg)
+	h.site.Redirect(p.w, p.r, "/tenants", msg)
 }
 
 type newData struct {
@@ -299,7 +299,7 @@ func (h *Handler) newTenant(p *page) {
 	f := ui.NewForm(nil)
 	f.Set("trial", "on")
 	f.Set("paid_until", time.Now().UTC().AddDate(0, 0, 14).Format(time.DateOnly))
-	p.render(h, http.StatusOK, "tenant_new", "New tenant", "new", newData{Form: f})
+	h.site.Render(p.w, p.r, http.StatusOK, "tenant_new", "New tenant", "new", newData{Form: f})
 }
 
 func (h *Handler) createTenant(p *page) {
@@ -337,26 +337,26 @@ func (h *Handler) createTenant(p *page) {
 		}
 	}
 	if !f.Valid() {
-		p.render(h, http.StatusUnprocessableEntity, "tenant_new", "New tenant", "new", newData{Form: f})
+		h.site.Render(p.w, p.r, http.StatusUnprocessableEntity, "tenant_new", "New tenant", "new", newData{Form: f})
 		return
 	}
 	t, err := h.reg.Create(ctx, condo.CreateParams{Slug: slug, Name: f.Get("name"), PaidUntil: paid, OnTrial: f.Get("trial") != ""})
 	if errors.Is(err, condo.ErrTenantExists) {
 		f.Fail("slug", fmt.Sprintf("%s is taken.", slug))
-		p.render(h, http.StatusUnprocessableEntity, "tenant_new", "New tenant", "new", newData{Form: f})
+		h.site.Render(p.w, p.r, http.StatusUnprocessableEntity, "tenant_new", "New tenant", "new", newData{Form: f})
 		return
 	}
 	if err != nil {
-		h.internal(p.w, p.r, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
 	if owner == "" {
-		p.redirect("/tenants/"+t.Slug, fmt.Sprintf("Created %s.", t.Slug))
+		h.site.Redirect(p.w, p.r, "/tenants/"+t.Slug, fmt.Sprintf("Created %s.", t.Slug))
 		return
 	}
 	tok, err := h.store.Invite(ctx, t.ID, owner, accounts.RoleOwner, 0)
 	if err != nil {
-		h.internal(p.w, p.r, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
 	link := tenantURL(p.r, t.Slug) + "/invite/" + tok

@@ -42,8 +42,7 @@ type Config struct {
 type Handler struct {
 	reg     *condo.Registry
 	store   *accounts.Store
-	auth    *accounts.Auth
-	tmpl    *ui.Templates
+	site    *ui.Site
 	name    string
 	trial   int
 	limit   accounts.Limit
@@ -57,12 +56,8 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 		cfg = &Config{}
 	}
 	logger := cmp.Or(cfg.Logger, slog.Default())
-	tmpl, err := ui.LoadPages(templates, logger)
-	if err != nil {
-		return nil, fmt.Errorf("public site: %w", err)
-	}
 	h := &Handler{
-		reg: reg, store: store, tmpl: tmpl,
+		reg: reg, store: store,
 		name:   cmp.Or(cfg.SiteName, "Hotels"),
 		trial:  cmp.Or(cfg.TrialDays, 14),
 		limit:  accounts.Limit{Max: 10, Window: time.Hour, Block: time.Hour},
@@ -71,49 +66,33 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 	if cfg.SignupLimit != nil {
 		h.limit = *cfg.SignupLimit
 	}
-	h.auth = accounts.NewAuth(store, &accounts.AuthConfig{Realm: accounts.RealmUser, Error: h.errorPage, Logger: logger})
+	site, err := ui.NewSite(store, ui.SiteConfig{
+		Name: "public site", Files: templates, Header: h.header,
+		NotFound: "/", NotFoundLabel: "Home",
+		InternalMessage: "The request could not be completed. Nothing was created. Please try again.",
+		Logger:          logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.site = site
 	app := http.NewServeMux()
 	app.HandleFunc("GET /{$}", h.landing)
 	app.HandleFunc("GET /signup", h.signupForm)
 	app.HandleFunc("POST /signup", h.signup)
 	app.HandleFunc("GET /signup/check", h.check)
 	app.HandleFunc("GET /go", h.goToWorkspace)
-	app.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		h.errorPage(w, r, http.StatusNotFound, "Page not found", "There is no page at this address.")
-	})
-	mux := http.NewServeMux()
-	mux.Handle("GET /static/", ui.Static())
-	mux.Handle("/", h.auth.Middleware(app))
-	h.handler = mux
+	h.handler = site.Handler(app)
 	return h, nil
 }
 
 // ServeHTTP serves the public site.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
 
-func (h *Handler) view(w http.ResponseWriter, r *http.Request, title string, data any) *ui.View {
-	st := accounts.StateFrom(r.Context())
-	return &ui.View{Title: title, Site: h.name, CSRF: st.CSRF, Flash: ui.TakeFlash(w, r), Data: data,
-		Nav: []ui.NavItem{{Label: "Create a workspace", Href: "/signup", Current: r.URL.Path == "/signup"}}}
-}
-
-func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, title, message string) {
-	v := h.view(w, r, title, nil)
-	if status == http.StatusNotFound {
-		v.Data = ui.ErrorData{Link: "/", LinkLabel: "Home"}
-	}
-	h.tmpl.Error(w, r, status, v, title, message)
-}
-
-func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
-	ui.LogError(r, h.logger, "public site", err)
-	// 503 (with Retry-After, from the server) when the database is away
-	// for a moment, 500 otherwise.
-	code := condohttp.ErrorStatusCode(err)
-	if code < 500 {
-		code = http.StatusInternalServerError
-	}
-	h.errorPage(w, r, code, "Something went wrong", "The request could not be completed. Nothing was created. Please try again.")
+// header is the public site's page header: the product and the way to
+// sign up.
+func (h *Handler) header(r *http.Request, _ *accounts.State, _ string) *ui.View {
+	return &ui.View{Site: h.name, Nav: []ui.NavItem{{Label: "Create a workspace", Href: "/signup", Current: r.URL.Path == "/signup"}}}
 }
 
 // baseHost is the public host of the request without "www.": the base
@@ -140,7 +119,7 @@ type landingData struct {
 }
 
 func (h *Handler) landing(w http.ResponseWriter, r *http.Request) {
-	h.tmpl.Render(w, r, http.StatusOK, "landing", h.view(w, r, h.name, landingData{Base: baseHost(r)}))
+	h.site.Render(w, r, http.StatusOK, "landing", h.name, "", landingData{Base: baseHost(r)})
 }
 
 // goToWorkspace sends someone who typed their workspace's address to its
@@ -148,16 +127,16 @@ func (h *Handler) landing(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) goToWorkspace(w http.ResponseWriter, r *http.Request) {
 	slug := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("slug")))
 	if h.reg.ValidateSlug(slug) != nil {
-		h.errorPage(w, r, http.StatusNotFound, "Workspace not found", "There is no workspace at that address. Check the spelling.")
+		h.site.Error(w, r, http.StatusNotFound, "Workspace not found", "There is no workspace at that address. Check the spelling.")
 		return
 	}
 	t, err := h.reg.Get(r.Context(), slug)
 	if errors.Is(err, condo.ErrTenantNotFound) || err == nil && t.Status == condo.StatusDeleted {
-		h.errorPage(w, r, http.StatusNotFound, "Workspace not found", "There is no workspace at that address. Check the spelling.")
+		h.site.Error(w, r, http.StatusNotFound, "Workspace not found", "There is no workspace at that address. Check the spelling.")
 		return
 	}
 	if err != nil {
-		h.internal(w, r, err)
+		h.site.Internal(w, r, err)
 		return
 	}
 	http.Redirect(w, r, tenantURL(r, slug)+"/login", http.StatusSeeOther)
@@ -169,9 +148,9 @@ type signupData struct {
 }
 
 func (h *Handler) renderSignup(w http.ResponseWriter, r *http.Request, status int, f *ui.Form) {
-	v := h.view(w, r, "Create your workspace", signupData{Form: f, Base: baseHost(r)})
+	v := h.site.View(w, r, "Create your workspace", "", signupData{Form: f, Base: baseHost(r)})
 	v.Scripts = []string{"signup.js"}
-	h.tmpl.Render(w, r, status, "signup", v)
+	h.site.Pages.Render(w, r, status, "signup", v)
 }
 
 func (h *Handler) signupForm(w http.ResponseWriter, r *http.Request) {
@@ -230,7 +209,7 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request) {
 	}
 	ok, msg, err := h.checkSlug(r.Context(), slug)
 	if err != nil {
-		h.internal(w, r, err)
+		h.site.Internal(w, r, err)
 		return
 	}
 	if strings.Contains(r.Header.Get("Accept"), "application/json") || r.URL.Query().Get("format") == "json" {
@@ -268,7 +247,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 	if r.PostForm.Get("action") == "check" {
 		ok, msg, err := h.checkSlug(ctx, slug)
 		if err != nil {
-			h.internal(w, r, err)
+			h.site.Internal(w, r, err)
 			return
 		}
 		if ok {
@@ -282,7 +261,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 
 	addr := accounts.ClientAddr(r)
 	if wait, err := h.store.Blocked(ctx, "signup:"+addr); err != nil {
-		h.internal(w, r, err)
+		h.site.Internal(w, r, err)
 		return
 	} else if wait > 0 {
 		f.Message = fmt.Sprintf("Too many workspaces were created from your address. Try again in %d minutes.", (&accounts.ThrottledError{RetryAfter: wait}).Minutes())
@@ -298,7 +277,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if ok, msg, err := h.checkSlug(ctx, slug); err != nil {
-		h.internal(w, r, err)
+		h.site.Internal(w, r, err)
 		return
 	} else if !ok {
 		f.Fail("slug", msg)
@@ -333,7 +312,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.internal(w, r, err)
+		h.site.Internal(w, r, err)
 		return
 	}
 
@@ -341,7 +320,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 	// limit's check, so a burst of signups cannot pass the check above
 	// all at once.
 	if wait, err := h.store.Take(ctx, "signup:"+addr, h.limit); err != nil {
-		h.internal(w, r, err)
+		h.site.Internal(w, r, err)
 		return
 	} else if wait > 0 {
 		f.Message = fmt.Sprintf("Too many workspaces were created from your address. Try again in %d minutes.", (&accounts.ThrottledError{RetryAfter: wait}).Minutes())
@@ -380,7 +359,7 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 			f.Fail("slug", slugMessage(err))
 			break
 		}
-		h.internal(w, r, err)
+		h.site.Internal(w, r, err)
 		return
 	}
 	if !f.Valid() {

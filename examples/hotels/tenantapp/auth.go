@@ -10,106 +10,29 @@ import (
 	"github.com/condo-dev/condo/examples/hotels/ui"
 )
 
-type loginData struct {
-	Form *ui.Form
-	Next string
-}
-
-func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
-	t, _ := condo.TenantFromContext(r.Context())
-	st := accounts.StateFrom(r.Context())
-	if st.Session != nil && st.Session.Role != "" {
-		http.Redirect(w, r, ui.SafeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
-		return
-	}
-	h.renderLogin(w, r, t, st, http.StatusOK, ui.NewForm(nil), r.URL.Query().Get("next"))
-}
-
-func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, t *condo.Tenant, st *accounts.State, status int, f *ui.Form, next string) {
-	v := h.baseView(w, r, t, st, "")
-	v.Title = "Sign in"
-	v.Data = loginData{Form: f, Next: ui.SafeNext(next)}
-	h.tmpl.Render(w, r, status, "login", v)
-}
-
-func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	t, _ := condo.TenantFromContext(ctx)
-	st := accounts.StateFrom(ctx)
-	f := ui.NewForm(r.PostForm)
-	next := r.PostForm.Get("next")
-	f.Required("email", "password")
-	if !f.Valid() {
-		h.renderLogin(w, r, t, st, http.StatusUnprocessableEntity, f, next)
-		return
-	}
-	u, err := h.store.Authenticate(ctx, accounts.RealmUser, f.Get("email"), r.PostForm.Get("password"), accounts.ClientAddr(r))
-	msg, throttled := accounts.Throttled(w, err)
-	switch {
-	case throttled:
-		f.Message = msg
-		h.renderLogin(w, r, t, st, http.StatusTooManyRequests, f, next)
-		return
-	case errors.Is(err, accounts.ErrBadCredentials):
-		f.Message = "Wrong e-mail or password."
-		h.renderLogin(w, r, t, st, http.StatusUnauthorized, f, next)
-		return
-	case err != nil:
-		h.internal(w, r, err)
-		return
-	}
-	role, err := h.store.Role(ctx, u.ID, t.ID)
-	if err != nil {
-		h.internal(w, r, err)
-		return
-	}
-	if role == "" {
-		// The right password, but no membership here: no session either.
-		h.forbidden(w, r, t, &accounts.State{CSRF: st.CSRF, Session: &accounts.Session{Email: u.Email}})
-		return
-	}
-	if err := h.auth.SignIn(w, r, u.ID, t.ID); err != nil {
-		h.internal(w, r, err)
-		return
-	}
-	http.Redirect(w, r, ui.SafeNext(next), http.StatusSeeOther)
-}
-
-func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
-	if err := h.auth.SignOut(w, r); err != nil {
-		h.internal(w, r, err)
-		return
-	}
-	ui.SetFlash(w, r, accounts.StateFrom(r.Context()).Secure, "You are signed out.")
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
-}
-
 // handoff redeems the one-time link that the public signup sends its new
 // owner to: the session cookie can only be set by this host.
 func (h *Handler) handoff(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	t, _ := condo.TenantFromContext(ctx)
-	st := accounts.StateFrom(ctx)
 	// The token is in the URL: never send it on to another site.
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	userID, err := h.store.ConsumeHandoff(ctx, r.URL.Query().Get("token"), t.ID)
 	if errors.Is(err, accounts.ErrInvalidToken) {
-		v := h.baseView(w, r, t, st, "")
-		v.Data = ui.ErrorData{Link: "/login", LinkLabel: "Sign in"}
-		h.tmpl.Error(w, r, http.StatusBadRequest, v, "Link expired",
+		v := h.site.View(w, r, "", "", ui.ErrorData{Link: "/login", LinkLabel: "Sign in"})
+		h.site.Pages.Error(w, r, http.StatusBadRequest, v, "Link expired",
 			"This sign-in link has expired or was already used. Sign in with your e-mail and password.")
 		return
 	}
 	if err != nil {
-		h.internal(w, r, err)
+		h.site.Internal(w, r, err)
 		return
 	}
-	if err := h.auth.SignIn(w, r, userID, t.ID); err != nil {
-		h.internal(w, r, err)
+	if err := h.site.Auth.SignIn(w, r, userID, t.ID); err != nil {
+		h.site.Internal(w, r, err)
 		return
 	}
-	ui.SetFlash(w, r, st.Secure, fmt.Sprintf("Welcome to %s! Add your first hotel.", t.Name))
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	h.site.Redirect(w, r, "/", fmt.Sprintf("Welcome to %s! Add your first hotel.", t.Name))
 }
 
 type inviteData struct {
@@ -124,23 +47,22 @@ func (h *Handler) inviteForm(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) showInvite(w http.ResponseWriter, r *http.Request, status int, f *ui.Form) {
 	ctx := r.Context()
 	t, _ := condo.TenantFromContext(ctx)
-	st := accounts.StateFrom(ctx)
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	inv, err := h.store.Invitation(ctx, r.PathValue("token"), t.ID)
-	v := h.baseView(w, r, t, st, "")
+	v := h.site.View(w, r, "", "", nil)
 	if errors.Is(err, accounts.ErrInvalidToken) {
 		v.Data = ui.ErrorData{Link: "/login", LinkLabel: "Sign in"}
-		h.tmpl.Error(w, r, http.StatusNotFound, v, "Invitation not valid",
+		h.site.Pages.Error(w, r, http.StatusNotFound, v, "Invitation not valid",
 			"This invitation link has expired, was already used, or belongs to another workspace. Ask for a new one.")
 		return
 	}
 	if err != nil {
-		h.internal(w, r, err)
+		h.site.Internal(w, r, err)
 		return
 	}
 	v.Title = "Join " + t.Name
 	v.Data = inviteData{Form: f, Invitation: inv}
-	h.tmpl.Render(w, r, status, "invite", v)
+	h.site.Pages.Render(w, r, status, "invite", v)
 }
 
 func (h *Handler) acceptInvite(w http.ResponseWriter, r *http.Request) {
@@ -174,15 +96,14 @@ func (h *Handler) acceptInvite(w http.ResponseWriter, r *http.Request) {
 		h.showInvite(w, r, http.StatusNotFound, f)
 		return
 	case err != nil:
-		h.internal(w, r, err)
+		h.site.Internal(w, r, err)
 		return
 	}
-	if err := h.auth.SignIn(w, r, userID, t.ID); err != nil {
-		h.internal(w, r, err)
+	if err := h.site.Auth.SignIn(w, r, userID, t.ID); err != nil {
+		h.site.Internal(w, r, err)
 		return
 	}
-	ui.SetFlash(w, r, accounts.StateFrom(ctx).Secure, fmt.Sprintf("You joined %s.", t.Name))
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	h.site.Redirect(w, r, "/", fmt.Sprintf("You joined %s.", t.Name))
 }
 
 type membersData struct {
@@ -200,20 +121,20 @@ func (h *Handler) members(p *page) {
 func (h *Handler) renderMembers(p *page, status int, f *ui.Form, link, email string) {
 	ms, err := h.store.Members(p.r.Context(), p.tenant.ID)
 	if err != nil {
-		p.fail(h, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
 	if f.Get("role") == "" {
 		f.Set("role", "member")
 	}
-	p.render(h, status, "members", "Members", "members", membersData{
+	h.site.Render(p.w, p.r, status, "members", "Members", "members", membersData{
 		Members: ms, CanManage: p.state.Session.Role.CanManage(), Form: f, Link: link, LinkEmail: email,
 	})
 }
 
 func (h *Handler) invite(p *page) {
 	if !p.state.Session.Role.CanManage() {
-		h.errorPage(p.w, p.r, http.StatusForbidden, "Not allowed", "Only owners and admins can invite members.")
+		h.site.Error(p.w, p.r, http.StatusForbidden, "Not allowed", "Only owners and admins can invite members.")
 		return
 	}
 	f := ui.NewForm(p.r.PostForm)
@@ -230,7 +151,7 @@ func (h *Handler) invite(p *page) {
 		return
 	}
 	if err != nil {
-		p.fail(h, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
 	scheme := "http"

@@ -82,10 +82,10 @@ func (h *Handler) listHotels(p *page) {
 		return err
 	})
 	if err != nil {
-		p.fail(h, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
-	p.render(h, http.StatusOK, "hotels", "Hotels", "hotels", d)
+	h.site.Render(p.w, p.r, http.StatusOK, "hotels", "Hotels", "hotels", d)
 }
 
 type hotelForm struct {
@@ -97,7 +97,7 @@ type hotelForm struct {
 func (h *Handler) newHotel(p *page) {
 	f := ui.NewForm(nil)
 	f.Set("stars", "3")
-	p.render(h, http.StatusOK, "hotel_form", "New hotel", "hotels", hotelForm{Form: f, Action: "/hotels/new"})
+	h.site.Render(p.w, p.r, http.StatusOK, "hotel_form", "New hotel", "hotels", hotelForm{Form: f, Action: "/hotels/new"})
 }
 
 // checkHotel validates the hotel form and returns its stars.
@@ -130,7 +130,7 @@ func (h *Handler) createHotel(p *page) {
 	f := ui.NewForm(p.r.PostForm)
 	stars := checkHotel(f)
 	if !f.Valid() {
-		p.render(h, http.StatusUnprocessableEntity, "hotel_form", "New hotel", "hotels", hotelForm{Form: f, Action: "/hotels/new"})
+		h.site.Render(p.w, p.r, http.StatusUnprocessableEntity, "hotel_form", "New hotel", "hotels", hotelForm{Form: f, Action: "/hotels/new"})
 		return
 	}
 	var id int64
@@ -139,10 +139,10 @@ func (h *Handler) createHotel(p *page) {
 			f.Get("name"), f.Get("city"), stars).Scan(&id)
 	})
 	if err != nil {
-		p.fail(h, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
-	p.redirect(fmt.Sprintf("/hotels/%d", id), fmt.Sprintf("Added hotel %q.", f.Get("name")))
+	h.site.Redirect(p.w, p.r, fmt.Sprintf("/hotels/%d", id), fmt.Sprintf("Added hotel %q.", f.Get("name")))
 }
 
 // loadHotel reads hotel id, or answers 404 and returns nil.
@@ -163,7 +163,7 @@ func (h *Handler) loadHotel(p *page) *Hotel {
 		return err
 	})
 	if err != nil {
-		p.fail(h, err)
+		h.site.Internal(p.w, p.r, err)
 		return nil
 	}
 	if ho == nil {
@@ -197,10 +197,10 @@ func (h *Handler) showHotel(p *page) {
 		return err
 	})
 	if err != nil {
-		p.fail(h, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
-	p.render(h, http.StatusOK, "hotel", ho.Name, "hotels", hotelData{Hotel: ho, Rooms: rooms})
+	h.site.Render(p.w, p.r, http.StatusOK, "hotel", ho.Name, "hotels", hotelData{Hotel: ho, Rooms: rooms})
 }
 
 func (h *Handler) editHotel(p *page) {
@@ -212,7 +212,7 @@ func (h *Handler) editHotel(p *page) {
 	f.Set("name", ho.Name)
 	f.Set("city", ho.City)
 	f.Set("stars", strconv.Itoa(ho.Stars))
-	p.render(h, http.StatusOK, "hotel_form", "Edit "+ho.Name, "hotels", hotelForm{Form: f, Hotel: ho, Action: fmt.Sprintf("/hotels/%d/edit", ho.ID)})
+	h.site.Render(p.w, p.r, http.StatusOK, "hotel_form", "Edit "+ho.Name, "hotels", hotelForm{Form: f, Hotel: ho, Action: fmt.Sprintf("/hotels/%d/edit", ho.ID)})
 }
 
 func (h *Handler) updateHotel(p *page) {
@@ -223,7 +223,7 @@ func (h *Handler) updateHotel(p *page) {
 	f := ui.NewForm(p.r.PostForm)
 	stars := checkHotel(f)
 	if !f.Valid() {
-		p.render(h, http.StatusUnprocessableEntity, "hotel_form", "Edit "+ho.Name, "hotels",
+		h.site.Render(p.w, p.r, http.StatusUnprocessableEntity, "hotel_form", "Edit "+ho.Name, "hotels",
 			hotelForm{Form: f, Hotel: ho, Action: fmt.Sprintf("/hotels/%d/edit", ho.ID)})
 		return
 	}
@@ -235,14 +235,14 @@ func (h *Handler) updateHotel(p *page) {
 		return err
 	})
 	if err != nil {
-		p.fail(h, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
 	if !found {
 		p.notFound(h, "hotel", strconv.FormatInt(ho.ID, 10))
 		return
 	}
-	p.redirect(fmt.Sprintf("/hotels/%d", ho.ID), "Saved.")
+	h.site.Redirect(p.w, p.r, fmt.Sprintf("/hotels/%d", ho.ID), "Saved.")
 }
 
 type confirmData struct {
@@ -264,7 +264,7 @@ func (h *Handler) confirmDeleteHotel(p *page) {
 	case ho.Rooms > 1:
 		detail = fmt.Sprintf("Its %d rooms will be deleted too. This cannot be undone.", ho.Rooms)
 	}
-	p.render(h, http.StatusOK, "confirm", "Delete "+ho.Name, "hotels", confirmData{
+	h.site.Render(p.w, p.r, http.StatusOK, "confirm", "Delete "+ho.Name, "hotels", confirmData{
 		Question: fmt.Sprintf("Delete the hotel %q in %s?", ho.Name, ho.City),
 		Detail:   detail,
 		Action:   fmt.Sprintf("/hotels/%d/delete", ho.ID),
@@ -286,14 +286,14 @@ func (h *Handler) deleteHotel(p *page) {
 		return err
 	})
 	if err != nil {
-		p.fail(h, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
 	if name == "" {
 		p.notFound(h, "hotel", strconv.FormatInt(id, 10))
 		return
 	}
-	p.redirect("/", fmt.Sprintf("Deleted hotel %q.", name))
+	h.site.Redirect(p.w, p.r, "/", fmt.Sprintf("Deleted hotel %q.", name))
 }
 
 // Rooms.
@@ -347,7 +347,7 @@ func (h *Handler) newRoom(p *page) {
 	}
 	f := ui.NewForm(nil)
 	f.Set("beds", "2")
-	p.render(h, http.StatusOK, "room_form", "New room in "+ho.Name, "hotels",
+	h.site.Render(p.w, p.r, http.StatusOK, "room_form", "New room in "+ho.Name, "hotels",
 		roomForm{Form: f, Hotel: ho, Action: fmt.Sprintf("/hotels/%d/rooms/new", ho.ID)})
 }
 
@@ -365,7 +365,7 @@ func (h *Handler) createRoom(p *page) {
 	beds, price := checkRoom(f)
 	rf := roomForm{Form: f, Hotel: ho, Action: fmt.Sprintf("/hotels/%d/rooms/new", ho.ID)}
 	if !f.Valid() {
-		p.render(h, http.StatusUnprocessableEntity, "room_form", "New room in "+ho.Name, "hotels", rf)
+		h.site.Render(p.w, p.r, http.StatusUnprocessableEntity, "room_form", "New room in "+ho.Name, "hotels", rf)
 		return
 	}
 	err := h.reg.InTenantTx(p.r.Context(), func(ctx context.Context, tx pgx.Tx) error {
@@ -375,14 +375,14 @@ func (h *Handler) createRoom(p *page) {
 	})
 	if isUnique(err) {
 		f.Fail("number", fmt.Sprintf("Room %s already exists in this hotel.", f.Get("number")))
-		p.render(h, http.StatusUnprocessableEntity, "room_form", "New room in "+ho.Name, "hotels", rf)
+		h.site.Render(p.w, p.r, http.StatusUnprocessableEntity, "room_form", "New room in "+ho.Name, "hotels", rf)
 		return
 	}
 	if err != nil {
-		p.fail(h, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
-	p.redirect(fmt.Sprintf("/hotels/%d", ho.ID), fmt.Sprintf("Added room %s.", f.Get("number")))
+	h.site.Redirect(p.w, p.r, fmt.Sprintf("/hotels/%d", ho.ID), fmt.Sprintf("Added room %s.", f.Get("number")))
 }
 
 // loadRoom reads the hotel and room of the path, or answers 404.
@@ -407,7 +407,7 @@ func (h *Handler) loadRoom(p *page) (*Hotel, *Room) {
 		return err
 	})
 	if err != nil {
-		p.fail(h, err)
+		h.site.Internal(p.w, p.r, err)
 		return nil, nil
 	}
 	if rm == nil {
@@ -426,7 +426,7 @@ func (h *Handler) editRoom(p *page) {
 	f.Set("number", rm.Number)
 	f.Set("beds", strconv.Itoa(rm.Beds))
 	f.Set("price", rm.Price)
-	p.render(h, http.StatusOK, "room_form", "Edit room "+rm.Number, "hotels",
+	h.site.Render(p.w, p.r, http.StatusOK, "room_form", "Edit room "+rm.Number, "hotels",
 		roomForm{Form: f, Hotel: ho, Room: rm, Action: fmt.Sprintf("/hotels/%d/rooms/%d/edit", ho.ID, rm.ID)})
 }
 
@@ -439,7 +439,7 @@ func (h *Handler) updateRoom(p *page) {
 	beds, price := checkRoom(f)
 	rf := roomForm{Form: f, Hotel: ho, Room: rm, Action: fmt.Sprintf("/hotels/%d/rooms/%d/edit", ho.ID, rm.ID)}
 	if !f.Valid() {
-		p.render(h, http.StatusUnprocessableEntity, "room_form", "Edit room "+rm.Number, "hotels", rf)
+		h.site.Render(p.w, p.r, http.StatusUnprocessableEntity, "room_form", "Edit room "+rm.Number, "hotels", rf)
 		return
 	}
 	err := h.reg.InTenantTx(p.r.Context(), func(ctx context.Context, tx pgx.Tx) error {
@@ -449,14 +449,14 @@ func (h *Handler) updateRoom(p *page) {
 	})
 	if isUnique(err) {
 		f.Fail("number", fmt.Sprintf("Room %s already exists in this hotel.", f.Get("number")))
-		p.render(h, http.StatusUnprocessableEntity, "room_form", "Edit room "+rm.Number, "hotels", rf)
+		h.site.Render(p.w, p.r, http.StatusUnprocessableEntity, "room_form", "Edit room "+rm.Number, "hotels", rf)
 		return
 	}
 	if err != nil {
-		p.fail(h, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
-	p.redirect(fmt.Sprintf("/hotels/%d", ho.ID), "Saved.")
+	h.site.Redirect(p.w, p.r, fmt.Sprintf("/hotels/%d", ho.ID), "Saved.")
 }
 
 func (h *Handler) confirmDeleteRoom(p *page) {
@@ -464,7 +464,7 @@ func (h *Handler) confirmDeleteRoom(p *page) {
 	if rm == nil {
 		return
 	}
-	p.render(h, http.StatusOK, "confirm", "Delete room "+rm.Number, "hotels", confirmData{
+	h.site.Render(p.w, p.r, http.StatusOK, "confirm", "Delete room "+rm.Number, "hotels", confirmData{
 		Question: fmt.Sprintf("Delete room %s of %s?", rm.Number, ho.Name),
 		Detail:   "This cannot be undone.",
 		Action:   fmt.Sprintf("/hotels/%d/rooms/%d/delete", ho.ID, rm.ID),
@@ -482,8 +482,8 @@ func (h *Handler) deleteRoom(p *page) {
 		return err
 	})
 	if err != nil {
-		p.fail(h, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
-	p.redirect(fmt.Sprintf("/hotels/%d", ho.ID), fmt.Sprintf("Deleted room %s.", rm.Number))
+	h.site.Redirect(p.w, p.r, fmt.Sprintf("/hotels/%d", ho.ID), fmt.Sprintf("Deleted room %s.", rm.Number))
 }

@@ -25,17 +25,17 @@ func (h *Handler) settings(p *page) {
 		return err
 	})
 	if err != nil {
-		p.fail(h, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
-	p.render(h, http.StatusOK, "settings", "Settings", "settings", settingsData{Directory: on, CanChange: p.state.Session.Role == accounts.RoleOwner})
+	h.site.Render(p.w, p.r, http.StatusOK, "settings", "Settings", "settings", settingsData{Directory: on, CanChange: p.state.Session.Role == accounts.RoleOwner})
 }
 
 // setDirectory publishes or withdraws the public hotel list: the owner's
 // decision, since it shows the tenant's data to anyone.
 func (h *Handler) setDirectory(p *page) {
 	if p.state.Session.Role != accounts.RoleOwner {
-		h.errorPage(p.w, p.r, http.StatusForbidden, "Not allowed", "Only owners can publish or withdraw the hotel list.")
+		h.site.Error(p.w, p.r, http.StatusForbidden, "Not allowed", "Only owners can publish or withdraw the hotel list.")
 		return
 	}
 	var on bool
@@ -44,19 +44,19 @@ func (h *Handler) setDirectory(p *page) {
 		on = true
 	case "off":
 	default:
-		h.errorPage(p.w, p.r, http.StatusBadRequest, "Bad request", "Choose on or off. Nothing was changed.")
+		h.site.Error(p.w, p.r, http.StatusBadRequest, "Bad request", "Choose on or off. Nothing was changed.")
 		return
 	}
 	err := h.reg.InTenantTx(p.r.Context(), func(ctx context.Context, tx pgx.Tx) error {
 		return web.SetDirectoryTx(ctx, tx, on)
 	})
 	if err != nil {
-		p.fail(h, err)
+		h.site.Internal(p.w, p.r, err)
 		return
 	}
 	msg := "The hotel list is private again."
 	if on {
 		msg = "The hotel list is now public at /hotels/."
 	}
-	p.redirect("/settings", msg)
+	h.site.Redirect(p.w, p.r, "/settings", msg)
 }

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/condo-dev/condo"
-	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/ui"
 )
@@ -35,8 +33,7 @@ type Config struct {
 type Handler struct {
 	reg      *condo.Registry
 	store    *accounts.Store
-	auth     *accounts.Auth
-	tmpl     *ui.Templates
+	site     *ui.Site
 	pageSize int
 	logger   *slog.Logger
 	mux      *http.ServeMux
@@ -48,17 +45,24 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 		cfg = &Config{}
 	}
 	logger := cmp.Or(cfg.Logger, slog.Default())
-	tmpl, err := ui.LoadPages(templates, logger)
+	h := &Handler{reg: reg, store: store, pageSize: cmp.Or(cfg.PageSize, 20), logger: logger}
+	site, err := ui.NewSite(store, ui.SiteConfig{
+		Name: "tenant app", Files: templates, Header: header,
+		NotFound: "/", NotFoundLabel: "Back to the hotels",
+		InternalMessage: "The request could not be completed. Nothing was changed. Please try again.",
+		SignIn:          h.signIn,
+		// Signed in here means a member: a signed-in account without a
+		// membership may still sign in as another.
+		SignedIn: func(st *accounts.State) bool { return st.Session != nil && st.Session.Role != "" },
+		Logger:   logger,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("tenant app: %w", err)
+		return nil, err
 	}
-	h := &Handler{reg: reg, store: store, tmpl: tmpl, pageSize: cmp.Or(cfg.PageSize, 20), logger: logger}
-	h.auth = accounts.NewAuth(store, &accounts.AuthConfig{Realm: accounts.RealmUser, Error: h.errorPage, Logger: logger})
+	h.site = site
 
 	app := http.NewServeMux()
-	app.HandleFunc("GET /login", h.loginForm)
-	app.HandleFunc("POST /login", h.login)
-	app.HandleFunc("POST /logout", h.logout)
+	site.HandleLogin(app)
 	app.HandleFunc("GET /auth/handoff", h.handoff)
 	app.HandleFunc("GET /invite/{token}", h.inviteForm)
 	app.HandleFunc("POST /invite/{token}", h.acceptInvite)
@@ -81,14 +85,11 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 	app.HandleFunc("POST /members/invite", h.member(h.invite))
 	app.HandleFunc("GET /settings", h.member(h.settings))
 	app.HandleFunc("POST /settings/directory", h.member(h.setDirectory))
-	app.HandleFunc("/", h.notFound)
 
-	h.mux = http.NewServeMux()
-	h.mux.Handle("GET /static/", ui.Static())
+	h.mux = site.Handler(app)
 	if cfg.API != nil {
 		h.mux.Handle("GET /hotels/{$}", cfg.API)
 	}
-	h.mux.Handle("/", h.auth.Middleware(app))
 	return h, nil
 }
 
@@ -112,39 +113,51 @@ type page struct {
 
 // member wraps a page that needs a member of this tenant.
 func (h *Handler) member(fn func(p *page)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return h.site.RequireSession(func(w http.ResponseWriter, r *http.Request) {
 		t, _ := condo.TenantFromContext(r.Context())
 		st := accounts.StateFrom(r.Context())
-		if st.Session == nil {
-			target := "/login"
-			if r.Method == http.MethodGet && r.URL.Path != "/" {
-				target += "?next=" + url.QueryEscape(r.URL.RequestURI())
-			}
-			http.Redirect(w, r, target, http.StatusSeeOther)
-			return
-		}
 		if st.Session.Role == "" {
 			h.forbidden(w, r, t, st)
 			return
 		}
 		fn(&page{w: w, r: r, tenant: t, state: st})
+	})
+}
+
+// signIn lets members of this tenant sign in, into it; anyone else with
+// the right password gets the no-access page and no session.
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, u *accounts.User) (int64, bool, error) {
+	t, _ := condo.TenantFromContext(r.Context())
+	role, err := h.store.Role(r.Context(), u.ID, t.ID)
+	if err != nil {
+		return 0, false, err
 	}
+	if role == "" {
+		st := accounts.StateFrom(r.Context())
+		h.forbidden(w, r, t, &accounts.State{CSRF: st.CSRF, Session: &accounts.Session{Email: u.Email}})
+		return 0, false, nil
+	}
+	return t.ID, true, nil
 }
 
 func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, t *condo.Tenant, st *accounts.State) {
-	v := h.baseView(w, r, t, st, "")
+	v := header(r, st, "")
+	v.CSRF, v.Flash = st.CSRF, ui.TakeFlash(w, r)
 	v.Nav = nil
 	v.Data = ui.ErrorData{Logout: st.Session != nil}
 	who := "This account"
 	if st.Session != nil {
 		who = st.Session.Email
 	}
-	h.tmpl.Error(w, r, http.StatusForbidden, v, "No access",
+	h.site.Pages.Error(w, r, http.StatusForbidden, v, "No access",
 		fmt.Sprintf("%s has no access to %s. Ask one of its owners for an invitation, or sign in with another account.", who, t.Name))
 }
 
-func (h *Handler) baseView(w http.ResponseWriter, r *http.Request, t *condo.Tenant, st *accounts.State, current string) *ui.View {
-	v := &ui.View{Site: t.Name, CSRF: st.CSRF, Flash: ui.TakeFlash(w, r)}
+// header is the tenant app's page header: the tenant's name, and for its
+// members the app's links.
+func header(r *http.Request, st *accounts.State, current string) *ui.View {
+	t, _ := condo.TenantFromContext(r.Context())
+	v := &ui.View{Site: t.Name}
 	if st.Session != nil {
 		v.User = st.Session.Email
 		if st.Session.Role != "" {
@@ -156,56 +169,6 @@ func (h *Handler) baseView(w http.ResponseWriter, r *http.Request, t *condo.Tena
 		}
 	}
 	return v
-}
-
-func (p *page) view(h *Handler, title, current string, data any) *ui.View {
-	v := h.baseView(p.w, p.r, p.tenant, p.state, current)
-	v.Title, v.Data = title, data
-	return v
-}
-
-func (p *page) render(h *Handler, status int, name, title, current string, data any) {
-	h.tmpl.Render(p.w, p.r, status, name, p.view(h, title, current, data))
-}
-
-// redirect sends the browser on after a change, with a message for the
-// next page.
-func (p *page) redirect(target, flash string) {
-	if flash != "" {
-		ui.SetFlash(p.w, p.r, p.state.Secure, flash)
-	}
-	http.Redirect(p.w, p.r, target, http.StatusSeeOther)
-}
-
-// fail answers a database or other internal error: logged here, and a
-// generic page for the user.
-func (p *page) fail(h *Handler, err error) {
-	h.internal(p.w, p.r, err)
-}
-
-func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
-	code := condohttp.ErrorStatusCode(err)
-	if code < 500 {
-		code = http.StatusInternalServerError
-	}
-	ui.LogError(r, h.logger, "tenant app", err)
-	h.errorPage(w, r, code, "Something went wrong", "The request could not be completed. Nothing was changed. Please try again.")
-}
-
-// errorPage renders an error with the tenant's layout (also for the
-// accounts middleware: refused forms).
-func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, status int, title, message string) {
-	t, _ := condo.TenantFromContext(r.Context())
-	st := accounts.StateFrom(r.Context())
-	v := h.baseView(w, r, t, st, "")
-	if status == http.StatusNotFound {
-		v.Data = ui.ErrorData{Link: "/", LinkLabel: "Back to the hotels"}
-	}
-	h.tmpl.Error(w, r, status, v, title, message)
-}
-
-func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
-	h.errorPage(w, r, http.StatusNotFound, "Page not found", "There is no page at this address.")
 }
 
 // pathID parses a positive id from the path; ok is false (and a 404 sent)
@@ -224,6 +187,6 @@ func (p *page) notFound(h *Handler, what, id string) {
 	if len(id) > 20 {
 		id = id[:20] + "…"
 	}
-	h.errorPage(p.w, p.r, http.StatusNotFound, strings.ToUpper(what[:1])+what[1:]+" not found",
+	h.site.Error(p.w, p.r, http.StatusNotFound, strings.ToUpper(what[:1])+what[1:]+" not found",
 		fmt.Sprintf("There is no %s #%s in %s. It may have been deleted, or the link belongs to another workspace. Nothing was changed.", what, id, p.tenant.Name))
 }

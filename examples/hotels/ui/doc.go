@@ -1,6 +1,18 @@
-// Package ui is what the reference app's three sites share on screen: the
-// page layout, the style sheet, form fields that show their errors next to
-// them, flash messages and error pages.
+// Package ui is what the reference app's three sites (the platform admin,
+// the public site, the tenant app) share: the page layout, the style
+// sheet, form fields that show their errors next to them, flash messages,
+// error pages, and the skeleton of a site.
+//
+// # The skeleton
+//
+// [NewSite] gives each site a [Site]: its pages, the accounts middleware
+// (session cookie and CSRF), sign-in and sign-out ([Site.HandleLogin]),
+// the error pages ([Site.Error], and [Site.Internal], which logs the error
+// and shows none of it), one-time messages after a redirect
+// ([Site.Redirect]) and the routes every site has ([Site.Handler]: the
+// assets, the favicon, a 404 page). A site supplies only what is its own
+// in [SiteConfig]: its page header, its messages, and who may sign in
+// (the tenant app: members of the tenant).
 //
 // # Pages
 //
@@ -20,5 +32,6 @@
 //
 // [Static] serves the style sheet and the one optional script from the
 // binary: no page fetches anything from the internet, and every page works
-// with JavaScript turned off.
+// with JavaScript turned off. [Favicon] serves the app's icon, an
+// embedded SVG, at /favicon.ico on every site.
 package ui
