@@ -195,9 +195,9 @@ func newDatabase(ctx context.Context, opts *DatabaseOpts, logger *slog.Logger) (
 	} else if admin, err = adminURL(); err != nil {
 		return nil, cleanup, fmt.Errorf("test PostgreSQL server: %w", err)
 	}
-	// Copying the migrated template saves the shared migrations (about
-	// 40 ms a database). Only for the usual case: a database of the shared
-	// server, migrated and hardened.
+	// Copying the migrated template saves running the shared migrations
+	// on each database (see template.go). Only for the usual case: a
+	// database of the shared server, migrated and hardened.
 	tmpl := ""
 	if opts.Cluster == nil && !opts.SkipMigrations && !opts.Unhardened {
 		if tmpl, err = template(ctx, admin); err != nil {

@@ -33,10 +33,22 @@
 // # Databases
 //
 // [NewDatabase] creates a database owned by a fresh unprivileged login role
-// with CREATEROLE (as a production deployment would have), applies Condo's
-// shared migrations, and drops database and roles when the test ends. Its
-// pool sets search_path to the empty string on every connection, so a query
-// that relies on a search_path outside a tenant transaction fails loudly.
+// with CREATEROLE (as a production deployment would have), with Condo's
+// shared migrations applied, and drops database and roles when the test
+// ends. The migrations run once per test process, on a template database
+// that each test's database is copied from (CREATE DATABASE … TEMPLATE),
+// its tables handed to the test's role. Its pool sets search_path to the
+// empty string on every connection, so a query that relies on a
+// search_path outside a tenant transaction fails loudly. The database is
+// made as the benchmark and the reference app's dev command make theirs
+// (internal/pgcluster's CreateDatabase).
+//
+// # Waiting
+//
+// [WaitFor] polls a condition that can only be observed from outside (a
+// served page, a log line) until it holds, and fails the test when it does
+// not within a timeout. Tests never sleep to let something happen, nor to
+// show that something did not.
 //
 // # PgBouncer
 //
