@@ -3,6 +3,7 @@ package condo
 import (
 	"fmt"
 	"slices"
+	"unicode/utf8"
 )
 
 // DefaultReserved returns the labels that can never be tenant slugs unless
@@ -43,14 +44,21 @@ func ValidateSlug(slug string, reserved []string) error {
 		// displays as a look-alike of another tenant's name.
 		return bad("must not have hyphens in the third and fourth positions")
 	}
-	for i := 0; i < len(slug); i++ {
-		c := slug[i]
+	// Range over runes, not bytes, so that the message names the
+	// character typed ('ü', not the first byte of its encoding, 'Ã'), at
+	// its position in characters.
+	pos := 0
+	for i, c := range slug {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
 			if c >= 'A' && c <= 'Z' {
 				return bad("must be lower case")
 			}
-			return bad("character %q at position %d is not allowed (use a-z, 0-9 and -)", rune(c), i)
+			if _, size := utf8.DecodeRuneInString(slug[i:]); c == utf8.RuneError && size == 1 {
+				return bad("invalid UTF-8 at position %d", pos)
+			}
+			return bad("character %q at position %d is not allowed (use a-z, 0-9 and -)", c, pos)
 		}
+		pos++
 	}
 	if slices.Contains(reserved, slug) {
 		return bad("is reserved")

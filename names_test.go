@@ -55,3 +55,27 @@ func TestValidateName(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateSlugReason checks that a rejected character is reported as
+// the character typed ('ü'), not as a byte of its encoding ('Ã').
+func TestValidateSlugReason(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in, want string
+	}{
+		{"umlaut", "m\u00fcller", `character 'ü' at position 1 is not allowed`},
+		{"after a multibyte character", "\u00fc\u00e9", `character 'ü' at position 0 is not allowed`},
+		{"underscore", "a_b", `character '_' at position 1 is not allowed`},
+		{"upper case", "Acme", "must be lower case"},
+		{"invalid utf-8", "ab\xff", "invalid UTF-8 at position 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var ne *condo.NameError
+			if err := condo.ValidateSlug(tt.in, nil); !errors.As(err, &ne) || !strings.HasPrefix(ne.Reason, tt.want) {
+				t.Fatalf("ValidateSlug(%q) = %v, want a reason starting %q", tt.in, err, tt.want)
+			}
+		})
+	}
+}

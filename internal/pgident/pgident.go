@@ -43,10 +43,14 @@ func Validate(kind, name string) error {
 	case name[0] >= '0' && name[0] <= '9':
 		return bad("must not start with a digit")
 	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
+	// Range over runes, not bytes: the message names the character the
+	// user typed ('ü'), not the first byte of its UTF-8 encoding ('Ã').
+	for i, c := range name {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return bad(fmt.Sprintf("character %q at byte %d is not allowed (use a-z, 0-9, _)", rune(c), i))
+			if _, size := utf8.DecodeRuneInString(name[i:]); c == utf8.RuneError && size == 1 {
+				return bad(fmt.Sprintf("invalid UTF-8 at byte %d", i))
+			}
+			return bad(fmt.Sprintf("character %q at byte %d is not allowed (use a-z, 0-9, _)", c, i))
 		}
 	}
 	return nil

@@ -43,6 +43,29 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestValidateReason checks that a rejected character is reported as the
+// character typed, not as the first byte of its UTF-8 encoding.
+func TestValidateReason(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in, want string
+	}{
+		{"umlaut", "m\u00fcller", `character 'ü' at byte 1 is not allowed`},
+		{"cyrillic", "\u0430bc", `character 'а' at byte 0 is not allowed`},
+		{"ascii", "a-b", `character '-' at byte 1 is not allowed`},
+		{"invalid utf-8", "ab\xff", `invalid UTF-8 at byte 2`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var ne *NameError
+			if err := Validate("schema", tt.in); !errors.As(err, &ne) || !strings.HasPrefix(ne.Reason, tt.want) {
+				t.Fatalf("Validate(%q) = %v, want a reason starting %q", tt.in, err, tt.want)
+			}
+		})
+	}
+}
+
 func TestQuote(t *testing.T) {
 	t.Parallel()
 	if got, want := Quote(`a"b`), `"a""b"`; got != want {
