@@ -1,0 +1,192 @@
+package condo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/condo-dev/condo/condomigrate"
+	"github.com/condo-dev/condo/internal/pgident"
+)
+
+// CreateParams describes a new tenant.
+type CreateParams struct {
+	Slug string
+	Name string
+	// Domains are custom hosts; the first is the primary one. They are
+	// created verified: use [Registry.AddDomain] with Unverified for
+	// self-service domains.
+	Domains   []string
+	PaidUntil *time.Time
+	OnTrial   bool
+	// OnCreated runs after the registry's own OnTenantCreated hook, in the
+	// same transaction.
+	OnCreated OnTenantCreatedFunc
+	// version, when non-zero, stops migrations at that version (import);
+	// -1 applies none.
+	version int64
+	// skipHooks leaves out the registry's OnTenantCreated (import: the
+	// data comes from the file, not from seeding).
+	skipHooks bool
+}
+
+// Create makes a tenant: registry row, domains, schema, role, grants and all
+// tenant migrations, then the creation hooks, in one transaction. Either all
+// of it commits or none of it does.
+//
+// Returns a [*NameError] for a bad slug, name or host, [ErrTenantExists] if
+// the slug is taken, [ErrDomainTaken] if a host belongs to another tenant,
+// and a *condomigrate.MigrateError if a migration fails.
+func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) {
+	if err := r.ValidateSlug(p.Slug); err != nil {
+		return nil, err
+	}
+	if err := ValidateName(p.Name); err != nil {
+		return nil, err
+	}
+	hosts, err := normalizeHosts(p.Domains)
+	if err != nil {
+		return nil, err
+	}
+	var t *Tenant
+	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		prefix, err := r.prefix(ctx, tx)
+		if err != nil {
+			return err
+		}
+		t = &Tenant{Slug: p.Slug, Name: p.Name, Status: StatusActive, PaidUntil: p.PaidUntil, OnTrial: p.OnTrial}
+		// The runtime roles to grant the new role to come back with the
+		// registry row: no round trip of their own on every creation.
+		var runtimeRoles []string
+		err = tx.QueryRow(ctx, `
+			WITH n AS (SELECT nextval('public.condo_tenants_id_seq') AS id)
+			INSERT INTO public.condo_tenants (id, slug, name, schema_name, role_name, paid_until, on_trial)
+			SELECT n.id, $1, $2, 'tenant_' || n.id, $3 || 'tenant_' || n.id, $4, $5 FROM n
+			RETURNING id, schema_name, role_name, created_on, (`+runtimeRolesSQL+`)`,
+			p.Slug, p.Name, prefix, dateArg(p.PaidUntil), p.OnTrial).Scan(&t.ID, &t.Schema, &t.Role, &t.CreatedOn, &runtimeRoles)
+		if err != nil {
+			return translate(err)
+		}
+		if err := pgident.Validate("schema", t.Schema); err != nil {
+			return err
+		}
+		if err := pgident.Validate("role", t.Role); err != nil {
+			return err
+		}
+		if len(hosts) > 0 {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO public.condo_domains (host, tenant_id, is_primary, verified_at)
+				SELECT h, $2, o = 1, now() FROM unnest($1::text[]) WITH ORDINALITY AS u(h, o)`,
+				hosts, t.ID); err != nil {
+				return translate(err)
+			}
+			for i, h := range hosts {
+				t.Domains = append(t.Domains, Domain{Host: h, Primary: i == 0, Verified: true})
+			}
+		}
+		s, ro := pgident.Quote(t.Schema), pgident.Quote(t.Role)
+		grantRuntime, err := r.grantRuntimeSQL(runtimeRoles, ro)
+		if err != nil {
+			return err
+		}
+		// The migration table is created before the default privileges, so
+		// the tenant role can neither read nor forge its migration history.
+		ddl := "CREATE SCHEMA " + s + ";\n" +
+			"SET LOCAL search_path TO " + s + ";\n" + condomigrate.TenantHistoryDDL + ";\n" +
+			"CREATE ROLE " + ro + " NOLOGIN;\n" +
+			"GRANT " + ro + " TO CURRENT_USER" + r.memberOptions() + ";\n" +
+			grantRuntime +
+			"GRANT USAGE ON SCHEMA " + s + " TO " + ro + ";\n" +
+			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " + ro + ";\n" +
+			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO " + ro + ";\n" +
+			notifySQL(Change{Op: "create", ID: t.ID, Slug: t.Slug, Hosts: hosts})
+		if _, err := tx.Exec(ctx, ddl); err != nil {
+			return translate(err)
+		}
+		migrate := r.migrator.ApplyTenantTx
+		if p.version != 0 {
+			migrate = func(ctx context.Context, tx pgx.Tx, id int64, slug, schema string, from int64) (int64, error) {
+				return r.migrator.ApplyTenantTxUpto(ctx, tx, id, slug, schema, from, max(p.version, 0))
+			}
+		}
+		if t.MigrationVersion, err = migrate(ctx, tx, t.ID, t.Slug, t.Schema, 0); err != nil {
+			return err
+		}
+		hooks := []OnTenantCreatedFunc{r.hook, p.OnCreated}
+		if p.skipHooks {
+			hooks = hooks[1:]
+		}
+		for _, hook := range hooks {
+			if hook == nil {
+				continue
+			}
+			if _, err := tx.Exec(ctx, "SET LOCAL search_path TO "+s); err != nil {
+				return err
+			}
+			if err := hook(ctx, tx, t); err != nil {
+				return fmt.Errorf("tenant %q created hook: %w", t.Slug, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create tenant %q: %w", p.Slug, err)
+	}
+	r.logger.LogAttrs(ctx, slog.LevelInfo, "tenant created", slog.String("tenant", t.Slug), slog.String("schema", t.Schema))
+	return t, nil
+}
+
+// memberOptions are the options of the login role's membership in a
+// tenant role. From PostgreSQL 16 on it is WITH INHERIT FALSE, SET TRUE:
+// the login role may SET ROLE to the tenant role (all a tenant transaction
+// needs) without holding the tenant role's privileges itself, so a query
+// that left the tenant role gets nothing through the membership. Older
+// servers have no such options: the membership inherits.
+func (r *Registry) memberOptions() string {
+	if r.serverNum >= 160000 {
+		return " WITH INHERIT FALSE, SET TRUE"
+	}
+	return ""
+}
+
+func dateArg(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.Format(time.DateOnly)
+}
+
+func normalizeHosts(in []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, h := range in {
+		n, err := NormalizeHost(h)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// translate maps PostgreSQL errors at the store boundary.
+func translate(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		switch pe.ConstraintName {
+		case "condo_tenants_slug_key":
+			return ErrTenantExists
+		case "condo_domains_pkey":
+			return ErrDomainTaken
+		}
+	}
+	return err
+}

@@ -1,0 +1,171 @@
+package condo
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/condo-dev/condo/internal/pgident"
+)
+
+// setStatus moves a tenant to status, announcing op.
+func (r *Registry) setStatus(ctx context.Context, slug string, status Status, op string) error {
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		t, err := lockTenant(ctx, tx, slug)
+		if err != nil {
+			return err
+		}
+		if t.Status == StatusDeleted && status != StatusDeleted && op != "restore" {
+			return ErrTenantDeleted
+		}
+		if _, err := tx.Exec(ctx, "UPDATE public.condo_tenants SET status = $2, updated_at = now() WHERE id = $1", t.ID, string(status)); err != nil {
+			return err
+		}
+		return notify(ctx, tx, Change{Op: op, ID: t.ID, Slug: t.Slug, Hosts: hostsOf(t)})
+	})
+	if err != nil {
+		return fmt.Errorf("%s tenant %q: %w", op, slug, err)
+	}
+	r.logger.LogAttrs(ctx, slog.LevelInfo, "tenant "+op, slog.String("tenant", slug))
+	return nil
+}
+
+// Suspend stops serving the tenant (its site shows a suspended page); its
+// data is kept. Returns [ErrTenantNotFound] or [ErrTenantDeleted].
+func (r *Registry) Suspend(ctx context.Context, slug string) error {
+	return r.setStatus(ctx, slug, StatusSuspended, "suspend")
+}
+
+// Resume makes a suspended tenant active again. Returns
+// [ErrTenantNotFound] or [ErrTenantDeleted].
+func (r *Registry) Resume(ctx context.Context, slug string) error {
+	return r.setStatus(ctx, slug, StatusActive, "resume")
+}
+
+// Restore makes a deleted (not purged) tenant active again.
+func (r *Registry) Restore(ctx context.Context, slug string) error {
+	return r.setStatus(ctx, slug, StatusActive, "restore")
+}
+
+// UpdateParams changes a tenant's attributes; nil fields stay.
+type UpdateParams struct {
+	Name      *string
+	PaidUntil *time.Time
+	// ClearPaidUntil sets paid_until to NULL.
+	ClearPaidUntil bool
+	OnTrial        *bool
+}
+
+// Update changes name, paid_until or trial. Returns [ErrTenantNotFound] or a
+// [*NameError] for a bad name.
+func (r *Registry) Update(ctx context.Context, slug string, p UpdateParams) (*Tenant, error) {
+	if p.Name != nil {
+		if err := ValidateName(*p.Name); err != nil {
+			return nil, err
+		}
+	}
+	var out *Tenant
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		t, err := lockTenant(ctx, tx, slug)
+		if err != nil {
+			return err
+		}
+		if p.Name != nil {
+			t.Name = *p.Name
+		}
+		if p.PaidUntil != nil {
+			t.PaidUntil = p.PaidUntil
+		}
+		if p.ClearPaidUntil {
+			t.PaidUntil = nil
+		}
+		if p.OnTrial != nil {
+			t.OnTrial = *p.OnTrial
+		}
+		if _, err := tx.Exec(ctx, "UPDATE public.condo_tenants SET name = $2, paid_until = $3, on_trial = $4, updated_at = now() WHERE id = $1",
+			t.ID, t.Name, dateArg(t.PaidUntil), t.OnTrial); err != nil {
+			return err
+		}
+		out = t
+		return notify(ctx, tx, Change{Op: "update", ID: t.ID, Slug: t.Slug, Hosts: hostsOf(t)})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update tenant %q: %w", slug, err)
+	}
+	return out, nil
+}
+
+// Rename changes a tenant's slug (and so its subdomain). The schema, role
+// and data stay as they are: they are named after the tenant's id. Returns
+// [ErrTenantNotFound], [ErrTenantExists], or a [*NameError].
+func (r *Registry) Rename(ctx context.Context, oldSlug, newSlug string) error {
+	if err := r.ValidateSlug(newSlug); err != nil {
+		return err
+	}
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		t, err := lockTenant(ctx, tx, oldSlug)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE public.condo_tenants SET slug = $2, updated_at = now() WHERE id = $1", t.ID, newSlug); err != nil {
+			return translate(err)
+		}
+		return notify(ctx, tx, Change{Op: "rename", ID: t.ID, Slug: newSlug, OldSlug: oldSlug, Hosts: hostsOf(t)})
+	})
+	if err != nil {
+		return fmt.Errorf("rename tenant %q to %q: %w", oldSlug, newSlug, err)
+	}
+	return nil
+}
+
+// DeleteOpts tunes [Registry.Delete]. A nil *DeleteOpts is valid.
+type DeleteOpts struct {
+	// Purge drops the schema, the role and the registry rows for good.
+	// Without it the tenant is only marked deleted: it is no longer served,
+	// and its data and slug are kept so it can be restored or exported.
+	Purge bool
+}
+
+// Delete marks a tenant deleted, or purges it when opts.Purge is set (all in
+// one transaction). Returns [ErrTenantNotFound].
+func (r *Registry) Delete(ctx context.Context, slug string, opts *DeleteOpts) error {
+	if opts == nil || !opts.Purge {
+		return r.setStatus(ctx, slug, StatusDeleted, "delete")
+	}
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		t, err := lockTenant(ctx, tx, slug)
+		if err != nil {
+			return err
+		}
+		if err := pgident.Validate("schema", t.Schema); err != nil {
+			return err
+		}
+		if err := pgident.Validate("role", t.Role); err != nil {
+			return err
+		}
+		if _, err := r.prefix(ctx, tx); err != nil {
+			return err
+		}
+		s, ro := pgident.Quote(t.Schema), pgident.Quote(t.Role)
+		sql := "DROP SCHEMA IF EXISTS " + s + " CASCADE;\n"
+		if r.serverNum >= 160000 {
+			// DROP OWNED BY needs the privileges of the role, which the
+			// membership made by Create does not inherit.
+			sql += "GRANT " + ro + " TO CURRENT_USER WITH INHERIT TRUE;\n"
+		}
+		sql += "DROP OWNED BY " + ro + ";\n" +
+			"DROP ROLE " + ro + ";\n" +
+			fmt.Sprintf("DELETE FROM public.condo_tenants WHERE id = %d;\n", t.ID) +
+			notifySQL(Change{Op: "purge", ID: t.ID, Slug: t.Slug, Hosts: hostsOf(t)})
+		_, err = tx.Exec(ctx, sql)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("purge tenant %q: %w", slug, err)
+	}
+	r.logger.LogAttrs(ctx, slog.LevelInfo, "tenant purged", slog.String("tenant", slug))
+	return nil
+}
