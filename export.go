@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/internal/pgident"
 )
 
@@ -119,8 +120,8 @@ func tenantTables(ctx context.Context, tx pgx.Tx, schema string) ([]exportTable,
 		       array(SELECT DISTINCT f.relname::text FROM pg_constraint k JOIN pg_class f ON f.oid = k.confrelid
 		             WHERE k.conrelid = c.oid AND k.contype = 'f' AND k.confrelid <> c.oid AND f.relnamespace = c.relnamespace)
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname <> 'condo_migrations'
-		ORDER BY c.relname`, schema)
+		WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname <> $2
+		ORDER BY c.relname`, schema, condomigrate.HistoryTable)
 	type tableDeps struct {
 		name    string
 		columns []string
@@ -243,9 +244,12 @@ func (r *Registry) Import(ctx context.Context, src io.Reader, p ImportParams) (*
 				return fmt.Errorf("restore sequence %s: %w", s.Name, err)
 			}
 		}
-		v, err := r.migrator.ApplyTenantTx(ctx, tx, t.ID, t.Slug, t.Schema, t.MigrationVersion)
+		v, err := r.migrator.ApplyTenantTx(ctx, tx, t.Slug, t.Schema, t.MigrationVersion)
+		if err != nil {
+			return err
+		}
 		t.MigrationVersion = v
-		return err
+		return setVersionTx(ctx, tx, t.ID, v)
 	}
 	t, err := r.Create(ctx, cp)
 	if err != nil {

@@ -152,7 +152,7 @@ func TestPgBouncerTransactionMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := m2.MigrateTenants(ctx, nil)
+	res, err := m2.MigrateTenants(ctx, reg, nil)
 	if err != nil || len(res.Migrated) != len(slugs) {
 		t.Fatalf("migrate tenants: %v, %v", res, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -60,15 +61,19 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 			return err
 		}
 		t = &Tenant{Slug: p.Slug, Name: p.Name, Status: StatusActive, PaidUntil: p.PaidUntil, OnTrial: p.OnTrial}
+		// The row is written with the version the migrations below reach
+		// (checked after them): the whole creation is one transaction, so
+		// it is never seen otherwise, and recording it costs no round trip.
 		// The runtime roles to grant the new role to come back with the
 		// registry row: no round trip of their own on every creation.
+		target := r.createVersion(p.version)
 		var runtimeRoles []string
 		err = tx.QueryRow(ctx, `
 			WITH n AS (SELECT nextval('public.condo_tenants_id_seq') AS id)
-			INSERT INTO public.condo_tenants (id, slug, name, schema_name, role_name, paid_until, on_trial)
-			SELECT n.id, $1, $2, 'tenant_' || n.id, $3 || 'tenant_' || n.id, $4, $5 FROM n
+			INSERT INTO public.condo_tenants (id, slug, name, schema_name, role_name, paid_until, on_trial, migration_version)
+			SELECT n.id, $1, $2, 'tenant_' || n.id, $3 || 'tenant_' || n.id, $4, $5, $6 FROM n
 			RETURNING id, schema_name, role_name, created_on, (`+runtimeRolesSQL+`)`,
-			p.Slug, p.Name, prefix, dateArg(p.PaidUntil), p.OnTrial).Scan(&t.ID, &t.Schema, &t.Role, &t.CreatedOn, &runtimeRoles)
+			p.Slug, p.Name, prefix, dateArg(p.PaidUntil), p.OnTrial, target).Scan(&t.ID, &t.Schema, &t.Role, &t.CreatedOn, &runtimeRoles)
 		if err != nil {
 			return translate(err)
 		}
@@ -108,14 +113,11 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 		if _, err := tx.Exec(ctx, ddl); err != nil {
 			return translate(err)
 		}
-		migrate := r.migrator.ApplyTenantTx
-		if p.version != 0 {
-			migrate = func(ctx context.Context, tx pgx.Tx, id int64, slug, schema string, from int64) (int64, error) {
-				return r.migrator.ApplyTenantTxUpto(ctx, tx, id, slug, schema, from, max(p.version, 0))
-			}
-		}
-		if t.MigrationVersion, err = migrate(ctx, tx, t.ID, t.Slug, t.Schema, 0); err != nil {
+		if t.MigrationVersion, err = r.migrator.ApplyTenantTxUpto(ctx, tx, t.Slug, t.Schema, 0, target); err != nil {
 			return err
+		}
+		if t.MigrationVersion != target {
+			return fmt.Errorf("migrated to %d, recorded %d", t.MigrationVersion, target)
 		}
 		hooks := []OnTenantCreatedFunc{r.hook, p.OnCreated}
 		if p.skipHooks {
@@ -139,6 +141,21 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 	}
 	r.logger.LogAttrs(ctx, slog.LevelInfo, "tenant created", slog.String("tenant", t.Slug), slog.String("schema", t.Schema))
 	return t, nil
+}
+
+// createVersion is the tenant migration version a creation reaches: the
+// latest, or for an import (version > 0) the last one at or below the
+// export's, or none (version -1).
+func (r *Registry) createVersion(version int64) int64 {
+	line := r.migrator.TenantLine()
+	if version == 0 {
+		return line.Latest()
+	}
+	ms := line.Upto(max(version, 0))
+	if len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].Version
 }
 
 // memberOptions are the options of the login role's membership in a
@@ -180,7 +197,7 @@ func normalizeHosts(in []string) ([]string, error) {
 // translate maps PostgreSQL errors at the store boundary.
 func translate(err error) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
+	if errors.As(err, &pe) && pe.Code == pgerrcode.UniqueViolation {
 		switch pe.ConstraintName {
 		case "condo_tenants_slug_key":
 			return ErrTenantExists

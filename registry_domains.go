@@ -2,7 +2,9 @@ package condo
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -105,4 +107,84 @@ func (r *Registry) changeDomain(ctx context.Context, slug, host, what string, st
 		return fmt.Errorf("%s domain %q of tenant %q: %w", what, host, slug, err)
 	}
 	return nil
+}
+
+// Domain returns the custom domain host, whichever tenant it belongs to,
+// with its verification token while it is unverified (or was verified by
+// proof, which keeps the token). Returns [ErrDomainNotFound] when host is
+// no tenant's domain, or is not a valid host name.
+func (r *Registry) Domain(ctx context.Context, host string) (*Domain, error) {
+	h, err := NormalizeHost(host)
+	if err != nil {
+		return nil, fmt.Errorf("domain %q: %w", host, ErrDomainNotFound)
+	}
+	d := &Domain{Host: h}
+	err = r.pool.QueryRow(ctx, `SELECT is_primary, verified_at IS NOT NULL, COALESCE(verify_token, '')
+		FROM public.condo_domains WHERE host = $1`, h).Scan(&d.Primary, &d.Verified, &d.VerifyToken)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("domain %q: %w", h, ErrDomainNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("domain %q: %w", h, err)
+	}
+	return d, nil
+}
+
+// ConfirmDomain records that the owner of host proved control of it with
+// token (see condocert.VerifyDomain): if token is still host's token it
+// marks host verified (again: verified_at is refreshed, the token kept, so
+// a later check can be repeated) and announces the change, so every
+// server starts routing host at once. It returns when host was verified.
+// Returns [ErrDomainNotFound] when host is not a domain with that token
+// (removed, or given a new token, since the proof was fetched).
+func (r *Registry) ConfirmDomain(ctx context.Context, host, token string) (time.Time, error) {
+	h, err := NormalizeHost(host)
+	if err != nil || token == "" {
+		return time.Time{}, fmt.Errorf("confirm domain %q: %w", host, ErrDomainNotFound)
+	}
+	var at time.Time
+	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		var id int64
+		var slug string
+		err := tx.QueryRow(ctx, `
+			WITH u AS (
+				UPDATE public.condo_domains SET verified_at = now() WHERE host = $1 AND verify_token = $2
+				RETURNING verified_at, tenant_id)
+			SELECT u.verified_at, t.id, t.slug FROM u JOIN public.condo_tenants t ON t.id = u.tenant_id`,
+			h, token).Scan(&at, &id, &slug)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrDomainNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return notify(ctx, tx, Change{Op: "domain", ID: id, Slug: slug, Hosts: []string{h}})
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("confirm domain %q: %w", h, err)
+	}
+	return at, nil
+}
+
+// ActiveDomainTenant returns the id of the active tenant whose verified
+// custom domain host is: the question an on-demand certificate decision
+// asks (condocert.RegistryAllow) before a CA is contacted. Returns
+// [ErrDomainNotFound] when host is not a verified domain of an active
+// tenant (unknown, unverified, or its tenant suspended or deleted).
+func (r *Registry) ActiveDomainTenant(ctx context.Context, host string) (int64, error) {
+	h, err := NormalizeHost(host)
+	if err != nil {
+		return 0, fmt.Errorf("domain %q: %w", host, ErrDomainNotFound)
+	}
+	var id int64
+	err = r.pool.QueryRow(ctx, `SELECT t.id FROM public.condo_domains d
+		JOIN public.condo_tenants t ON t.id = d.tenant_id
+		WHERE d.host = $1 AND d.verified_at IS NOT NULL AND t.status = 'active'`, h).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("domain %q: %w", h, ErrDomainNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("domain %q: %w", h, err)
+	}
+	return id, nil
 }

@@ -10,7 +10,8 @@ import (
 
 // NotifyChannel is the PostgreSQL channel on which every registry change is
 // announced (in the changing transaction, so only committed changes are
-// heard). The payload is a JSON [Change].
+// heard). The payload is a JSON [Change]. Only the registry sends on it
+// (every change goes through [encodeChange]); only the [Resolver] listens.
 const NotifyChannel = "condo_registry"
 
 // Change is the payload of a registry notification.
@@ -22,17 +23,28 @@ type Change struct {
 	Hosts   []string `json:"hosts,omitempty"`
 }
 
-// notifySQL returns a pg_notify statement for c. The payload is JSON whose
-// strings are validated slugs and hosts; it is passed as a literal.
+// encodeChange is the one encoder of the payload: the resolver's decoder
+// (Resolver.apply) reads what it writes.
+func encodeChange(c Change) string {
+	b, err := json.Marshal(c)
+	if err != nil {
+		// A struct of strings and an int always marshals.
+		panic("condo: encode registry change: " + err.Error())
+	}
+	return string(b)
+}
+
+// notifySQL returns a pg_notify statement for c, to be sent with other
+// statements in one round trip. The payload is JSON whose strings are
+// validated slugs and hosts; it is passed as a literal.
 func notifySQL(c Change) string {
-	b, _ := json.Marshal(c)
-	return "SELECT pg_notify('" + NotifyChannel + "', " + quoteLiteral(string(b)) + ");\n"
+	return "SELECT pg_notify(" + quoteLiteral(NotifyChannel) + ", " + quoteLiteral(encodeChange(c)) + ");\n"
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
+// notify announces c in tx: it is heard when tx commits, not before.
 func notify(ctx context.Context, tx pgx.Tx, c Change) error {
-	b, _ := json.Marshal(c)
-	_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, string(b))
+	_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", NotifyChannel, encodeChange(c))
 	return err
 }

@@ -32,7 +32,7 @@ func (r *Resolver) preload(ctx context.Context) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	rows, err := r.reg.pool.Query(ctx, "SELECT "+tenantColumns+" FROM public.condo_tenants t ORDER BY t.id DESC LIMIT $1", r.cache.max)
+	rows, err := r.reg.recentTenantRows(ctx, r.cache.max)
 	if err != nil {
 		r.logger.LogAttrs(ctx, slog.LevelWarn, "host cache preload", slog.String("error", err.Error()))
 		return

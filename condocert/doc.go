@@ -33,14 +33,16 @@
 // [OnDemandConfig.HTTPChallenge], HTTP-01 answered by
 // [Manager.HTTPChallengeHandler] on port 80 (either way the domain must
 // point at the server already). An [AllowFunc] decides which names qualify;
-// [RegistryAllow] allows only verified domains of active tenants in
-// public.condo_domains. Decisions are rate-limited per client address and
+// [RegistryAllow] allows only verified domains of active tenants, as the
+// tenant registry ([condo.Registry]) knows them. Decisions are rate-limited per client address and
 // per tenant, and an unknown name never reaches the CA: random SNI names
 // cannot exhaust the CA's rate limits.
 //
 // A tenant proves control of a custom domain first, by a TXT record
 // _condo-challenge.<host> or an HTTP token at /.well-known/condo-verify/;
-// see [VerifyDomain] and [VerifyHandler].
+// see [VerifyDomain] and [VerifyHandler]. condocert reads and writes no
+// table of the registry's: it asks the registry (domain lookups, host
+// decisions, recording a proof, which the registry announces).
 //
 // # Storage and clusters
 //

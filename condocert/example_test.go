@@ -9,7 +9,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocert"
+	"github.com/condo-dev/condo/condomigrate"
 )
 
 // A server with a wildcard certificate for its base domain, obtained over
@@ -21,6 +23,12 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	migrator, err := condomigrate.New(pool, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The tenant registry decides which custom domains get certificates.
+	reg := condo.NewRegistry(pool, migrator, nil)
 	key, err := condocert.LoadKey("", os.Getenv)
 	if err != nil {
 		log.Fatal(err)
@@ -34,7 +42,7 @@ func Example() {
 		Email:         "ops@mywebsite.com",
 		DNSProvider:   dns,
 		EncryptionKey: key,
-		OnDemand:      &condocert.OnDemandConfig{AllowFunc: condocert.RegistryAllow(pool)},
+		OnDemand:      &condocert.OnDemandConfig{AllowFunc: condocert.RegistryAllow(reg)},
 	})
 	if err != nil {
 		log.Fatal(err)

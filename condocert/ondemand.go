@@ -9,13 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/caddyserver/certmagic"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/condo-dev/condo"
 	"golang.org/x/time/rate"
 )
 
@@ -66,17 +64,14 @@ type OnDemandConfig struct {
 	DisableTLSALPN bool
 }
 
-// RegistryAllow returns an AllowFunc allowing the hosts of
-// public.condo_domains that are verified and belong to an active tenant;
-// the tenant's id is the rate-limiting key. Other hosts get
-// [ErrHostNotAllowed].
-func RegistryAllow(pool *pgxpool.Pool) AllowFunc {
+// RegistryAllow returns an AllowFunc allowing the custom domains of reg
+// that are verified and belong to an active tenant
+// ([condo.Registry.ActiveDomainTenant]); the tenant's id is the
+// rate-limiting key. Other hosts get [ErrHostNotAllowed].
+func RegistryAllow(reg *condo.Registry) AllowFunc {
 	return func(ctx context.Context, host string) (string, error) {
-		var id int64
-		err := pool.QueryRow(ctx, `SELECT t.id FROM public.condo_domains d
-JOIN public.condo_tenants t ON t.id = d.tenant_id
-WHERE d.host = $1 AND d.verified_at IS NOT NULL AND t.status = 'active'`, strings.ToLower(host)).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
+		id, err := reg.ActiveDomainTenant(ctx, host)
+		if errors.Is(err, condo.ErrDomainNotFound) {
 			return "", ErrHostNotAllowed
 		}
 		if err != nil {

@@ -15,24 +15,59 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocert"
+	"github.com/condo-dev/condo/condomigrate"
+	"github.com/condo-dev/condo/condotest"
 )
 
-func addTenant(t testing.TB, pool *pgxpool.Pool, slug, status string, domains map[string]bool) {
+// newRegistry returns a tenant registry over pool, a database with Condo's
+// shared migrations applied.
+func newRegistry(t testing.TB, pool *pgxpool.Pool) *condo.Registry {
 	t.Helper()
-	ctx := t.Context()
-	var id int64
-	err := pool.QueryRow(ctx, `INSERT INTO public.condo_tenants (slug, name, schema_name, role_name, status)
-VALUES ($1, $1, 't_' || $1, 'r_' || $1, $2) RETURNING id`, slug, status).Scan(&id)
+	m, err := condomigrate.New(pool, &condomigrate.Config{Logger: condotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for host, verified := range domains {
-		if _, err := pool.Exec(ctx, `INSERT INTO public.condo_domains (host, tenant_id, verified_at)
-VALUES ($1, $2, CASE WHEN $3 THEN now() END)`, host, id, verified); err != nil {
-			t.Fatal(err)
+	return condo.NewRegistry(pool, m, &condo.RegistryConfig{Logger: condotest.Logger(t)})
+}
+
+// addTenant creates a tenant in status with domains: verified ones (by an
+// operator, no token) and unverified ones, whose tokens it returns by host.
+func addTenant(t testing.TB, reg *condo.Registry, slug string, status condo.Status, domains map[string]bool) map[string]string {
+	t.Helper()
+	ctx := t.Context()
+	var verified []string
+	for host, ok := range domains {
+		if ok {
+			verified = append(verified, host)
 		}
 	}
+	if _, err := reg.Create(ctx, condo.CreateParams{Slug: slug, Name: slug, Domains: verified}); err != nil {
+		t.Fatal(err)
+	}
+	tokens := map[string]string{}
+	for host, ok := range domains {
+		if ok {
+			continue
+		}
+		d, err := reg.AddDomain(ctx, slug, host, &condo.DomainOpts{Unverified: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[host] = d.VerifyToken
+	}
+	var err error
+	switch status {
+	case condo.StatusSuspended:
+		err = reg.Suspend(ctx, slug)
+	case condo.StatusDeleted:
+		err = reg.Delete(ctx, slug, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tokens
 }
 
 // TestOnDemand: a verified custom domain of an active tenant gets a
@@ -48,11 +83,12 @@ func TestOnDemand(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	e := newEnv(t, "od", pebbleOpts{TLSALPNPort: port})
 	pool := e.db.Pool
-	addTenant(t, pool, "acme", "active", map[string]bool{"shop.customer.test": true, "other.customer.test": true, "unverified.customer.test": false})
-	addTenant(t, pool, "gone", "suspended", map[string]bool{"gone.customer.test": true})
+	reg := newRegistry(t, pool)
+	addTenant(t, reg, "acme", condo.StatusActive, map[string]bool{"shop.customer.test": true, "other.customer.test": true, "unverified.customer.test": false})
+	addTenant(t, reg, "gone", condo.StatusSuspended, map[string]bool{"gone.customer.test": true})
 
 	var allowCalls atomic.Int64
-	allow := condocert.RegistryAllow(pool)
+	allow := condocert.RegistryAllow(reg)
 	cfg := e.config(true)
 	cfg.OnDemand = &condocert.OnDemandConfig{
 		AllowFunc: func(ctx context.Context, host string) (string, error) {
@@ -129,10 +165,10 @@ func TestOnDemand(t *testing.T) {
 
 func TestRegistryAllow(t *testing.T) {
 	t.Parallel()
-	pool := newDatabase(t)
-	addTenant(t, pool, "acme", "active", map[string]bool{"shop.customer.test": true, "new.customer.test": false})
-	addTenant(t, pool, "gone", "deleted", map[string]bool{"gone.customer.test": true})
-	allow := condocert.RegistryAllow(pool)
+	reg := newRegistry(t, newDatabase(t))
+	addTenant(t, reg, "acme", condo.StatusActive, map[string]bool{"shop.customer.test": true, "new.customer.test": false})
+	addTenant(t, reg, "gone", condo.StatusDeleted, map[string]bool{"gone.customer.test": true})
+	allow := condocert.RegistryAllow(reg)
 	for host, want := range map[string]bool{
 		"shop.customer.test": true,
 		"SHOP.customer.test": true,
@@ -167,12 +203,13 @@ func TestOnDemandHTTP01(t *testing.T) {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	name := "h" + hex.EncodeToString(b[:]) + ".web.customer.test" // *.web has an A record
-	addTenant(t, pool, "web", "active", map[string]bool{name: true})
+	reg := newRegistry(t, pool)
+	addTenant(t, reg, "web", condo.StatusActive, map[string]bool{name: true})
 
 	cfg := e.config(true)
 	cfg.BaseDomains, cfg.DNSProvider = nil, nil // on-demand certificates only
 	cfg.OnDemand = &condocert.OnDemandConfig{
-		AllowFunc:      condocert.RegistryAllow(pool),
+		AllowFunc:      condocert.RegistryAllow(reg),
 		HTTPChallenge:  true,
 		HTTPPort:       port,
 		DisableTLSALPN: true,

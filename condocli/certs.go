@@ -107,7 +107,7 @@ func (f *certFlags) manager(env *Env, getenv func(string) string) (*condocert.Ma
 		errs = append(errs, fmt.Errorf("certificate storage key: %w (make one with `certs genkey`)", err))
 	}
 	if f.onDemand && f.acme() {
-		cfg.OnDemand = &condocert.OnDemandConfig{AllowFunc: condocert.RegistryAllow(env.Pool),
+		cfg.OnDemand = &condocert.OnDemandConfig{AllowFunc: condocert.RegistryAllow(env.Registry),
 			TLSALPNPort: f.tlsALPNPort, HTTPChallenge: f.httpChallenge}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -159,7 +159,7 @@ func (a *app) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 		} else {
 			report(checkConnections(facts, f))
 		}
-		for _, r := range checkMigrations(ctx, env.Migrator, a.cfg.Name) {
+		for _, r := range checkMigrations(ctx, env.Migrator, env.Registry, a.cfg.Name) {
 			report(r)
 		}
 		report(checkClock(facts))
@@ -315,10 +315,10 @@ func checkConnectionsPooled(d *dbFacts, f doctorFlags) checkResult {
 	return okf(name, "behind a transaction pooler: --db-conns are connections to the pooler; PostgreSQL takes %d (%s): keep the pooler's default_pool_size plus %d instance(s) × 1 listener on the direct URL under it; %d in use now", limit, why, f.instances, d.inUse)
 }
 
-// checkMigrations reports the shared line and the tenants. name is the
-// command's name, for the advice.
-func checkMigrations(ctx context.Context, m *condomigrate.Migrator, name string) []checkResult {
-	st, err := m.Status(ctx)
+// checkMigrations reports the shared line and the tenants (counted by the
+// registry, store). name is the command's name, for the advice.
+func checkMigrations(ctx context.Context, m *condomigrate.Migrator, store condomigrate.TenantStore, name string) []checkResult {
+	st, err := m.Status(ctx, store)
 	switch {
 	case errors.Is(err, condomigrate.ErrChecksumMismatch) || errors.Is(err, condomigrate.ErrUnknownVersion):
 		return []checkResult{failf("migrations", "the migration files and the database disagree (%v): an applied migration was edited, or this binary is older than the database", err)}

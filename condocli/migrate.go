@@ -71,7 +71,7 @@ do not stop the others (unless --stop-on-error). Run it again to resume.`,
 			opts := &condomigrate.TenantOpts{Slug: slug, Parallel: a.parallel, StopOnError: stopOnError, DryRun: dryRun}
 			var bar *progressbar.ProgressBar
 			opts.Progress = progressFunc(cmd.ErrOrStderr(), &bar)
-			res, err := env.Migrator.MigrateTenants(ctx, opts)
+			res, err := env.Migrator.MigrateTenants(ctx, env.Registry, opts)
 			if bar != nil {
 				_ = bar.Finish()
 				fmt.Fprintln(cmd.ErrOrStderr())

@@ -350,7 +350,7 @@ func (a *app) certManager(ctx context.Context, env *Env, f serveFlags, baseDomai
 	return &TLSResult{
 		Config: m.TLSConfig(),
 		HTTPHandler: func(next http.Handler) http.Handler {
-			return condocert.VerifyHandler(env.Pool, m.HTTPChallengeHandler(next))
+			return condocert.VerifyHandler(env.Registry, m.HTTPChallengeHandler(next))
 		},
 		Stop: m.Stop,
 	}, nil

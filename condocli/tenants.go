@@ -369,7 +369,7 @@ func tenantsDomainsCmd(a *app) *cobra.Command {
 			if !slices.ContainsFunc(t.Domains, func(d condo.Domain) bool { return d.Host == host }) {
 				return fmt.Errorf("domain %q of tenant %q: %w", host, t.Slug, condo.ErrDomainNotFound)
 			}
-			res, err := condocert.VerifyDomain(ctx, env.Pool, host, &condocert.VerifyOpts{SkipHTTP: dnsOnly})
+			res, err := condocert.VerifyDomain(ctx, env.Registry, host, &condocert.VerifyOpts{SkipHTTP: dnsOnly})
 			if err != nil {
 				return err
 			}

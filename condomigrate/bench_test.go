@@ -35,19 +35,19 @@ func BenchmarkW2(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("tenants=%d/%s", n, name), func(b *testing.B) {
 			db := condotest.NewDatabaseInfo(b, &condotest.DatabaseOpts{MaxConns: 8})
-			createTenants(b, db.Pool, newMigrator(b, db.Pool, lines(nil)), n)
+			reg := createTenants(b, db.Pool, newMigrator(b, db.Pool, lines(nil)), n)
 			m := newMigrator(b, db.Pool, lines(map[string]string{"0002_rating.sql": v2}))
 			ctx := b.Context()
 			var a, nop time.Duration
 			for b.Loop() {
 				start := time.Now()
-				res, err := m.MigrateTenants(ctx, &condomigrate.TenantOpts{Parallel: parallel})
+				res, err := m.MigrateTenants(ctx, reg, &condomigrate.TenantOpts{Parallel: parallel})
 				if err != nil || len(res.Migrated) != n {
 					b.Fatalf("W2a: %v (%d migrated)", err, len(res.Migrated))
 				}
 				a = time.Since(start)
 				start = time.Now()
-				res, err = m.MigrateTenants(ctx, &condomigrate.TenantOpts{Parallel: parallel})
+				res, err = m.MigrateTenants(ctx, reg, &condomigrate.TenantOpts{Parallel: parallel})
 				if err != nil || res.UpToDate != n {
 					b.Fatalf("W2b: %v", err)
 				}

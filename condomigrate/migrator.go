@@ -230,32 +230,39 @@ func (m *Migrator) checkTenantCatalog(ctx context.Context, q querier) error {
 	return verify(m.tenant, applied)
 }
 
+// HistoryTable names the migration history: public.condo_migrations, the
+// shared catalog of every line, and a slim table of that name in each tenant
+// schema. condomigrate owns both; others name the table through this
+// constant (an export leaves the tenant's history out, for instance).
+const HistoryTable = "condo_migrations"
+
 // TenantHistoryDDL creates a tenant schema's migration history (with
 // search_path set to the schema), once, when the schema is created. It is deliberately slim: fixed-width
 // columns and no index mean one relation file, where names and checksums
 // would add a TOAST table and its index to every tenant (a third of the
 // cost of creating a tenant). Names and checksums live once, in the shared
 // catalog.
-const TenantHistoryDDL = `CREATE TABLE condo_migrations (
+const TenantHistoryDDL = `CREATE TABLE ` + HistoryTable + ` (
     version    bigint      NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 )`
 
 // ApplyTenantTx brings one tenant schema to the latest tenant migration
 // inside the caller's transaction: it sets search_path to the schema alone,
-// applies the migrations above from, records them in the schema and in the shared
-// catalog, and sets the tenant's migration_version in the registry. It is
-// the step that tenant creation and fleet runs share. The schema's history
-// table ([TenantHistoryDDL]) must exist: condo.Registry.Create makes it
-// with the schema. It returns the new
+// applies the migrations above from, and records them in the schema and in
+// the shared catalog. It is the step that tenant creation and fleet runs
+// share. The caller records the tenant's new version in the registry, in
+// the same transaction (the registry owns that row: see [TenantStore]).
+// The schema's history table ([TenantHistoryDDL]) must exist:
+// condo.Registry.Create makes it with the schema. It returns the new
 // version, or a [*MigrateError] naming the migration that failed.
-func (m *Migrator) ApplyTenantTx(ctx context.Context, tx pgx.Tx, tenantID int64, slug, schema string, from int64) (int64, error) {
-	return m.ApplyTenantTxUpto(ctx, tx, tenantID, slug, schema, from, m.tenant.Latest())
+func (m *Migrator) ApplyTenantTx(ctx context.Context, tx pgx.Tx, slug, schema string, from int64) (int64, error) {
+	return m.ApplyTenantTxUpto(ctx, tx, slug, schema, from, m.tenant.Latest())
 }
 
 // ApplyTenantTxUpto is [Migrator.ApplyTenantTx] stopping at version upto
 // (used to import an export made at that version).
-func (m *Migrator) ApplyTenantTxUpto(ctx context.Context, tx pgx.Tx, tenantID int64, slug, schema string, from, upto int64) (int64, error) {
+func (m *Migrator) ApplyTenantTxUpto(ctx context.Context, tx pgx.Tx, slug, schema string, from, upto int64) (int64, error) {
 	if err := pgident.Validate("schema", schema); err != nil {
 		return from, &MigrateError{Tenant: slug, Err: err}
 	}
@@ -295,8 +302,6 @@ func (m *Migrator) ApplyTenantTxUpto(ctx context.Context, tx pgx.Tx, tenantID in
 		fmt.Fprintf(&b, "INSERT INTO public.condo_migrations (line, version, name, checksum) VALUES (%s, %d, %s, %s) ON CONFLICT DO NOTHING;\n",
 			quoteLiteral(m.tenant.Name), mig.Version, quoteLiteral(mig.Name), quoteLiteral(mig.Checksum))
 	}
-	fmt.Fprintf(&b, "UPDATE public.condo_tenants SET migration_version = %d, updated_at = now() WHERE id = %d",
-		latest, tenantID)
 	if _, err := tx.Exec(ctx, b.String()); err != nil {
 		return from, &MigrateError{Tenant: slug, Version: latest, Err: fmt.Errorf("record versions: %w", err)}
 	}
@@ -341,13 +346,16 @@ type TenantResult struct {
 	Failed   []*MigrateError
 }
 
-// MigrateTenants brings every tenant that is not deleted (or only
-// opts.Slug) to the latest tenant migration. Each tenant is migrated in its
-// own transaction. When some tenants fail the others are still migrated
-// and the error is a [*PartialError]; the result is returned either way.
-// Returns an error wrapping [ErrChecksumMismatch] or [ErrUnknownVersion]
-// before touching any tenant when the files disagree with the database.
-func (m *Migrator) MigrateTenants(ctx context.Context, opts *TenantOpts) (*TenantResult, error) {
+// MigrateTenants brings every tenant of store that is not deleted (or only
+// opts.Slug) to the latest tenant migration; store is the tenant registry
+// (a *condo.Registry), which finds the tenants behind and records each
+// one's new version. Each tenant is migrated in its own transaction. When
+// some tenants fail the others are still migrated and the error is a
+// [*PartialError]; the result is returned either way. Returns an error
+// wrapping [ErrChecksumMismatch] or [ErrUnknownVersion] before touching any
+// tenant when the files disagree with the database, and store's error
+// (condo.ErrTenantNotFound) when opts.Slug names no tenant.
+func (m *Migrator) MigrateTenants(ctx context.Context, store TenantStore, opts *TenantOpts) (*TenantResult, error) {
 	if opts == nil {
 		opts = &TenantOpts{}
 	}
@@ -357,35 +365,13 @@ func (m *Migrator) MigrateTenants(ctx context.Context, opts *TenantOpts) (*Tenan
 			return err
 		}
 		m.catalogOK.Store(true)
-		where, args := "status <> 'deleted'", []any{res.Latest}
-		if opts.Slug != "" {
-			where += " AND slug = $2"
-			args = append(args, opts.Slug)
-		}
-		err := conn.QueryRow(ctx, "SELECT count(*) FROM public.condo_tenants WHERE "+where+" AND migration_version >= $1", args...).Scan(&res.UpToDate)
-		if err != nil {
-			return fmt.Errorf("count tenants: %w", err)
-		}
-		rows, err := conn.Query(ctx, "SELECT id, slug, migration_version FROM public.condo_tenants WHERE "+where+" AND migration_version < $1 ORDER BY id", args...)
+		jobs, upToDate, err := store.TenantsBehind(ctx, res.Latest, opts.Slug)
 		if err != nil {
 			return fmt.Errorf("list tenants behind: %w", err)
 		}
-		type job struct {
-			id      int64
-			slug    string
-			version int64
-		}
-		var jobs []job
-		var j job
-		if _, err := pgx.ForEachRow(rows, []any{&j.id, &j.slug, &j.version}, func() error {
-			jobs = append(jobs, j)
-			res.Pending = append(res.Pending, Pending{Slug: j.slug, Version: j.version})
-			return nil
-		}); err != nil {
-			return fmt.Errorf("list tenants behind: %w", err)
-		}
-		if opts.Slug != "" && len(jobs) == 0 && res.UpToDate == 0 {
-			return fmt.Errorf("tenant %q: %w", opts.Slug, ErrTenantNotFound)
+		res.UpToDate = upToDate
+		for _, j := range jobs {
+			res.Pending = append(res.Pending, Pending{Slug: j.Slug, Version: j.Version})
 		}
 		if opts.DryRun || len(jobs) == 0 {
 			return nil
@@ -394,7 +380,7 @@ func (m *Migrator) MigrateTenants(ctx context.Context, opts *TenantOpts) (*Tenan
 		parallel := min(cmp.Or(opts.Parallel, m.parallel), max(int(m.pool.Config().MaxConns)-1, 1), len(jobs))
 		runCtx, stop := context.WithCancel(ctx)
 		defer stop()
-		ch := make(chan job)
+		ch := make(chan TenantVersion)
 		var (
 			mu   sync.Mutex
 			wg   sync.WaitGroup
@@ -403,25 +389,25 @@ func (m *Migrator) MigrateTenants(ctx context.Context, opts *TenantOpts) (*Tenan
 		for range parallel {
 			wg.Go(func() {
 				for j := range ch {
-					err := m.migrateOne(ctx, j.id, j.slug)
+					err := m.migrateOne(ctx, store, j.ID, j.Slug)
 					mu.Lock()
 					done++
 					var me *MigrateError
 					if err != nil {
 						if !errors.As(err, &me) {
-							me = &MigrateError{Tenant: j.slug, Err: err}
+							me = &MigrateError{Tenant: j.Slug, Err: err}
 						}
 						res.Failed = append(res.Failed, me)
 						if opts.StopOnError {
 							stop()
 						}
 						m.logger.LogAttrs(ctx, slog.LevelWarn, "tenant migration failed",
-							slog.String("tenant", j.slug), slog.Int64("version", me.Version), slog.Any("error", me.Err))
+							slog.String("tenant", j.Slug), slog.Int64("version", me.Version), slog.Any("error", me.Err))
 					} else {
-						res.Migrated = append(res.Migrated, j.slug)
+						res.Migrated = append(res.Migrated, j.Slug)
 					}
 					if opts.Progress != nil {
-						opts.Progress(Progress{Done: done, Failed: len(res.Failed), Total: len(jobs), Tenant: j.slug})
+						opts.Progress(Progress{Done: done, Failed: len(res.Failed), Total: len(jobs), Tenant: j.Slug})
 					}
 					mu.Unlock()
 				}
@@ -455,33 +441,32 @@ func (m *Migrator) MigrateTenants(ctx context.Context, opts *TenantOpts) (*Tenan
 	return res, nil
 }
 
-// ErrTenantNotFound is returned by [Migrator.MigrateTenants] when
-// TenantOpts.Slug names no tenant.
-var ErrTenantNotFound = errors.New("tenant not found")
-
 // migrateOne migrates one tenant in its own transaction. The registry row
-// is locked first, so a concurrent creation, rename or purge waits, and a
-// version that moved on meanwhile is noticed.
+// is locked first (and the new version recorded, in the same round trip),
+// so a concurrent creation, rename or purge waits, and a version that
+// moved on meanwhile is noticed.
 //
 // The transaction commits with synchronous_commit off: a crash right after
 // it may lose the migration of this tenant, whole (DDL, history and
 // registry version go together), and the next run redoes it. That trade
 // takes a WAL flush off every tenant. MigrateTenants flushes once at the
 // end, so a finished run is durable.
-func (m *Migrator) migrateOne(ctx context.Context, id int64, slug string) error {
+func (m *Migrator) migrateOne(ctx context.Context, store TenantStore, id int64, slug string) error {
 	opts := pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL synchronous_commit TO off"}
 	return pgx.BeginTxFunc(ctx, m.pool, opts, func(tx pgx.Tx) error {
-		var schema, status string
-		var version int64
-		err := tx.QueryRow(ctx, "SELECT slug, schema_name, status, migration_version FROM public.condo_tenants WHERE id = $1 FOR UPDATE", id).
-			Scan(&slug, &schema, &status, &version)
-		if errors.Is(err, pgx.ErrNoRows) || status == "deleted" {
-			return nil // purged or deleted since the run started
-		}
+		latest := m.tenant.Latest()
+		t, ok, err := store.LockTenantVersionTx(ctx, tx, id, latest)
 		if err != nil {
 			return &MigrateError{Tenant: slug, Err: err}
 		}
-		_, err = m.ApplyTenantTx(ctx, tx, id, slug, schema, version)
+		if !ok {
+			return nil // purged, deleted or migrated since the run started
+		}
+		v, err := m.ApplyTenantTx(ctx, tx, t.Slug, t.Schema, t.Version)
+		if err == nil && v != latest {
+			// The store recorded latest: it must be what was applied.
+			err = &MigrateError{Tenant: t.Slug, Version: v, Err: fmt.Errorf("migrated to %d, recorded %d", v, latest)}
+		}
 		return err
 	})
 }

@@ -83,7 +83,7 @@ func TestFleetMigrationPartialFailureAndResume(t *testing.T) {
 
 	m2 := newMigrator(t, pool, lines(map[string]string{"0002_rating.sql": v2}))
 	var progress []condomigrate.Progress
-	res, err := m2.MigrateTenants(ctx, &condomigrate.TenantOpts{Parallel: 3, Progress: func(p condomigrate.Progress) { progress = append(progress, p) }})
+	res, err := m2.MigrateTenants(ctx, reg, &condomigrate.TenantOpts{Parallel: 3, Progress: func(p condomigrate.Progress) { progress = append(progress, p) }})
 	var pe *condomigrate.PartialError
 	if !errors.As(err, &pe) || len(pe.Failed) != 1 || pe.Failed[0].Tenant != "t0003" || pe.Failed[0].Version != 2 {
 		t.Fatalf("got %v, want a PartialError for t0003 at version 2", err)
@@ -106,12 +106,12 @@ func TestFleetMigrationPartialFailureAndResume(t *testing.T) {
 	if _, err := pool.Exec(ctx, "DROP INDEX "+bad.Schema+".hotel_city_idx"); err != nil {
 		t.Fatal(err)
 	}
-	res, err = m2.MigrateTenants(ctx, nil)
+	res, err = m2.MigrateTenants(ctx, reg, nil)
 	if err != nil || !slices.Equal(res.Migrated, []string{"t0003"}) || res.UpToDate != 5 {
 		t.Fatalf("resume: %+v, %v", res, err)
 	}
 	// Nothing to do.
-	res, err = m2.MigrateTenants(ctx, nil)
+	res, err = m2.MigrateTenants(ctx, reg, nil)
 	if err != nil || len(res.Pending) != 0 || res.UpToDate != 6 {
 		t.Fatalf("no-op run: %+v, %v", res, err)
 	}
@@ -129,17 +129,17 @@ func TestStopOnErrorAndDryRun(t *testing.T) {
 	t.Parallel()
 	pool := condotest.NewDatabase(t)
 	ctx := t.Context()
-	createTenants(t, pool, newMigrator(t, pool, lines(nil)), 4)
+	reg := createTenants(t, pool, newMigrator(t, pool, lines(nil)), 4)
 	broken := newMigrator(t, pool, lines(map[string]string{"0002_boom.sql": "SELECT 1/0"}))
-	dry, err := broken.MigrateTenants(ctx, &condomigrate.TenantOpts{DryRun: true})
+	dry, err := broken.MigrateTenants(ctx, reg, &condomigrate.TenantOpts{DryRun: true})
 	if err != nil || len(dry.Pending) != 4 || len(dry.Migrated) != 0 {
 		t.Fatalf("dry run: %+v, %v", dry, err)
 	}
-	res, err := broken.MigrateTenants(ctx, &condomigrate.TenantOpts{Parallel: 1, StopOnError: true})
+	res, err := broken.MigrateTenants(ctx, reg, &condomigrate.TenantOpts{Parallel: 1, StopOnError: true})
 	if err == nil || len(res.Failed) != 1 {
 		t.Fatalf("stop on error: %+v, %v", res, err)
 	}
-	if _, err := broken.MigrateTenants(ctx, &condomigrate.TenantOpts{Slug: "nope"}); !errors.Is(err, condomigrate.ErrTenantNotFound) {
+	if _, err := broken.MigrateTenants(ctx, reg, &condomigrate.TenantOpts{Slug: "nope"}); !errors.Is(err, condo.ErrTenantNotFound) {
 		t.Fatalf("unknown slug: %v", err)
 	}
 }
@@ -148,20 +148,19 @@ func TestEditedMigrationRefused(t *testing.T) {
 	t.Parallel()
 	pool := condotest.NewDatabase(t)
 	ctx := t.Context()
-	createTenants(t, pool, newMigrator(t, pool, lines(nil)), 2)
+	reg := createTenants(t, pool, newMigrator(t, pool, lines(nil)), 2)
 	edited := newMigrator(t, pool, fstest.MapFS{
 		"0001_hotel.sql":  {Data: []byte(v1 + "\n-- edited")},
 		"0002_rating.sql": {Data: []byte(v2)},
 	})
-	if _, err := edited.MigrateTenants(ctx, nil); !errors.Is(err, condomigrate.ErrChecksumMismatch) {
+	if _, err := edited.MigrateTenants(ctx, reg, nil); !errors.Is(err, condomigrate.ErrChecksumMismatch) {
 		t.Fatalf("got %v, want ErrChecksumMismatch", err)
 	}
-	reg := condo.NewRegistry(pool, edited, nil)
-	if _, err := reg.Create(ctx, condo.CreateParams{Slug: "new", Name: "x"}); !errors.Is(err, condomigrate.ErrChecksumMismatch) {
+	if _, err := condo.NewRegistry(pool, edited, nil).Create(ctx, condo.CreateParams{Slug: "new", Name: "x"}); !errors.Is(err, condomigrate.ErrChecksumMismatch) {
 		t.Fatalf("create with edited migration: got %v, want ErrChecksumMismatch", err)
 	}
 	missing := newMigrator(t, pool, fstest.MapFS{"0002_rating.sql": {Data: []byte(v2)}})
-	if _, err := missing.MigrateTenants(ctx, nil); !errors.Is(err, condomigrate.ErrUnknownVersion) {
+	if _, err := missing.MigrateTenants(ctx, reg, nil); !errors.Is(err, condomigrate.ErrUnknownVersion) {
 		t.Fatalf("got %v, want ErrUnknownVersion", err)
 	}
 }

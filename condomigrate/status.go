@@ -25,14 +25,16 @@ type Status struct {
 // Condo's tables): for health checks such as the CLI's doctor. A database
 // never migrated has every shared migration pending and no tenants. Returns
 // an error wrapping [ErrChecksumMismatch] or [ErrUnknownVersion] when the
-// files and the database disagree.
-func (m *Migrator) Status(ctx context.Context) (*Status, error) {
+// files and the database disagree. store is the tenant registry (a
+// *condo.Registry), which counts the tenants.
+func (m *Migrator) Status(ctx context.Context, store TenantStore) (*Status, error) {
 	st := &Status{TenantLatest: m.tenant.Latest()}
 	var exists bool
 	if err := m.pool.QueryRow(ctx, "SELECT to_regclass('public.condo_migrations') IS NOT NULL").Scan(&exists); err != nil {
 		return nil, fmt.Errorf("look for the migrations table: %w", err)
 	}
 	var errs []error
+	registry := false // Condo's first migration, which creates the registry, is applied
 	for _, line := range []*Line{m.core, m.shared} {
 		applied := map[int64]string{}
 		if exists {
@@ -49,6 +51,9 @@ func (m *Migrator) Status(ctx context.Context) (*Status, error) {
 				st.SharedPending = append(st.SharedPending, Applied{line.Name, mig.Version, mig.Name})
 			}
 		}
+		if line == m.core && len(line.Migrations) > 0 {
+			_, registry = applied[line.Migrations[0].Version]
+		}
 	}
 	if !exists {
 		return st, nil
@@ -59,18 +64,13 @@ func (m *Migrator) Status(ctx context.Context) (*Status, error) {
 	if err := errors.Join(errs...); err != nil {
 		return st, err
 	}
-	// The registry exists once Condo's first migration is applied.
-	err := m.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE migration_version < $1)
-		FROM public.condo_tenants WHERE status <> 'deleted'`, st.TenantLatest).Scan(&st.Tenants, &st.TenantsBehind)
-	if err != nil && !registryMissing(err) {
+	if !registry {
+		return st, nil // Condo's line not applied yet: no registry, so no tenants
+	}
+	behind, upToDate, err := store.TenantsBehind(ctx, st.TenantLatest, "")
+	if err != nil {
 		return st, fmt.Errorf("count tenants behind: %w", err)
 	}
+	st.Tenants, st.TenantsBehind = upToDate+len(behind), len(behind)
 	return st, nil
-}
-
-// registryMissing reports an undefined_table error: Condo's line not
-// applied yet, so there are no tenants.
-func registryMissing(err error) bool {
-	var pe interface{ SQLState() string }
-	return errors.As(err, &pe) && pe.SQLState() == "42P01"
 }

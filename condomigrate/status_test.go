@@ -5,6 +5,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/condotest"
 )
@@ -16,7 +17,8 @@ func TestStatus(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	empty := condotest.NewDatabaseInfo(t, &condotest.DatabaseOpts{SkipMigrations: true})
-	st, err := newMigrator(t, empty.Pool, lines(nil)).Status(ctx)
+	em := newMigrator(t, empty.Pool, lines(nil))
+	st, err := em.Status(ctx, condo.NewRegistry(empty.Pool, em, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,19 +31,19 @@ func TestStatus(t *testing.T) {
 	}
 
 	pool := condotest.NewDatabase(t)
-	createTenants(t, pool, newMigrator(t, pool, lines(nil)), 3)
+	reg := createTenants(t, pool, newMigrator(t, pool, lines(nil)), 3)
 	newer := newMigrator(t, pool, lines(map[string]string{"0002_rating.sql": v2}))
-	st, err = newer.Status(ctx)
+	st, err = newer.Status(ctx, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(st.SharedPending) != 0 || st.Tenants != 3 || st.TenantsBehind != 3 || st.TenantLatest != 2 {
 		t.Fatalf("three tenants at 1, files at 2: %+v", st)
 	}
-	if _, err := newer.MigrateTenants(ctx, &condomigrate.TenantOpts{Slug: "t0001"}); err != nil {
+	if _, err := newer.MigrateTenants(ctx, reg, &condomigrate.TenantOpts{Slug: "t0001"}); err != nil {
 		t.Fatal(err)
 	}
-	if st, err = newer.Status(ctx); err != nil || st.TenantsBehind != 2 {
+	if st, err = newer.Status(ctx, reg); err != nil || st.TenantsBehind != 2 {
 		t.Fatalf("after migrating one: %+v, %v; want 2 behind", st, err)
 	}
 
@@ -50,12 +52,12 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, err = shared.Status(ctx); err != nil || len(st.SharedPending) != 1 || st.SharedPending[0].Name != "plans" {
+	if st, err = shared.Status(ctx, reg); err != nil || len(st.SharedPending) != 1 || st.SharedPending[0].Name != "plans" {
 		t.Fatalf("a new shared migration: %+v, %v; want shared 0001_plans pending", st, err)
 	}
 
 	edited := newMigrator(t, pool, fstest.MapFS{"0001_hotel.sql": {Data: []byte(v1 + "\n-- edited")}})
-	if _, err := edited.Status(ctx); !errors.Is(err, condomigrate.ErrChecksumMismatch) {
+	if _, err := edited.Status(ctx, reg); !errors.Is(err, condomigrate.ErrChecksumMismatch) {
 		t.Fatalf("edited tenant migration: got %v, want ErrChecksumMismatch", err)
 	}
 }

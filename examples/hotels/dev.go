@@ -91,7 +91,7 @@ func runDev(cmd *cobra.Command, cfg *condocli.Config, o *options, f devFlags) er
 	if _, err := env.Migrator.MigrateShared(ctx, nil); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	if _, err := env.Migrator.MigrateTenants(ctx, nil); err != nil {
+	if _, err := env.Migrator.MigrateTenants(ctx, env.Registry, nil); err != nil {
 		return fmt.Errorf("migrate tenants: %w", err)
 	}
 	a, err := newApp(ctx, env, o)
