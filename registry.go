@@ -114,9 +114,6 @@ func (r *Registry) SetTimeouts(statement, acquire time.Duration) {
 	r.limits.Store(&queryLimits{statement: statement, acquire: acquire})
 }
 
-// Pool returns the registry's pool (the owner role's).
-func (r *Registry) Pool() *pgxpool.Pool { return r.pool }
-
 // TenantPool returns the pool tenant transactions run on:
 // [RegistryConfig.TenantPool], or the registry's pool.
 func (r *Registry) TenantPool() *pgxpool.Pool { return r.tenantPool() }

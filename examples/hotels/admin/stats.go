@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -96,53 +95,55 @@ func (h *Handler) dashboard(p *page) {
 const weeks = 12
 
 func (h *Handler) loadStats(ctx context.Context, d *dashboardData) error {
-	pool := h.reg.Pool()
-	err := pool.QueryRow(ctx, `SELECT
-			count(*) FILTER (WHERE status = 'active'),
-			count(*) FILTER (WHERE status = 'suspended'),
-			count(*) FILTER (WHERE status = 'deleted'),
-			count(*) FILTER (WHERE on_trial AND status <> 'deleted')
-		FROM public.condo_tenants`).Scan(&d.Active, &d.Suspended, &d.Deleted, &d.Trial)
+	counts, err := h.reg.Counts(ctx)
 	if err != nil {
-		return fmt.Errorf("count tenants: %w", err)
+		return err
 	}
-	rows, err := pool.Query(ctx, `
-		SELECT w::date, count(t.id)
-		FROM generate_series(date_trunc('week', current_date) - $1 * interval '1 week', date_trunc('week', current_date), interval '1 week') AS w
-		LEFT JOIN public.condo_tenants t ON date_trunc('week', t.created_on) = w
-		GROUP BY w ORDER BY w`, weeks-1)
+	d.Active, d.Suspended, d.Deleted, d.Trial = int64(counts.Active), int64(counts.Suspended), int64(counts.Deleted), int64(counts.Trial)
+	created, err := h.reg.CreatedPerWeek(ctx, weeks)
 	if err != nil {
-		return fmt.Errorf("signups per week: %w", err)
+		return err
 	}
 	var labels []string
 	var values []int64
-	var week time.Time
-	var n int64
-	if _, err := pgx.ForEachRow(rows, []any{&week, &n}, func() error {
-		labels = append(labels, week.Format("2 Jan"))
-		values = append(values, n)
-		return nil
-	}); err != nil {
-		return fmt.Errorf("signups per week: %w", err)
+	for _, w := range created {
+		labels = append(labels, w.Week.Format("2 Jan"))
+		values = append(values, w.Tenants)
 	}
 	d.Signups = weeklyChart("signups", "New tenants per week (last 12 weeks, by week starting)", labels, values)
 
-	rows, err = pool.Query(ctx, `
-		SELECT t.slug, sum(r.requests)::bigint FROM public.tenant_requests r
-		JOIN public.condo_tenants t ON t.id = r.tenant_id
+	// The request counts are the application's (shared) table; the
+	// registry names the tenants they belong to.
+	rows, err := h.store.Pool().Query(ctx, `
+		SELECT r.tenant_id, sum(r.requests)::bigint FROM public.tenant_requests r
 		WHERE r.day > current_date - 7
-		GROUP BY t.slug ORDER BY 2 DESC, 1 LIMIT 10`)
+		GROUP BY r.tenant_id ORDER BY 2 DESC, 1 LIMIT 10`)
 	if err != nil {
 		return fmt.Errorf("requests per tenant: %w", err)
 	}
-	labels, values = nil, nil
-	var slug string
-	if _, err := pgx.ForEachRow(rows, []any{&slug, &n}, func() error {
-		labels = append(labels, slug)
-		values = append(values, n)
-		return nil
-	}); err != nil {
+	type count struct {
+		id int64
+		n  int64
+	}
+	var top []count
+	var c count
+	if _, err := pgx.ForEachRow(rows, []any{&c.id, &c.n}, func() error { top = append(top, c); return nil }); err != nil {
 		return fmt.Errorf("requests per tenant: %w", err)
+	}
+	ids := make([]int64, len(top))
+	for i, c := range top {
+		ids[i] = c.id
+	}
+	slugs, err := h.reg.Slugs(ctx, ids)
+	if err != nil {
+		return err
+	}
+	labels, values = nil, nil
+	for _, c := range top {
+		if slug, ok := slugs[c.id]; ok { // purged since
+			labels = append(labels, slug)
+			values = append(values, c.n)
+		}
 	}
 	d.Requests = rankChart("requests", "Requests per tenant, last 7 days (top 10)", labels, values)
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condohttp"
+	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/ui"
 )
@@ -94,14 +95,15 @@ func (h *Handler) sizes(ctx context.Context, ts []*condo.Tenant) (map[string]sch
 	for i, t := range ts {
 		schemas[i] = t.Schema
 	}
-	rows, err := h.reg.Pool().Query(ctx, `
+	// The catalog, not Condo's tables: any role may read it.
+	rows, err := h.store.Pool().Query(ctx, `
 		SELECT n.nspname,
 			COALESCE(sum(pg_total_relation_size(c.oid)) FILTER (WHERE c.relkind = 'r'), 0)::bigint,
-			COALESCE(sum(s.n_live_tup) FILTER (WHERE c.relname <> 'condo_migrations'), 0)::bigint
+			COALESCE(sum(s.n_live_tup) FILTER (WHERE c.relname <> $2), 0)::bigint
 		FROM pg_catalog.pg_namespace n
 		LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relkind = 'r'
 		LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid
-		WHERE n.nspname = ANY($1) GROUP BY n.nspname`, schemas)
+		WHERE n.nspname = ANY($1) GROUP BY n.nspname`, schemas, condomigrate.HistoryTable)
 	if err != nil {
 		return nil, fmt.Errorf("schema sizes: %w", err)
 	}
