@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -184,13 +186,13 @@ func DetectPooler(ctx context.Context, cfg *pgx.ConnConfig) (*PoolerInfo, error)
 		if err == nil {
 			_, err = b.Exec(ctx, "COMMIT", pgx.QueryExecModeSimpleProtocol)
 		}
-		if err != nil && strings.Contains(err.Error(), "transaction blocks not allowed") {
+		if isStatementPoolerRefusal(err) {
 			return nil, fmt.Errorf("detect pooler: %w", ErrStatementPooler)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("detect pooler: explicit transaction: %w", err)
 		}
-	} else if strings.Contains(err.Error(), "transaction blocks not allowed") {
+	} else if isStatementPoolerRefusal(err) {
 		return nil, fmt.Errorf("detect pooler: %w", ErrStatementPooler)
 	} else {
 		return nil, fmt.Errorf("detect pooler: explicit transaction: %w", err)
@@ -223,4 +225,16 @@ func remotePort(c *pgx.Conn) int {
 		}
 	}
 	return 0
+}
+
+// isStatementPoolerRefusal reports whether err is a statement pooler
+// refusing a transaction block: PgBouncer closes the client connection
+// with a FATAL protocol_violation ("transaction blocks not allowed in
+// statement pooling mode"). Told apart by its SQLSTATE and severity, not
+// by its text: PgBouncer reports every refusal of its own with that code,
+// and a plain BEGIN or SELECT 1 on a connection that just worked meets no
+// other one (a PostgreSQL server never answers them so).
+func isStatementPoolerRefusal(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.ProtocolViolation && pgErr.Severity == "FATAL"
 }

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -109,16 +109,19 @@ func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, lim *
 // prepared statement this connection prepared.
 func isMissingStatement(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "26000"
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.InvalidSQLStatementName
 }
 
 // isStalePlan reports whether err is PostgreSQL refusing a prepared
 // statement whose result columns changed (an ALTER TABLE since it was
-// prepared, say), which only preparing it again cures.
+// prepared, say), which only preparing it again cures. Its SQLSTATE,
+// feature_not_supported, is shared with unrelated errors; the server
+// routine that raises it ("cached plan must not change result type") tells
+// it apart without reading the message, which lc_messages translates.
 func isStalePlan(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "0A000" &&
-		strings.Contains(pgErr.Message, "cached plan must not change result type")
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.FeatureNotSupported &&
+		pgErr.Routine == "RevalidateCachedQuery"
 }
 
 const (

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -83,7 +84,7 @@ func queryTenantUnnamed(ctx context.Context, c *pgx.Conn, t *Tenant, lim *queryL
 // columns changed since it was described.
 func isResultFormatMismatch(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "08P01"
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.ProtocolViolation
 }
 
 func queryTenantUnnamedOnce(ctx context.Context, c *pgx.Conn, sd *pgconn.StatementDescription, t *Tenant, lim *queryLimits, fn func(pgx.Rows) error, args []any) error {

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -268,7 +269,7 @@ func (s *Store) createAccount(ctx context.Context, q DBTX, realm Realm, email, p
 	u := &User{Email: email}
 	err = q.QueryRow(ctx, "INSERT INTO "+realm.table()+" (email, password_hash) VALUES ($1, $2) RETURNING id", email, hash).Scan(&u.ID)
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "23505" {
+	if errors.As(err, &pe) && pe.Code == pgerrcode.UniqueViolation {
 		return nil, ErrEmailTaken
 	}
 	if err != nil {

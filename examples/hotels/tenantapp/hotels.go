@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -353,7 +354,7 @@ func (h *Handler) newRoom(p *page) {
 
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
+	return errors.As(err, &pe) && pe.Code == pgerrcode.UniqueViolation
 }
 
 func (h *Handler) createRoom(p *page) {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/condo-dev/condo"
@@ -89,7 +90,7 @@ func (c *Counter) Flush(ctx context.Context) error {
 	}
 	err := c.write(ctx, ids, ns)
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == foreignKeyViolation {
+	if errors.As(err, &pe) && pe.Code == pgerrcode.ForeignKeyViolation {
 		// A tenant purged meanwhile has no registry row (and the runtime
 		// role may not read the registry to filter it out): write the
 		// counts one by one and drop those of tenants that are gone.
@@ -98,7 +99,7 @@ func (c *Counter) Flush(ctx context.Context) error {
 		for i, id := range ids {
 			switch err := c.write(ctx, ids[i:i+1], ns[i:i+1]); {
 			case err == nil:
-			case errors.As(err, &pe) && pe.Code == foreignKeyViolation:
+			case errors.As(err, &pe) && pe.Code == pgerrcode.ForeignKeyViolation:
 			default:
 				kept, keptN, last = append(kept, id), append(keptN, ns[i]), err
 			}
@@ -113,9 +114,6 @@ func (c *Counter) Flush(ctx context.Context) error {
 	}
 	return nil
 }
-
-// foreignKeyViolation is the SQLSTATE of a count for a tenant that is gone.
-const foreignKeyViolation = "23503"
 
 // write adds ns to today's counts of the tenants ids, in one statement.
 func (c *Counter) write(ctx context.Context, ids, ns []int64) error {
