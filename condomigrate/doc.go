@@ -18,10 +18,32 @@
 //
 // # Fleet runs
 //
-// [Migrator.MigrateTenants] finds the tenants that are behind with one
-// indexed query, migrates them in parallel (each tenant all-or-nothing in
-// one transaction that also records the new version in the registry), holds
-// an advisory lock so that two runs never overlap, and reports per-tenant
-// failures in a [*PartialError] without stopping the others unless asked
-// to. A run that was interrupted is resumed by running it again.
+// [Migrator.MigrateTenants] asks the tenant registry (a [TenantStore],
+// implemented by condo.Registry) which tenants are behind, migrates them in
+// parallel (each tenant all-or-nothing in one transaction in which the
+// registry also records the new version), holds an advisory lock so that
+// two runs never overlap, and reports per-tenant failures in a
+// [*PartialError] without stopping the others unless asked to. A run that
+// was interrupted is resumed by running it again.
+//
+// # Who owns what
+//
+// condomigrate owns the migration history: public.condo_migrations (every
+// line's catalog, with checksums) and each tenant schema's slim table of
+// the same name ([HistoryTable]). It does not own the tables its "condo"
+// line creates, only their DDL:
+//
+//   - condo_tenants, condo_domains, condo_runtime_roles: package condo.
+//     Only condo.Registry (and condo's GrantRuntime) reads or writes them,
+//     and only it sends on their notification channel; condomigrate reaches
+//     them through [TenantStore], condocert through Registry methods. A test
+//     in package condo fails if SQL elsewhere names them.
+//   - condo_cert_storage, condo_cert_locks: package condocert.
+//
+// The DDL stays in this line, though, because databases already record its
+// files as line "condo", versions 1, 10 and 20, with their checksums:
+// moving them to a line of their own would make every existing database
+// report [ErrUnknownVersion], and the registry's tables must exist before
+// the application's shared line, which may refer to them (foreign keys to
+// condo_tenants), is applied.
 package condomigrate
