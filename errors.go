@@ -6,16 +6,26 @@ import (
 	"github.com/condo-dev/condo/internal/pgident"
 )
 
-// Sentinel errors. Functions document which of them they return; callers
-// test with errors.Is.
+// Sentinel errors, shared by every package of Condo (condomigrate and
+// condocert pass them through wrapped rather than defining their own).
+// Functions document which of them they return; callers test with
+// errors.Is.
 var (
-	// ErrTenantNotFound: no tenant has that slug, id or host.
+	// ErrTenantNotFound: no tenant has that slug, id or host. Returned by
+	// [Registry.Get], GetByID, GetByHost, the lifecycle and domain methods
+	// (Suspend, Resume, Restore, Update, Rename, Delete, AddDomain, ...),
+	// and [Registry.TenantsBehind], so by condomigrate's MigrateTenants for
+	// an unknown TenantOpts.Slug.
 	ErrTenantNotFound = errors.New("tenant not found")
 	// ErrTenantExists: the slug is taken (by a tenant in any status).
 	ErrTenantExists = errors.New("tenant already exists")
 	// ErrDomainTaken: the host already belongs to a tenant.
 	ErrDomainTaken = errors.New("domain already belongs to a tenant")
-	// ErrDomainNotFound: the host is not registered to the tenant.
+	// ErrDomainNotFound: the host is not registered (to the tenant, where
+	// one is named). Returned by [Registry.RemoveDomain],
+	// SetPrimaryDomain, MarkDomainVerified, [Registry.Domain],
+	// [Registry.ConfirmDomain] and [Registry.ActiveDomainTenant], and so by
+	// condocert's VerifyDomain for an unknown host.
 	ErrDomainNotFound = errors.New("domain not found")
 	// ErrTenantSuspended: the tenant exists but is suspended.
 	ErrTenantSuspended = errors.New("tenant is suspended")
