@@ -106,3 +106,20 @@ func beginSQL(t *Tenant, timeout time.Duration) (string, error) {
 	}
 	return begin, nil
 }
+
+// InTxBySlug runs fn in a transaction of the tenant named slug, as
+// [Registry.InTx] does, for operations that name a tenant (the CLI's
+// tenants exec). A deleted tenant's schema is kept until it is purged, but
+// nothing runs in it any more: returns [ErrTenantDeleted] for one, and
+// [ErrTenantNotFound] when there is no such tenant. A suspended tenant is
+// not served but its operators may still work in it.
+func (r *Registry) InTxBySlug(ctx context.Context, slug string, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	t, err := r.Get(ctx, slug)
+	if err != nil {
+		return err
+	}
+	if t.Status == StatusDeleted {
+		return fmt.Errorf("tenant %q: %w", t.Slug, ErrTenantDeleted)
+	}
+	return r.InTx(ctx, t, fn)
+}

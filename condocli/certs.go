@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/condo-dev/condo/condocert"
+	"github.com/condo-dev/condo/condostack"
 )
 
 // certFlags configure automatic HTTPS; serve and certs share them.
@@ -69,10 +70,24 @@ func (f *certFlags) acme() bool {
 }
 
 // manager builds the certificate manager from the flags.
-func (f *certFlags) manager(env *Env, getenv func(string) string) (*condocert.Manager, error) {
+func (f *certFlags) manager(st *condostack.Stack, getenv func(string) string) (*condocert.Manager, error) {
+	cfg, err := f.config(getenv)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logger = st.Logger
+	if cfg.OnDemand != nil {
+		cfg.OnDemand.AllowFunc = condocert.RegistryAllow(st.Registry)
+	}
+	return condocert.New(st.Pool, cfg)
+}
+
+// config is condocert's configuration from the flags; an on-demand
+// AllowFunc is left to the caller (the registry's, over its pool).
+func (f *certFlags) config(getenv func(string) string) (*condocert.Config, error) {
 	var errs []error
 	cfg := &condocert.Config{BaseDomains: f.baseDomains, Email: f.email, CA: f.ca,
-		DNSResolvers: f.dnsResolvers, Logger: env.Logger}
+		DNSResolvers: f.dnsResolvers}
 	if f.staging {
 		cfg.CA = condocert.LetsEncryptStaging
 	}
@@ -107,16 +122,15 @@ func (f *certFlags) manager(env *Env, getenv func(string) string) (*condocert.Ma
 		errs = append(errs, fmt.Errorf("certificate storage key: %w (make one with `certs genkey`)", err))
 	}
 	if f.onDemand && f.acme() {
-		cfg.OnDemand = &condocert.OnDemandConfig{AllowFunc: condocert.RegistryAllow(env.Registry),
-			TLSALPNPort: f.tlsALPNPort, HTTPChallenge: f.httpChallenge}
+		cfg.OnDemand = &condocert.OnDemandConfig{TLSALPNPort: f.tlsALPNPort, HTTPChallenge: f.httpChallenge}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return condocert.New(env.Pool, cfg)
+	return cfg, nil
 }
 
-func newCertsCmd(a *app) *cobra.Command {
+func newCertsCmd(c *CLI) *cobra.Command {
 	f := &certFlags{}
 	cmd := &cobra.Command{
 		Use:   "certs",
@@ -126,9 +140,9 @@ func newCertsCmd(a *app) *cobra.Command {
 	// withManager runs fn with a started manager (which loads what the
 	// database holds) and stops it afterwards.
 	withManager := func(fn func(ctx context.Context, cmd *cobra.Command, m *condocert.Manager, args []string) error) func(*cobra.Command, []string) error {
-		return a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+		return c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
 			f.onDemand = false // one-shot commands never answer handshakes
-			m, err := f.manager(env, a.cfg.Getenv)
+			m, err := f.manager(st, c.cfg.Getenv)
 			if err != nil {
 				return err
 			}
@@ -181,7 +195,7 @@ func newCertsCmd(a *app) *cobra.Command {
 	revoke := &cobra.Command{
 		Use:   "revoke NAME",
 		Short: "Revoke the certificate for NAME at the CA",
-		Args:  cobra.ExactArgs(1),
+		Args:  Args("NAME"),
 		RunE: withManager(func(ctx context.Context, cmd *cobra.Command, m *condocert.Manager, args []string) error {
 			if err := m.Revoke(ctx, args[0], reason); err != nil {
 				return err
@@ -236,11 +250,11 @@ func newCertsCmd(a *app) *cobra.Command {
 It is all or nothing: if anything does not decrypt with the current key, nothing
 changes. Restart every server instance with the new key right afterwards.`,
 		Args: cobra.NoArgs,
-		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, _ []string) error {
+		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, _ []string) error {
 			if newKeyFile == "" {
 				return errors.New("--new-key-file is required (make a key with `certs genkey`)")
 			}
-			oldKey, err := condocert.LoadKey(f.keyFile, a.cfg.Getenv)
+			oldKey, err := condocert.LoadKey(f.keyFile, c.cfg.Getenv)
 			if err != nil {
 				return fmt.Errorf("current certificate storage key: %w", err)
 			}
@@ -248,7 +262,7 @@ changes. Restart every server instance with the new key right afterwards.`,
 			if err != nil {
 				return fmt.Errorf("new certificate storage key: %w", err)
 			}
-			n, err := condocert.RotateKey(ctx, env.Pool, oldKey, newKey)
+			n, err := condocert.RotateKey(ctx, st.Pool, oldKey, newKey)
 			if err != nil {
 				return err
 			}

@@ -132,18 +132,18 @@ func TestServeStoppedHook(t *testing.T) {
 	stopped := make(chan struct{})
 	var out bytes.Buffer
 	logs := &lockedBuffer{}
-	cmd := condocli.NewCommand(&condocli.Config{
+	cl := newCLI(&condocli.Config{
 		Getenv: func(k string) string { return map[string]string{"DATABASE_URL": db.URL}[k] },
 		Stdin:  strings.NewReader(""), Stdout: &out, Stderr: &out,
 		// Info level, read by the test: serve is asked to stop only once
 		// it listens (a fixed delay was too short on a loaded machine).
 		Logger: slog.New(slog.NewTextHandler(logs, nil)),
-		Serve:  &condocli.ServeConfig{Stopped: func(context.Context) { close(stopped) }},
-	})
-	cmd.SetArgs([]string{"serve", "--http", "127.0.0.1:0", "--shutdown-timeout", "5s"})
+	}, &testApp{stopped: func() { close(stopped) }})
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
-	go func() { errc <- cmd.ExecuteContext(ctx) }()
+	go func() {
+		errc <- cl.Execute(ctx, []string{"serve", "--http", "127.0.0.1:0", "--shutdown-timeout", "5s"})
+	}()
 	condotest.WaitFor(t, 60*time.Second, "serve to listen", func() bool {
 		select {
 		case <-stopped:

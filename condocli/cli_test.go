@@ -3,13 +3,16 @@ package condocli_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/condostack"
 	"github.com/condo-dev/condo/condotest"
 )
 
@@ -36,10 +39,9 @@ type cli struct {
 // run executes the CLI and returns stdout, stderr and the error.
 func (c cli) run(args ...string) (string, string, error) {
 	var out, errb bytes.Buffer
-	cmd := condocli.NewCommand(&condocli.Config{
-		Name:             "hotels",
-		SharedMigrations: c.sharedMigrations(),
-		TenantMigrations: c.migrations(),
+	cl := newCLI(&condocli.Config{
+		Name:  "hotels",
+		Stack: &condostack.Config{SharedMigrations: c.sharedMigrations(), TenantMigrations: c.migrations()},
 		Getenv: func(k string) string {
 			if k == "DATABASE_URL" {
 				return c.url
@@ -50,9 +52,8 @@ func (c cli) run(args ...string) (string, string, error) {
 		Stdout: &out,
 		Stderr: &errb,
 		Logger: condotest.Logger(c.t),
-	})
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(c.t.Context())
+	}, nil)
+	err := cl.Execute(c.t.Context(), args)
 	return out.String(), errb.String(), err
 }
 
@@ -177,4 +178,36 @@ func (c cli) migrations() fs.FS {
 		return c.fs
 	}
 	return tenantFS
+}
+
+// TestMigrateUnknownTenant: migrate --tenant with no such tenant fails
+// without printing a summary of a run that did not happen.
+func TestMigrateUnknownTenant(t *testing.T) {
+	t.Parallel()
+	db := condotest.NewDatabaseInfo(t, nil)
+	c := cli{t: t, url: db.URL}
+	c.ok("migrate")
+	out, _, err := c.run("migrate", "--tenant", "nope")
+	if !errors.Is(err, condo.ErrTenantNotFound) {
+		t.Fatalf("migrate --tenant nope: got %v, want ErrTenantNotFound", err)
+	}
+	if strings.Contains(out, "tenants:") {
+		t.Errorf("migrate --tenant nope printed a summary before its error:\n%s", out)
+	}
+}
+
+// TestArgs: a missing or extra argument is named, and an unknown
+// subcommand is an error rather than help.
+func TestArgs(t *testing.T) {
+	t.Parallel()
+	c := cli{t: t}
+	c.fails("missing SLUG (usage: hotels tenants show SLUG", "tenants", "show")
+	c.fails("missing HOST", "tenants", "domains", "add", "acme")
+	c.fails("too many arguments: want SLUG, got 2", "tenants", "show", "a", "b")
+	c.fails(`unknown command "nope" for "hotels tenants"`, "tenants", "nope")
+	c.fails(`unknown command "nope" for "hotels"`, "nope")
+	_, _, err := c.run("certs", "nope")
+	if !errors.Is(err, condocli.ErrUnknownCommand) {
+		t.Errorf("certs nope: got %v, want ErrUnknownCommand", err)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocert"
 	"github.com/condo-dev/condo/condomigrate"
+	"github.com/condo-dev/condo/condostack"
 )
 
 // ErrDoctorFailed is returned by the doctor command when at least one check
@@ -99,7 +100,7 @@ const factsSQL = `SELECT current_setting('server_version'), current_setting('ser
 FROM pg_roles r, pg_database d, pg_namespace n
 WHERE r.rolname = current_user AND d.datname = current_database() AND n.nspname = 'public'`
 
-func newDoctorCmd(a *app) *cobra.Command {
+func newDoctorCmd(c *CLI) *cobra.Command {
 	var f doctorFlags
 	cmd := &cobra.Command{
 		Use:   "doctor",
@@ -115,14 +116,14 @@ the clock difference between this machine and the database, and the pooler.
 Give it the flags (or CONDO_* variables) that serve runs with.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.doctor(cmd.Context(), cmd.OutOrStdout(), f)
+			return c.doctor(cmd.Context(), cmd.OutOrStdout(), f)
 		},
 	}
-	env := func(name, def string) string { return cmp.Or(a.cfg.Getenv(name), def) }
+	env := func(name, def string) string { return cmp.Or(c.cfg.Getenv(name), def) }
 	fl := cmd.Flags()
-	fl.IntVar(&f.instances, "instances", cmp.Or(envInt(a.cfg.Getenv("CONDO_INSTANCES")), 1), "server instances that share the database [CONDO_INSTANCES]")
-	fl.IntVar(&f.dbConns, "db-conns", cmp.Or(envInt(a.cfg.Getenv(dbConnsEnv)), defaultDBConns), "serve's --db-conns [CONDO_DB_CONNS]")
-	fl.IntVar(&f.tenantPools, "tenant-pools", envInt(a.cfg.Getenv("CONDO_TENANT_POOLS")), "serve's --tenant-pools [CONDO_TENANT_POOLS]")
+	fl.IntVar(&f.instances, "instances", cmp.Or(envInt(c.cfg.Getenv("CONDO_INSTANCES")), 1), "server instances that share the database [CONDO_INSTANCES]")
+	fl.IntVar(&f.dbConns, "db-conns", cmp.Or(envInt(c.cfg.Getenv(dbConnsEnv)), defaultDBConns), "serve's --db-conns [CONDO_DB_CONNS]")
+	fl.IntVar(&f.tenantPools, "tenant-pools", envInt(c.cfg.Getenv("CONDO_TENANT_POOLS")), "serve's --tenant-pools [CONDO_TENANT_POOLS]")
 	fl.StringVar(&f.httpsAddr, "https", env("CONDO_HTTPS_ADDR", ""), "serve's --https [CONDO_HTTPS_ADDR]")
 	fl.StringVar(&f.acmeEmail, "acme-email", "", "serve's --acme-email (automatic certificates)")
 	fl.StringVar(&f.certFile, "cert-file", env("CONDO_CERT_FILE", ""), "serve's --cert-file [CONDO_CERT_FILE]")
@@ -132,7 +133,7 @@ Give it the flags (or CONDO_* variables) that serve runs with.`,
 
 // doctor runs every check, prints one line each, and returns
 // [ErrDoctorFailed] when one failed.
-func (a *app) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
+func (c *CLI) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 	if f.instances < 1 || f.dbConns < 1 || f.tenantPools < 0 {
 		return fmt.Errorf("--instances and --db-conns must be at least 1 and --tenant-pools at least 0, got %d, %d and %d", f.instances, f.dbConns, f.tenantPools)
 	}
@@ -142,10 +143,10 @@ func (a *app) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 		// One line per check, even for a multi-line driver error.
 		fmt.Fprintf(out, "%-4s  %s: %s\n", r.status, r.name, strings.Join(strings.Fields(r.msg), " "))
 	}
-	env, err := a.open(ctx)
+	st, err := c.Open(ctx)
 	var facts *dbFacts
 	if err == nil {
-		facts, err = readFacts(ctx, env)
+		facts, err = readFacts(ctx, st)
 	}
 	if err != nil {
 		// Open's errors name the URL that failed ("direct database url: …").
@@ -154,19 +155,19 @@ func (a *app) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 		report(checkVersion(facts))
 		report(checkRole(facts))
 		report(checkOwnership(facts))
-		if env.Pooler != nil && env.Pooler.Mode.NeedsDirect() {
+		if st.Pooler != nil && st.Pooler.Mode.NeedsDirect() {
 			report(checkConnectionsPooled(facts, f))
 		} else {
 			report(checkConnections(facts, f))
 		}
-		for _, r := range checkMigrations(ctx, env.Migrator, env.Registry, a.cfg.Name) {
+		for _, r := range checkMigrations(ctx, st.Migrator, st.Registry, c.cfg.Name) {
 			report(r)
 		}
 		report(checkClock(facts))
-		report(checkPooler(ctx, env))
-		report(checkBlastRadius(ctx, env))
+		report(checkPooler(ctx, st))
+		report(checkBlastRadius(ctx, st))
 	}
-	report(a.checkCertKey(ctx, env, f))
+	report(c.checkCertKey(ctx, st, f))
 
 	var fails, warns int
 	for _, r := range results {
@@ -186,9 +187,9 @@ func (a *app) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 
 // readFacts asks the server about itself and the login role in one query,
 // then measures the clock difference.
-func readFacts(ctx context.Context, env *Env) (*dbFacts, error) {
+func readFacts(ctx context.Context, st *condostack.Stack) (*dbFacts, error) {
 	var d dbFacts
-	err := env.Pool.QueryRow(ctx, factsSQL).Scan(&d.version, &d.versionNum, &d.user, &d.db,
+	err := st.Pool.QueryRow(ctx, factsSQL).Scan(&d.version, &d.versionNum, &d.user, &d.db,
 		&d.superuser, &d.createRole, &d.connLimit, &d.ownsDB, &d.ownsPublic, &d.createInDB, &d.createInPub,
 		&d.dbOwner, &d.maxConns, &d.reserved, &d.inUse)
 	if err != nil {
@@ -202,7 +203,7 @@ func readFacts(ctx context.Context, env *Env) (*dbFacts, error) {
 	for range 3 {
 		var serverNow time.Time
 		start := time.Now()
-		if err := env.Pool.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&serverNow); err != nil {
+		if err := st.Pool.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&serverNow); err != nil {
 			return nil, err
 		}
 		rtt := time.Since(start)
@@ -377,21 +378,21 @@ func checkClock(d *dbFacts) checkResult {
 // opened: [condo.DetectPooler]) and, behind a transaction pooler, whether
 // the direct URL that LISTEN and migrations need is set and answers. A
 // statement pooler never gets here: opening the database refuses it.
-func checkPooler(ctx context.Context, env *Env) checkResult {
+func checkPooler(ctx context.Context, st *condostack.Stack) checkResult {
 	const name = "pooler"
-	p := env.Pooler
+	p := st.Pooler
 	if p == nil {
 		return checkResult{name, statusSkip, "not checked"}
 	}
-	separate := env.Direct != nil && env.Direct != env.Pool
+	separate := st.Direct != nil && st.Direct != st.Pool
 	if separate {
-		if err := env.Direct.Ping(ctx); err != nil {
+		if err := st.Direct.Ping(ctx); err != nil {
 			return failf(name, "%s; the direct URL (CONDO_DIRECT_DATABASE_URL or --direct-database-url) does not answer: %v", p, err)
 		}
 	}
 	switch p.Mode {
 	case condo.PoolerTransaction:
-		if env.Direct == nil {
+		if st.Direct == nil {
 			hint := ""
 			if p.Assumed {
 				hint = ", or CONDO_POOLER=none (or session) if nothing in between pools transactions"
@@ -424,31 +425,31 @@ func describePooler(p *condo.PoolerInfo) string {
 // checkCertKey checks the certificate storage key when HTTPS with
 // automatic certificates is configured: present, well formed, and opening
 // what the database already holds. env may be nil (no database).
-func (a *app) checkCertKey(ctx context.Context, env *Env, f doctorFlags) checkResult {
+func (c *CLI) checkCertKey(ctx context.Context, st *condostack.Stack, f doctorFlags) checkResult {
 	const name = "certificate key"
 	acme := f.acmeEmail != ""
-	key, err := condocert.LoadKey(f.certKeyFile, a.cfg.Getenv)
+	key, err := condocert.LoadKey(f.certKeyFile, c.cfg.Getenv)
 	switch {
 	case errors.Is(err, condocert.ErrNoKey) && acme:
-		return failf(name, "automatic HTTPS (--acme-email) stores private keys encrypted in the database, and no key is set; make one with `%s certs genkey`, keep it safe, and give it to every instance as $%s or --cert-key-file", a.cfg.Name, condocert.KeyEnv)
-	case errors.Is(err, condocert.ErrNoKey) && f.httpsAddr != "" && f.certFile == "" && (a.cfg.Serve == nil || a.cfg.Serve.TLS == nil):
+		return failf(name, "automatic HTTPS (--acme-email) stores private keys encrypted in the database, and no key is set; make one with `%s certs genkey`, keep it safe, and give it to every instance as $%s or --cert-key-file", c.cfg.Name, condocert.KeyEnv)
+	case errors.Is(err, condocert.ErrNoKey) && f.httpsAddr != "" && f.certFile == "":
 		return warnf(name, "--https without --acme-email or --cert-file: serve needs certificates from one of them (or from the application); with ACME it also needs $%s", condocert.KeyEnv)
 	case errors.Is(err, condocert.ErrNoKey):
 		return okf(name, "not needed (no automatic HTTPS configured)")
 	case err != nil:
-		return failf(name, "%v; make a new one with `%s certs genkey`", err, a.cfg.Name)
+		return failf(name, "%v; make a new one with `%s certs genkey`", err, c.cfg.Name)
 	}
-	if env == nil {
+	if st == nil {
 		return okf(name, "set (not compared with the stored certificates: no database)")
 	}
-	st, err := condocert.NewStorage(env.Pool, &condocert.StorageConfig{EncryptionKey: key})
+	storage, err := condocert.NewStorage(st.Pool, &condocert.StorageConfig{EncryptionKey: key})
 	if err != nil {
 		return failf(name, "%v", err)
 	}
-	n, err := st.CheckKey(ctx)
+	n, err := storage.CheckKey(ctx)
 	switch {
 	case errors.Is(err, condocert.ErrWrongKey):
-		return failf(name, "the key does not open the certificates stored in the database (%s): it is not the key they were stored with; use that one, or `%s certs rotate-key` with both", plural(n, "encrypted value"), a.cfg.Name)
+		return failf(name, "the key does not open the certificates stored in the database (%s): it is not the key they were stored with; use that one, or `%s certs rotate-key` with both", plural(n, "encrypted value"), c.cfg.Name)
 	case err != nil:
 		return failf(name, "cannot read the certificate storage: %v", err)
 	case n == 0:

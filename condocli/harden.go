@@ -6,13 +6,13 @@ import (
 	"io"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condostack"
 )
 
-func newHardenCmd(a *app) *cobra.Command {
+func newHardenCmd(c *CLI) *cobra.Command {
 	var (
 		roles []string
 		print bool
@@ -33,16 +33,16 @@ reports the database's state.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			env, err := a.open(ctx)
+			st, err := c.Open(ctx)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			st, err := condo.CheckHardening(ctx, env.Pool)
+			hs, err := condo.CheckHardening(ctx, st.Pool)
 			if err != nil {
 				return err
 			}
-			me, defaults, err := defaultHardenRoles(ctx, env)
+			me, defaults, err := defaultHardenRoles(ctx, st)
 			if err != nil {
 				return err
 			}
@@ -53,20 +53,20 @@ reports the database's state.`,
 			if err != nil {
 				return err
 			}
-			if print || !st.Superuser {
+			if print || !hs.Superuser {
 				if !print {
 					fmt.Fprintf(out, "-- %s is not a superuser: run this once as the superuser in this database.\n", me)
 				}
 				fmt.Fprint(out, sql)
 				return nil
 			}
-			if err := condo.Harden(ctx, env.Pool, roles...); err != nil {
+			if err := condo.Harden(ctx, st.Pool, roles...); err != nil {
 				return err
 			}
-			if st, err = condo.CheckHardening(ctx, env.Pool); err != nil {
+			if hs, err = condo.CheckHardening(ctx, st.Pool); err != nil {
 				return err
 			}
-			printHardening(out, st)
+			printHardening(out, hs)
 			return nil
 		},
 	}
@@ -77,9 +77,9 @@ reports the database's state.`,
 
 // defaultHardenRoles returns the connected role and the roles that keep
 // set_config by default: it and the database's owner.
-func defaultHardenRoles(ctx context.Context, env *Env) (string, []string, error) {
+func defaultHardenRoles(ctx context.Context, st *condostack.Stack) (string, []string, error) {
 	var me, owner string
-	err := env.Pool.QueryRow(ctx, `SELECT current_user, pg_get_userbyid(datdba) FROM pg_database
+	err := st.Pool.QueryRow(ctx, `SELECT current_user, pg_get_userbyid(datdba) FROM pg_database
 		WHERE datname = current_database()`).Scan(&me, &owner)
 	if err != nil {
 		return "", nil, fmt.Errorf("harden: %w", err)
@@ -93,16 +93,16 @@ func defaultHardenRoles(ctx context.Context, env *Env) (string, []string, error)
 
 // hardenIfSuperuser hardens the database when migrate runs as a superuser
 // and it is not hardened yet: the one time Condo holds the privilege.
-func (a *app) hardenIfSuperuser(ctx context.Context, env *Env, out io.Writer) error {
-	st, err := condo.CheckHardening(ctx, env.Pool)
-	if err != nil || !st.Superuser || st.SetConfigRevoked {
+func (c *CLI) hardenIfSuperuser(ctx context.Context, st *condostack.Stack, out io.Writer) error {
+	hs, err := condo.CheckHardening(ctx, st.Pool)
+	if err != nil || !hs.Superuser || hs.SetConfigRevoked {
 		return err
 	}
-	_, roles, err := defaultHardenRoles(ctx, env)
+	_, roles, err := defaultHardenRoles(ctx, st)
 	if err != nil {
 		return err
 	}
-	if err := condo.Harden(ctx, env.Pool, roles...); err != nil {
+	if err := condo.Harden(ctx, st.Pool, roles...); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "hardened: set_config revoked from tenant roles, kept by %s (see harden)\n", strings.Join(roles, ", "))
@@ -111,35 +111,35 @@ func (a *app) hardenIfSuperuser(ctx context.Context, env *Env, out io.Writer) er
 
 // checkBlastRadius is doctor's check of what one SQL injection in tenant
 // code can reach (see harden and runtime-grant).
-func checkBlastRadius(ctx context.Context, env *Env) checkResult {
+func checkBlastRadius(ctx context.Context, st *condostack.Stack) checkResult {
 	const name = "blast radius"
-	st, err := condo.CheckHardening(ctx, env.Pool)
+	hs, err := condo.CheckHardening(ctx, st.Pool)
 	switch {
 	case err != nil:
 		return failf(name, "cannot read the privileges: %v", err)
-	case !st.SetConfigGranted:
-		return failf(name, "%s may not execute set_config, so tenant queries cannot switch tenants; as the superuser run what `harden --print` prints", env.Pool.Config().ConnConfig.User)
-	case !st.SetConfigRevoked:
+	case !hs.SetConfigGranted:
+		return failf(name, "%s may not execute set_config, so tenant queries cannot switch tenants; as the superuser run what `harden --print` prints", st.Pool.Config().ConnConfig.User)
+	case !hs.SetConfigRevoked:
 		return warnf(name, "tenant roles may call set_config, so one injected SQL statement can leave its tenant role and read every tenant; as the superuser run what `harden --print` prints, once")
-	case len(st.RuntimeRoles) == 0:
+	case len(hs.RuntimeRoles) == 0:
 		return okf(name, "set_config revoked from tenant roles; one role for everything (split roles with a runtime role, see runtime-grant, to keep stacked statements away from the owner: secrets, registry, DDL)")
 	default:
-		return okf(name, "set_config revoked from tenant roles; tenant transactions may run as runtime role %s", strings.Join(st.RuntimeRoles, ", "))
+		return okf(name, "set_config revoked from tenant roles; tenant transactions may run as runtime role %s", strings.Join(hs.RuntimeRoles, ", "))
 	}
 }
 
-func printHardening(w io.Writer, st *condo.HardeningStatus) {
+func printHardening(w io.Writer, hs *condo.HardeningStatus) {
 	yes := map[bool]string{true: "yes", false: "no"}
-	fmt.Fprintf(w, "set_config revoked from tenant roles: %s\n", yes[st.SetConfigRevoked])
-	fmt.Fprintf(w, "set_config granted to this role:      %s\n", yes[st.SetConfigGranted])
-	if len(st.RuntimeRoles) > 0 {
-		fmt.Fprintf(w, "runtime roles (split roles):          %s\n", strings.Join(st.RuntimeRoles, ", "))
+	fmt.Fprintf(w, "set_config revoked from tenant roles: %s\n", yes[hs.SetConfigRevoked])
+	fmt.Fprintf(w, "set_config granted to this role:      %s\n", yes[hs.SetConfigGranted])
+	if len(hs.RuntimeRoles) > 0 {
+		fmt.Fprintf(w, "runtime roles (split roles):          %s\n", strings.Join(hs.RuntimeRoles, ", "))
 	} else {
 		fmt.Fprintf(w, "runtime roles (split roles):          none, one role for everything\n")
 	}
 }
 
-func newRuntimeGrantCmd(a *app) *cobra.Command {
+func newRuntimeGrantCmd(c *CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "runtime-grant ROLE",
 		Short: "Let a runtime login role run tenant transactions (split roles)",
@@ -156,14 +156,14 @@ and every new tenant is granted when it is created.
 
 Make the role first, as a role with CREATEROLE:
   CREATE ROLE app_runtime LOGIN NOINHERIT PASSWORD '...';`,
-		Args: cobra.ExactArgs(1),
+		Args: Args("ROLE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			env, err := a.open(ctx)
+			st, err := c.Open(ctx)
 			if err != nil {
 				return err
 			}
-			res, err := condo.GrantRuntime(ctx, env.Pool, args[0], &condo.GrantRuntimeOpts{Tables: a.cfg.RuntimeGrants})
+			res, err := condo.GrantRuntime(ctx, st.Pool, args[0], &condo.GrantRuntimeOpts{Tables: c.cfg.Stack.RuntimeGrants})
 			if err != nil {
 				return err
 			}
@@ -171,45 +171,4 @@ Make the role first, as a role with CREATEROLE:
 			return nil
 		},
 	}
-}
-
-// useRuntime opens the runtime role's pool at url and makes env's registry
-// run tenant transactions on it (split roles), after granting the runtime
-// role whatever tenant roles and declared shared-table grants it lacks, and
-// gives the application env.SharedPool over it. It returns the pool to close after the server
-// stopped.
-func (a *app) useRuntime(ctx context.Context, env *Env, url string, size int32) (*pgxpool.Pool, error) {
-	pcfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, fmt.Errorf("runtime database url: %w", err)
-	}
-	pcfg.MaxConns = size
-	// The runtime URL goes through whatever DATABASE_URL goes through.
-	if env.Pooler != nil {
-		condo.ConfigurePool(pcfg, env.Pooler.Mode)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("runtime database: %w", err)
-	}
-	var role string
-	if err := pool.QueryRow(ctx, "SELECT current_user").Scan(&role); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("runtime database: %w", err)
-	}
-	if _, err := condo.GrantRuntime(ctx, env.Pool, role, &condo.GrantRuntimeOpts{Tables: a.cfg.RuntimeGrants}); err != nil {
-		pool.Close()
-		return nil, err
-	}
-	env.Registry = condo.NewRegistry(env.Pool, env.Migrator, &condo.RegistryConfig{
-		Reserved: a.cfg.Reserved, OnTenantCreated: a.cfg.OnTenantCreated, Logger: a.cfg.Logger,
-		TenantPool: pool,
-	})
-	shared, err := condo.SharedRoleName(role)
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
-	env.SharedPool = condo.NewSharedPool(pool, shared)
-	return pool, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocli"
 	"github.com/condo-dev/condo/condohttp"
+	"github.com/condo-dev/condo/condostack"
 	"github.com/condo-dev/condo/condotest"
 )
 
@@ -76,7 +77,7 @@ func TestHardenAndRuntimeGrant(t *testing.T) {
 // TestServeRuntimeRole serves with split roles: tenant queries run as the
 // runtime role, including for a tenant that the CLI (another registry)
 // creates while the server runs, and the app's shared-table queries
-// (Env.SharedPool) as the shared role, granted Config.RuntimeGrants at
+// (Stack.SharedPool) as the shared role, granted Config.RuntimeGrants at
 // start.
 func TestServeRuntimeRole(t *testing.T) {
 	t.Parallel()
@@ -94,42 +95,44 @@ func TestServeRuntimeRole(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	var out bytes.Buffer
-	cmd := condocli.NewCommand(&condocli.Config{
-		TenantMigrations: tenantFS,
-		RuntimeGrants:    []condo.TableGrant{{Table: "notes", Privileges: []string{"SELECT"}}},
+	cl := newCLI(&condocli.Config{
+		Stack: &condostack.Config{
+			TenantMigrations: tenantFS,
+			RuntimeGrants:    []condo.TableGrant{{Table: "notes", Privileges: []string{"SELECT"}}},
+		},
 		Getenv: func(k string) string {
 			return map[string]string{"DATABASE_URL": db.URL, "CONDO_RUNTIME_DATABASE_URL": db.RuntimeURL}[k]
 		},
 		Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out,
 		Logger: condotest.Logger(t),
-		Serve: &condocli.ServeConfig{Handlers: func(_ context.Context, env *condocli.Env) (condohttp.Handlers, error) {
-			return condohttp.Handlers{Public: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				var who string
-				var n int
-				if err := env.SharedPool.QueryRow(r.Context(), "SELECT current_user::text, count(*)::int FROM public.notes").Scan(&who, &n); err != nil {
-					http.Error(w, err.Error(), 500)
-					return
-				}
-				fmt.Fprintf(w, "%s %d", who, n)
-			}), Tenant: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				var who string
-				err := env.Registry.QueryTenant(r.Context(), func(rows pgx.Rows) error {
-					var err error
-					who, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[string])
-					return err
-				}, "SELECT session_user::text || ' ' || current_user::text")
-				if err != nil {
-					http.Error(w, err.Error(), 500)
-					return
-				}
-				fmt.Fprint(w, who)
-			})}, nil
-		}},
-	})
-	cmd.SetArgs([]string{"serve", "--http", addr, "--base-domain", "example.test", "--db-conns", "4"})
+	}, &testApp{handlers: func(env *condostack.Stack) condohttp.Handlers {
+		return condohttp.Handlers{Public: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var who string
+			var n int
+			if err := env.SharedPool.QueryRow(r.Context(), "SELECT current_user::text, count(*)::int FROM public.notes").Scan(&who, &n); err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			fmt.Fprintf(w, "%s %d", who, n)
+		}), Tenant: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var who string
+			err := env.Registry.QueryTenant(r.Context(), func(rows pgx.Rows) error {
+				var err error
+				who, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[string])
+				return err
+			}, "SELECT session_user::text || ' ' || current_user::text")
+			if err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			fmt.Fprint(w, who)
+		})}
+	}})
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
-	go func() { errc <- cmd.ExecuteContext(ctx) }()
+	go func() {
+		errc <- cl.Execute(ctx, []string{"serve", "--http", addr, "--base-domain", "example.test", "--db-conns", "4"})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-errc

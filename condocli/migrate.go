@@ -14,7 +14,7 @@ import (
 	"github.com/condo-dev/condo/condomigrate"
 )
 
-func newMigrateCmd(a *app) *cobra.Command {
+func newMigrateCmd(c *CLI) *cobra.Command {
 	var (
 		sharedOnly, tenantsOnly, dryRun, stopOnError bool
 		slug                                         string
@@ -31,22 +31,22 @@ do not stop the others (unless --stop-on-error). Run it again to resume.`,
 			if sharedOnly && tenantsOnly {
 				return errors.New("--shared and --tenants exclude each other")
 			}
-			if a.parallel < 0 {
-				return fmt.Errorf("--parallel must be at least 1, got %d", a.parallel)
+			if c.parallel < 0 {
+				return fmt.Errorf("--parallel must be at least 1, got %d", c.parallel)
 			}
 			ctx := cmd.Context()
-			env, err := a.open(ctx)
+			st, err := c.Open(ctx)
 			if err != nil {
 				return err
 			}
 			// The run's lock is a session's, and DDL may be long.
-			if err := env.RequireDirect(); err != nil {
+			if err := st.RequireDirect(); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			if !tenantsOnly && slug == "" {
 				start := time.Now()
-				res, err := env.Migrator.MigrateShared(ctx, &condomigrate.SharedOpts{DryRun: dryRun})
+				res, err := st.Migrator.MigrateShared(ctx, &condomigrate.SharedOpts{DryRun: dryRun})
 				if err != nil {
 					return fmt.Errorf("shared migrations: %w", err)
 				}
@@ -60,7 +60,7 @@ do not stop the others (unless --stop-on-error). Run it again to resume.`,
 				fmt.Fprintf(out, "shared: %d migration(s) %s in %s\n", len(res.Applied), verb, time.Since(start).Round(time.Millisecond))
 			}
 			if !dryRun {
-				if err := a.hardenIfSuperuser(ctx, env, out); err != nil {
+				if err := c.hardenIfSuperuser(ctx, st, out); err != nil {
 					return err
 				}
 			}
@@ -68,15 +68,18 @@ do not stop the others (unless --stop-on-error). Run it again to resume.`,
 				return nil
 			}
 			start := time.Now()
-			opts := &condomigrate.TenantOpts{Slug: slug, Parallel: a.parallel, StopOnError: stopOnError, DryRun: dryRun}
+			opts := &condomigrate.TenantOpts{Slug: slug, Parallel: c.parallel, StopOnError: stopOnError, DryRun: dryRun}
 			var bar *progressbar.ProgressBar
 			opts.Progress = progressFunc(cmd.ErrOrStderr(), &bar)
-			res, err := env.Migrator.MigrateTenants(ctx, env.Registry, opts)
+			res, err := st.Migrator.MigrateTenants(ctx, st.Registry, opts)
 			if bar != nil {
 				_ = bar.Finish()
 				fmt.Fprintln(cmd.ErrOrStderr())
 			}
-			if res != nil {
+			// A summary only for a run that happened: not before an error
+			// that stopped it (an unknown --tenant, a checksum mismatch).
+			var partial *condomigrate.PartialError
+			if res != nil && (err == nil || errors.As(err, &partial)) {
 				if dryRun {
 					for _, p := range res.Pending {
 						fmt.Fprintf(out, "tenants: would migrate %s from %d to %d\n", p.Slug, p.Version, res.Latest)
@@ -97,7 +100,7 @@ do not stop the others (unless --stop-on-error). Run it again to resume.`,
 	f.BoolVar(&sharedOnly, "shared", false, "only the shared migrations")
 	f.BoolVar(&tenantsOnly, "tenants", false, "only the tenant migrations")
 	f.StringVar(&slug, "tenant", "", "only this tenant")
-	f.IntVar(&a.parallel, "parallel", 0, "tenants migrated at once (default: number of CPUs)")
+	f.IntVar(&c.parallel, "parallel", 0, "tenants migrated at once (default: number of CPUs)")
 	f.BoolVar(&dryRun, "dry-run", false, "show what would be done, change nothing")
 	f.BoolVar(&stopOnError, "stop-on-error", false, "stop at the first tenant that fails")
 	return cmd

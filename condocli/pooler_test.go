@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocli"
 	"github.com/condo-dev/condo/condotest"
 )
@@ -37,46 +36,6 @@ func TestPooler(t *testing.T) {
 	direct.fails("statement pooling", "migrate", "--pooler", "statement")
 	// A direct URL that goes through the pooler too.
 	c.fails("direct database url goes through a transaction pooler", "migrate", "--direct-database-url", bouncer.URL)
-}
-
-func TestConnectPooler(t *testing.T) {
-	t.Parallel()
-	db := condotest.NewDatabaseInfo(t, nil)
-	ctx := t.Context()
-	cfg := &condocli.Config{TenantMigrations: tenantFS, Logger: condotest.Logger(t)}
-
-	env, err := condocli.Connect(ctx, cfg, &condocli.OpenOpts{URL: db.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if env.Pooler.Mode != condo.PoolerNone || env.Direct != env.Pool || env.RequireDirect() != nil || env.ListenConnConfig() != nil {
-		t.Errorf("direct: pooler %s, Direct is Pool: %v", env.Pooler, env.Direct == env.Pool)
-	}
-	env.Close()
-
-	bouncer := condotest.NewPgBouncer(t, db, nil)
-	env, err = condocli.Connect(ctx, cfg, &condocli.OpenOpts{URL: bouncer.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if env.Pooler.Mode != condo.PoolerTransaction || env.Direct != nil || !errors.Is(env.RequireDirect(), condocli.ErrNoDirectURL) {
-		t.Errorf("pooler without direct URL: pooler %s, Direct %v, RequireDirect %v", env.Pooler, env.Direct, env.RequireDirect())
-	}
-	env.Close()
-
-	env, err = condocli.Connect(ctx, cfg, &condocli.OpenOpts{URL: bouncer.URL, DirectURL: db.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if env.Direct == nil || env.Direct == env.Pool || env.RequireDirect() != nil || env.ListenConnConfig() == nil {
-		t.Errorf("pooler with direct URL: Direct %v, RequireDirect %v", env.Direct, env.RequireDirect())
-	}
-	env.Close()
-
-	statement := condotest.NewPgBouncer(t, db, &condotest.PgBouncerOpts{PoolMode: "statement"})
-	if _, err := condocli.Connect(ctx, cfg, &condocli.OpenOpts{URL: statement.URL}); !errors.Is(err, condo.ErrStatementPooler) {
-		t.Errorf("statement pooler: got %v, want ErrStatementPooler", err)
-	}
 }
 
 // TestDoctorPooler: doctor's pooler line behind PgBouncer, without and

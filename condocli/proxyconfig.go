@@ -23,7 +23,7 @@ type proxyParams struct {
 	TenantHeader string
 }
 
-func newProxyConfigCmd(a *app) *cobra.Command {
+func newProxyConfigCmd(c *CLI) *cobra.Command {
 	var p proxyParams
 	var domains []string
 	cmd := &cobra.Command{
@@ -42,7 +42,7 @@ A proxy is not needed: "serve --https" terminates TLS itself. Use one when
 it already runs on the machine or terminates TLS for other sites. Then start
 Condo with --trusted-proxy set to the proxy's address, so that its
 X-Forwarded-* headers are believed.`,
-		Args:      cobra.ExactArgs(1),
+		Args:      Args("PROXY"),
 		ValidArgs: []string{"nginx", "apache"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(domains) == 0 {
@@ -95,7 +95,7 @@ X-Forwarded-* headers are believed.`,
 	f.StringVar(&p.CertFile, "cert-file", "", "wildcard certificate (default: certbot's fullchain.pem for the first domain)")
 	f.StringVar(&p.KeyFile, "key-file", "", "its key (default: certbot's privkey.pem)")
 	f.BoolVar(&p.CatchAll, "catch-all", false, "also send every other host (tenants' custom domains) to Condo")
-	f.StringVar(&p.TenantHeader, "tenant-header", a.cfg.Getenv("CONDO_TENANT_HEADER"), "serve's --tenant-header, to clear from clients' requests [CONDO_TENANT_HEADER]")
+	f.StringVar(&p.TenantHeader, "tenant-header", c.cfg.Getenv("CONDO_TENANT_HEADER"), "serve's --tenant-header, to clear from clients' requests [CONDO_TENANT_HEADER]")
 	return cmd
 }
 

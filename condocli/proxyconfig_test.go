@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/condo-dev/condo"
-	"github.com/condo-dev/condo/condocli"
 	"github.com/condo-dev/condo/condohttp"
+	"github.com/condo-dev/condo/condostack"
 	"github.com/condo-dev/condo/condotest"
 )
 
@@ -58,12 +58,12 @@ func TestProxyConfigNginx(t *testing.T) {
 	c.ok("tenants", "create", "acme", "--name", "Acme")
 
 	ctx := t.Context()
-	env, err := condocli.Open(ctx, db.URL, &condocli.Config{TenantMigrations: tenantFS, Logger: condotest.Logger(t)}, 4)
+	st, err := condostack.Open(ctx, &condostack.Config{DatabaseURL: db.URL, PoolSize: 4, TenantMigrations: tenantFS, Logger: condotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer env.Close()
-	res, err := condo.NewResolver(env.Registry, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, TenantHeader: "X-Condo-Tenant", Logger: condotest.Logger(t)})
+	defer st.Close()
+	res, err := condo.NewResolver(st.Registry, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, TenantHeader: "X-Condo-Tenant", Logger: condotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

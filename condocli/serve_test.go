@@ -1,7 +1,6 @@
 package condocli_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +18,7 @@ import (
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocli"
 	"github.com/condo-dev/condo/condohttp"
+	"github.com/condo-dev/condo/condostack"
 	"github.com/condo-dev/condo/condotest"
 )
 
@@ -62,14 +62,13 @@ func TestServeHelperProcess(t *testing.T) {
 			break
 		}
 	}
-	os.Exit(condocli.Main(&condocli.Config{
-		Name:             "hotels",
-		TenantMigrations: tenantFS,
-		Serve: &condocli.ServeConfig{Handlers: func(_ context.Context, env *condocli.Env) (condohttp.Handlers, error) {
-			pools = env.TenantPools
-			return condohttp.Handlers{Public: mux, Tenant: tenant}, nil
-		}},
-	}))
+	os.Exit(newCLI(&condocli.Config{
+		Name:  "hotels",
+		Stack: &condostack.Config{TenantMigrations: tenantFS},
+	}, &testApp{handlers: func(st *condostack.Stack) condohttp.Handlers {
+		pools = st.TenantPools
+		return condohttp.Handlers{Public: mux, Tenant: tenant}
+	}}).Main())
 }
 
 // TestServe runs serve as a separate process: tenants by host, a suspend

@@ -18,34 +18,24 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocert"
+	"github.com/condo-dev/condo/condostack"
 )
 
-func newTenantsCmd(a *app) *cobra.Command {
+func newTenantsCmd(c *CLI) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "tenants",
 		Aliases: []string{"tenant"},
 		Short:   "Create, list, change and delete tenants",
 	}
 	cmd.AddCommand(
-		tenantsCreateCmd(a), tenantsListCmd(a), tenantsShowCmd(a), tenantsUpdateCmd(a),
-		tenantsStatusCmd(a, "suspend", "Stop serving a tenant (its data is kept)", (*condo.Registry).Suspend),
-		tenantsStatusCmd(a, "resume", "Serve a suspended tenant again", (*condo.Registry).Resume),
-		tenantsStatusCmd(a, "restore", "Bring back a deleted (not purged) tenant", (*condo.Registry).Restore),
-		tenantsRenameCmd(a), tenantsDomainsCmd(a), tenantsDeleteCmd(a),
-		tenantsExportCmd(a), tenantsImportCmd(a), tenantsExecCmd(a),
+		tenantsCreateCmd(c), tenantsListCmd(c), tenantsShowCmd(c), tenantsUpdateCmd(c),
+		tenantsStatusCmd(c, "suspend", "Stop serving a tenant (its data is kept)", (*condo.Registry).Suspend),
+		tenantsStatusCmd(c, "resume", "Serve a suspended tenant again", (*condo.Registry).Resume),
+		tenantsStatusCmd(c, "restore", "Bring back a deleted (not purged) tenant", (*condo.Registry).Restore),
+		tenantsRenameCmd(c), tenantsDomainsCmd(c), tenantsDeleteCmd(c),
+		tenantsExportCmd(c), tenantsImportCmd(c), tenantsExecCmd(c),
 	)
 	return cmd
-}
-
-// run wraps a command body that needs the database.
-func (a *app) run(fn func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		env, err := a.open(cmd.Context())
-		if err != nil {
-			return err
-		}
-		return fn(cmd.Context(), cmd, env, args)
-	}
 }
 
 func parseDate(flag, s string) (*time.Time, error) {
@@ -59,7 +49,7 @@ func parseDate(flag, s string) (*time.Time, error) {
 	return &d, nil
 }
 
-func tenantsCreateCmd(a *app) *cobra.Command {
+func tenantsCreateCmd(c *CLI) *cobra.Command {
 	var (
 		name, paidUntil string
 		domains         []string
@@ -68,8 +58,8 @@ func tenantsCreateCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create SLUG --name NAME",
 		Short: "Create a tenant: registry row, domains, schema, role and migrations, atomically",
-		Args:  cobra.ExactArgs(1),
-		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+		Args:  Args("SLUG"),
+		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
 			paid, err := parseDate("paid-until", paidUntil)
 			if err != nil {
 				return err
@@ -77,7 +67,7 @@ func tenantsCreateCmd(a *app) *cobra.Command {
 			if name == "" {
 				return errors.New("--name is required")
 			}
-			t, err := env.Registry.Create(ctx, condo.CreateParams{Slug: args[0], Name: name, Domains: domains, PaidUntil: paid, OnTrial: trial})
+			t, err := st.Registry.Create(ctx, condo.CreateParams{Slug: args[0], Name: name, Domains: domains, PaidUntil: paid, OnTrial: trial})
 			if err != nil {
 				return err
 			}
@@ -131,7 +121,7 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func tenantsListCmd(a *app) *cobra.Command {
+func tenantsListCmd(c *CLI) *cobra.Command {
 	var (
 		p                  condo.ListParams
 		status, paidBefore string
@@ -142,7 +132,7 @@ func tenantsListCmd(a *app) *cobra.Command {
 		Use:   "list",
 		Short: "List tenants",
 		Args:  cobra.NoArgs,
-		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, _ []string) error {
+		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, _ []string) error {
 			p.Status = condo.Status(status)
 			p.AllStatuses = all
 			switch p.Status {
@@ -162,7 +152,7 @@ func tenantsListCmd(a *app) *cobra.Command {
 			}
 			var all []tenantJSON
 			for {
-				page, err := env.Registry.List(ctx, p)
+				page, err := st.Registry.List(ctx, p)
 				if err != nil {
 					return err
 				}
@@ -209,14 +199,14 @@ func tenantsListCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func tenantsShowCmd(a *app) *cobra.Command {
+func tenantsShowCmd(c *CLI) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "show SLUG",
 		Short: "Show one tenant",
-		Args:  cobra.ExactArgs(1),
-		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
-			t, err := env.Registry.Get(ctx, args[0])
+		Args:  Args("SLUG"),
+		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
+			t, err := st.Registry.Get(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -248,7 +238,7 @@ func tenantsShowCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func tenantsUpdateCmd(a *app) *cobra.Command {
+func tenantsUpdateCmd(c *CLI) *cobra.Command {
 	var (
 		name, paidUntil string
 		trial           bool
@@ -257,8 +247,8 @@ func tenantsUpdateCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "update SLUG [--name N] [--paid-until DATE] [--trial=true|false]",
 		Short: "Change a tenant's name, paid-until date or trial flag",
-		Args:  cobra.ExactArgs(1),
-		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+		Args:  Args("SLUG"),
+		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
 			var p condo.UpdateParams
 			if cmd.Flags().Changed("name") {
 				p.Name = &name
@@ -271,7 +261,7 @@ func tenantsUpdateCmd(a *app) *cobra.Command {
 			if cmd.Flags().Changed("trial") {
 				p.OnTrial = &trial
 			}
-			t, err := env.Registry.Update(ctx, args[0], p)
+			t, err := st.Registry.Update(ctx, args[0], p)
 			if err != nil {
 				return err
 			}
@@ -287,13 +277,13 @@ func tenantsUpdateCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func tenantsStatusCmd(a *app, verb, short string, fn func(*condo.Registry, context.Context, string) error) *cobra.Command {
+func tenantsStatusCmd(c *CLI, verb, short string, fn func(*condo.Registry, context.Context, string) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   verb + " SLUG",
 		Short: short,
-		Args:  cobra.ExactArgs(1),
-		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
-			if err := fn(env.Registry, ctx, args[0]); err != nil {
+		Args:  Args("SLUG"),
+		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
+			if err := fn(st.Registry, ctx, args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s done\n", args[0], verb)
@@ -302,13 +292,13 @@ func tenantsStatusCmd(a *app, verb, short string, fn func(*condo.Registry, conte
 	}
 }
 
-func tenantsRenameCmd(a *app) *cobra.Command {
+func tenantsRenameCmd(c *CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rename OLD NEW",
 		Short: "Change a tenant's slug (its subdomain); data stays in place",
-		Args:  cobra.ExactArgs(2),
-		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
-			if err := env.Registry.Rename(ctx, args[0], args[1]); err != nil {
+		Args:  Args("OLD", "NEW"),
+		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
+			if err := st.Registry.Rename(ctx, args[0], args[1]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "renamed %s to %s\n", args[0], args[1])
@@ -317,15 +307,15 @@ func tenantsRenameCmd(a *app) *cobra.Command {
 	}
 }
 
-func tenantsDomainsCmd(a *app) *cobra.Command {
+func tenantsDomainsCmd(c *CLI) *cobra.Command {
 	cmd := &cobra.Command{Use: "domains", Short: "Manage a tenant's custom domains"}
 	var primary, unverified bool
 	add := &cobra.Command{
 		Use:   "add SLUG HOST",
 		Short: "Add a custom domain",
-		Args:  cobra.ExactArgs(2),
-		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
-			d, err := env.Registry.AddDomain(ctx, args[0], args[1], &condo.DomainOpts{Primary: primary, Unverified: unverified})
+		Args:  Args("SLUG", "HOST"),
+		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
+			d, err := st.Registry.AddDomain(ctx, args[0], args[1], &condo.DomainOpts{Primary: primary, Unverified: unverified})
 			if err != nil {
 				return err
 			}
@@ -342,9 +332,9 @@ func tenantsDomainsCmd(a *app) *cobra.Command {
 	add.Flags().BoolVar(&unverified, "unverified", false, "require the owner to prove control before it is served")
 	two := func(use, short string, fn func(*condo.Registry, context.Context, string, string) error) *cobra.Command {
 		return &cobra.Command{
-			Use: use, Short: short, Args: cobra.ExactArgs(2),
-			RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
-				if err := fn(env.Registry, ctx, args[0], args[1]); err != nil {
+			Use: use, Short: short, Args: Args("SLUG", "HOST"),
+			RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
+				if err := fn(st.Registry, ctx, args[0], args[1]); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %s: done\n", args[0], args[1])
@@ -356,9 +346,9 @@ func tenantsDomainsCmd(a *app) *cobra.Command {
 	verify := &cobra.Command{
 		Use:   "verify SLUG HOST",
 		Short: "Check the ownership proof of an unverified domain (DNS TXT record, then HTTP token) and mark it verified",
-		Args:  cobra.ExactArgs(2),
-		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
-			t, err := env.Registry.Get(ctx, args[0])
+		Args:  Args("SLUG", "HOST"),
+		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
+			t, err := st.Registry.Get(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -369,7 +359,7 @@ func tenantsDomainsCmd(a *app) *cobra.Command {
 			if !slices.ContainsFunc(t.Domains, func(d condo.Domain) bool { return d.Host == host }) {
 				return fmt.Errorf("domain %q of tenant %q: %w", host, t.Slug, condo.ErrDomainNotFound)
 			}
-			res, err := condocert.VerifyDomain(ctx, env.Registry, host, &condocert.VerifyOpts{SkipHTTP: dnsOnly})
+			res, err := condocert.VerifyDomain(ctx, st.Registry, host, &condocert.VerifyOpts{SkipHTTP: dnsOnly})
 			if err != nil {
 				return err
 			}
@@ -385,28 +375,28 @@ func tenantsDomainsCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func tenantsDeleteCmd(a *app) *cobra.Command {
+func tenantsDeleteCmd(c *CLI) *cobra.Command {
 	var purge, yes bool
 	cmd := &cobra.Command{
 		Use:   "delete SLUG [--purge] [--yes]",
 		Short: "Delete a tenant (kept until --purge drops its schema, role and rows)",
-		Args:  cobra.ExactArgs(1),
-		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+		Args:  Args("SLUG"),
+		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
 			slug := args[0]
 			if purge && !yes {
 				// Purging is forever: ask for the slug to be typed, as the
 				// admin page does.
-				f, ok := a.cfg.Stdin.(*os.File)
+				f, ok := c.cfg.Stdin.(*os.File)
 				if !ok || !isTerminal(f) {
 					return errors.New("purge deletes the tenant's data for good: pass --yes to confirm")
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "This drops schema, role and data of %q for good. Type the slug to confirm: ", slug)
-				line, _ := bufio.NewReader(a.cfg.Stdin).ReadString('\n')
+				line, _ := bufio.NewReader(c.cfg.Stdin).ReadString('\n')
 				if strings.TrimSpace(line) != slug {
 					return errors.New("not confirmed; nothing deleted")
 				}
 			}
-			if err := env.Registry.Delete(ctx, slug, &condo.DeleteOpts{Purge: purge}); err != nil {
+			if err := st.Registry.Delete(ctx, slug, &condo.DeleteOpts{Purge: purge}); err != nil {
 				return err
 			}
 			if purge {
@@ -422,12 +412,12 @@ func tenantsDeleteCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func tenantsExportCmd(a *app) *cobra.Command {
+func tenantsExportCmd(c *CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "export SLUG FILE",
 		Short: "Write one tenant's schema version and data to a file (- for stdout)",
-		Args:  cobra.ExactArgs(2),
-		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+		Args:  Args("SLUG", "FILE"),
+		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
 			w := cmd.OutOrStdout()
 			var f *os.File
 			if args[1] != "-" {
@@ -441,7 +431,7 @@ func tenantsExportCmd(a *app) *cobra.Command {
 				defer f.Close()
 				w = f
 			}
-			if err := env.Registry.Export(ctx, args[0], w); err != nil {
+			if err := st.Registry.Export(ctx, args[0], w); err != nil {
 				return err
 			}
 			if f != nil {
@@ -465,14 +455,14 @@ func dirOf(p string) string {
 	return "."
 }
 
-func tenantsImportCmd(a *app) *cobra.Command {
+func tenantsImportCmd(c *CLI) *cobra.Command {
 	var name string
 	cmd := &cobra.Command{
 		Use:   "import FILE SLUG",
 		Short: "Create a new tenant from an export file (- for stdin)",
-		Args:  cobra.ExactArgs(2),
-		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
-			var r io.Reader = a.cfg.Stdin
+		Args:  Args("FILE", "SLUG"),
+		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
+			var r io.Reader = c.cfg.Stdin
 			if args[0] != "-" {
 				f, err := os.Open(args[0])
 				if err != nil {
@@ -481,7 +471,7 @@ func tenantsImportCmd(a *app) *cobra.Command {
 				defer f.Close()
 				r = f
 			}
-			t, err := env.Registry.Import(ctx, r, condo.ImportParams{Slug: args[1], Name: name})
+			t, err := st.Registry.Import(ctx, r, condo.ImportParams{Slug: args[1], Name: name})
 			if err != nil {
 				return err
 			}
@@ -493,24 +483,17 @@ func tenantsImportCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func tenantsExecCmd(a *app) *cobra.Command {
+func tenantsExecCmd(c *CLI) *cobra.Command {
 	var sql string
 	cmd := &cobra.Command{
 		Use:   `exec SLUG --sql "SELECT ..."`,
 		Short: "Run one SQL statement in the tenant's transaction and role, and print the rows",
-		Args:  cobra.ExactArgs(1),
-		RunE: a.run(func(ctx context.Context, cmd *cobra.Command, env *Env, args []string) error {
+		Args:  Args("SLUG"),
+		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
 			if strings.TrimSpace(sql) == "" {
 				return errors.New("--sql is required")
 			}
-			t, err := env.Registry.Get(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if t.Status == condo.StatusDeleted {
-				return fmt.Errorf("tenant %q: %w", t.Slug, condo.ErrTenantDeleted)
-			}
-			return env.Registry.InTx(ctx, t, func(ctx context.Context, tx pgx.Tx) error {
+			return st.Registry.InTxBySlug(ctx, args[0], func(ctx context.Context, tx pgx.Tx) error {
 				rows, err := tx.Query(ctx, sql)
 				if err != nil {
 					return err

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"cmp"
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -18,7 +16,7 @@ import (
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 )
 
-func newAdminCmd(cfg *condocli.Config) *cobra.Command {
+func newAdminCmd(cli *condocli.CLI) *cobra.Command {
 	root := &cobra.Command{Use: "admin", Short: "Platform admin accounts (for admin.<base-domain>)"}
 	var generate bool
 	create := &cobra.Command{
@@ -28,19 +26,18 @@ func newAdminCmd(cfg *condocli.Config) *cobra.Command {
 The password is read from the terminal (twice, not echoed) or, when standard
 input is not a terminal, from its first line; --generate makes one and
 prints it.`,
-		Args: cobra.ExactArgs(1),
+		Args: condocli.Args("EMAIL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			password, err := readPassword(cmd, generate)
 			if err != nil {
 				return err
 			}
-			env, stop, err := openEnv(ctx, cmd, cfg)
+			st, err := cli.Open(ctx)
 			if err != nil {
 				return err
 			}
-			defer stop()
-			store := accounts.New(env.Pool, &accounts.Config{Logger: env.Logger})
+			store := accounts.New(st.Pool, &accounts.Config{Logger: st.Logger})
 			u, err := store.CreateAdmin(ctx, args[0], password)
 			var ie *accounts.InputError
 			switch {
@@ -91,38 +88,4 @@ func readPassword(cmd *cobra.Command, generate bool) (string, error) {
 		return "", fmt.Errorf("read password: %w", err)
 	}
 	return strings.TrimRight(line, "\r\n"), nil
-}
-
-// openEnv opens the database as Condo's own commands do: --database-url,
-// else DATABASE_URL, else the development cluster.
-func openEnv(ctx context.Context, cmd *cobra.Command, cfg *condocli.Config) (*condocli.Env, func(), error) {
-	url := ""
-	if fl := cmd.Flag("database-url"); fl != nil {
-		url = fl.Value.String()
-	}
-	getenv := cfg.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	url = cmp.Or(url, getenv("DATABASE_URL"))
-	stopDB := func() {}
-	if url == "" && cfg.DefaultDatabase != nil {
-		u, stop, err := cfg.DefaultDatabase(ctx)
-		if err != nil {
-			return nil, nil, err
-		}
-		url = u
-		if stop != nil {
-			stopDB = stop
-		}
-	}
-	if url == "" {
-		return nil, nil, condocli.ErrNoDatabase
-	}
-	env, err := condocli.Open(ctx, url, cfg, 4)
-	if err != nil {
-		stopDB()
-		return nil, nil, err
-	}
-	return env, func() { env.Close(); stopDB() }, nil
 }

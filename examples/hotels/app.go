@@ -8,13 +8,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/spf13/cobra"
-
-	"github.com/condo-dev/condo/condocli"
 	"github.com/condo-dev/condo/condohttp"
+	"github.com/condo-dev/condo/condostack"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/admin"
-	"github.com/condo-dev/condo/examples/hotels/migrations"
 	"github.com/condo-dev/condo/examples/hotels/site"
 	"github.com/condo-dev/condo/examples/hotels/tenantapp"
 	"github.com/condo-dev/condo/examples/hotels/usage"
@@ -40,51 +37,6 @@ type options struct {
 	logger         *slog.Logger
 }
 
-// newConfig is the whole command line: Condo's commands with the app's
-// migrations and handlers, plus dev and admin.
-func newConfig(o *options) *condocli.Config {
-	var served *hotelsApp // the app serve built, for its Stopped hook
-	cfg := &condocli.Config{
-		Name:             "hotels",
-		Short:            "Condo's reference multi-tenant SaaS: hotels and rooms",
-		SharedMigrations: migrations.Shared(),
-		TenantMigrations: migrations.Tenant(),
-		RuntimeGrants:    migrations.RuntimeGrants(),
-		Getenv:           o.getenv,
-		Logger:           o.logger,
-		DefaultDatabase: func(ctx context.Context) (string, func(), error) {
-			return defaultDatabase(ctx, o.stateDir)
-		},
-		Serve: &condocli.ServeConfig{
-			Handlers: func(ctx context.Context, env *condocli.Env) (condohttp.Handlers, error) {
-				a, err := newApp(ctx, env, o)
-				if err != nil {
-					return condohttp.Handlers{}, err
-				}
-				// Counts are written every few seconds and once more when
-				// serve has drained its requests (Stopped), so requests that
-				// finish during the shutdown are counted too.
-				a.usage.Start(context.WithoutCancel(ctx))
-				served = a
-				return a.handlers, nil
-			},
-			Stopped: func(context.Context) {
-				if served != nil {
-					served.usage.Stop()
-				}
-			},
-		},
-	}
-	if o.stdout != nil {
-		cfg.Stdout = o.stdout
-	}
-	if o.stderr != nil {
-		cfg.Stderr = o.stderr
-	}
-	cfg.Commands = []*cobra.Command{newDevCmd(cfg, o), newAdminCmd(cfg), newDirectoryCmd(cfg)}
-	return cfg
-}
-
 // hotelsApp is the reference app over one database: its handlers and the
 // request counter behind the admin's chart.
 type hotelsApp struct {
@@ -93,37 +45,37 @@ type hotelsApp struct {
 	handlers condohttp.Handlers
 }
 
-// newApp builds the app over env. Its own queries on shared tables
+// newApp builds the app over st. Its own queries on shared tables
 // (accounts, sessions, throttling, invitations, request counts) run on
-// env.SharedPool: with split roles the runtime role's shared role, which
-// holds only migrations.RuntimeGrants. The owner (env.Pool) reads the CSRF key once,
+// st.SharedPool: with split roles the runtime role's shared role, which
+// holds only migrations.RuntimeGrants. The owner (st.Pool) reads the CSRF key once,
 // here, and behind the Registry creates, suspends and deletes tenants:
 // signup writes its user, membership and hand-off in the owner's
 // tenant-creating transaction.
-func newApp(ctx context.Context, env *condocli.Env, o *options) (*hotelsApp, error) {
-	logger := cmp.Or(o.logger, env.Logger)
+func newApp(ctx context.Context, st *condostack.Stack, o *options) (*hotelsApp, error) {
+	logger := cmp.Or(o.logger, st.Logger)
 	acfg := accounts.Config{}
 	if o.accounts != nil {
 		acfg = *o.accounts
 	}
 	acfg.Logger = logger
-	store := accounts.New(env.SharedPool, &acfg)
-	if err := store.LoadKey(ctx, env.Pool); err != nil {
+	store := accounts.New(st.SharedPool, &acfg)
+	if err := store.LoadKey(ctx, st.Pool); err != nil {
 		return nil, err
 	}
-	counter := usage.New(env.SharedPool, &usage.Config{Interval: o.usageInterval, Logger: logger})
-	tenant, err := tenantapp.New(env.Registry, store, &tenantapp.Config{
-		API:    web.NewTenant(env.Registry, &web.Config{Logger: logger, Pools: env.TenantPools}),
+	counter := usage.New(st.SharedPool, &usage.Config{Interval: o.usageInterval, Logger: logger})
+	tenant, err := tenantapp.New(st.Registry, store, &tenantapp.Config{
+		API:    web.NewTenant(st.Registry, &web.Config{Logger: logger, Pools: st.TenantPools}),
 		Logger: logger,
 	})
 	if err != nil {
 		return nil, err
 	}
-	public, err := site.New(env.Registry, store, &site.Config{Logger: logger})
+	public, err := site.New(st.Registry, store, &site.Config{Logger: logger})
 	if err != nil {
 		return nil, err
 	}
-	adm, err := admin.New(env.Registry, store, &admin.Config{Logger: logger})
+	adm, err := admin.New(st.Registry, store, &admin.Config{Logger: logger})
 	if err != nil {
 		return nil, err
 	}

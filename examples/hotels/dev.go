@@ -14,17 +14,17 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocert"
 	"github.com/condo-dev/condo/condocli"
 	"github.com/condo-dev/condo/condohttp"
+	"github.com/condo-dev/condo/condostack"
 )
 
 type devFlags struct {
 	addr, httpsAddr, stateDir, base string
 }
 
-func newDevCmd(cfg *condocli.Config, o *options) *cobra.Command {
+func newDevCmd(cli *condocli.CLI, o *options) *cobra.Command {
 	f := devFlags{}
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -48,7 +48,7 @@ sign nothing but localhost names.
 
 Ctrl-C stops the server and PostgreSQL; nothing is left running.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd, cfg, o, f) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd, cli, o, f) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address (loopback only by default)")
@@ -58,19 +58,11 @@ Ctrl-C stops the server and PostgreSQL; nothing is left running.`,
 	return cmd
 }
 
-func runDev(cmd *cobra.Command, cfg *condocli.Config, o *options, f devFlags) error {
+func runDev(cmd *cobra.Command, cli *condocli.CLI, o *options, f devFlags) error {
 	ctx := cmd.Context()
 	start := time.Now()
 	out := cmd.OutOrStdout()
-	getenv := cfg.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	url := ""
-	if fl := cmd.Flag("database-url"); fl != nil {
-		url = fl.Value.String()
-	}
-	url = cmp.Or(url, getenv("DATABASE_URL"))
+	url := cli.DatabaseURL()
 	dbNote := "DATABASE_URL"
 	if url == "" {
 		fmt.Fprintf(out, "Starting PostgreSQL in %s ...\n", clusterDir(f.stateDir))
@@ -83,33 +75,10 @@ func runDev(cmd *cobra.Command, cfg *condocli.Config, o *options, f devFlags) er
 		defer c.Stop()
 		url, dbNote = u, u
 	}
-	env, err := condocli.Open(ctx, url, cfg, 16)
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	if _, err := env.Migrator.MigrateShared(ctx, nil); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if _, err := env.Migrator.MigrateTenants(ctx, env.Registry, nil); err != nil {
-		return fmt.Errorf("migrate tenants: %w", err)
-	}
-	a, err := newApp(ctx, env, o)
-	if err != nil {
-		return err
-	}
-	created, err := seedDemo(ctx, env, a.store)
-	if err != nil {
-		return fmt.Errorf("demo data: %w", err)
-	}
-	res, err := condo.NewResolver(env.Registry, &condo.ResolverConfig{BaseDomains: []string{f.base}, Logger: env.Logger})
-	if err != nil {
-		return err
-	}
-	scfg := &condohttp.ServerConfig{
-		Handler:         condohttp.NewRouter(res, a.handlers),
-		Resolver:        res,
-		Ready:           env.Pool.Ping,
+	cfg := stackConfig()
+	cfg.DatabaseURL, cfg.PoolSize, cfg.Logger = url, 16, cli.Logger()
+	cfg.Serve = condostack.ServeConfig{
+		BaseDomains:     []string{f.base},
 		Redirect:        condohttp.RedirectNever, // both schemes work, for a browser that does not trust the CA yet
 		ShutdownTimeout: 5 * time.Second,
 		// No HSTS in development, whatever --base-domain is: a
@@ -117,7 +86,6 @@ func runDev(cmd *cobra.Command, cfg *condocli.Config, o *options, f devFlags) er
 		// HTTPS in a browser (condohttp already sends none for
 		// *.localhost and IP addresses).
 		HSTSMaxAge: -1,
-		Logger:     env.Logger,
 	}
 	var ca *condocert.DevCA
 	caNew := false
@@ -125,37 +93,41 @@ func runDev(cmd *cobra.Command, cfg *condocli.Config, o *options, f devFlags) er
 		caDir := filepath.Join(f.stateDir, "ca")
 		_, statErr := os.Stat(caDir)
 		caNew = errors.Is(statErr, fs.ErrNotExist)
+		var err error
 		if ca, err = condocert.NewDevCA(caDir); err != nil {
 			return err
 		}
-		scfg.TLSConfig = ca.TLSConfig()
+		cfg.Serve.TLSConfig = ca.TLSConfig()
 	}
-	srv, err := condohttp.NewServer(scfg)
+	ls, err := listenDev(ctx, f)
 	if err != nil {
 		return err
 	}
-	var ls condohttp.Listeners
-	var lc net.ListenConfig
-	if ls.HTTP, err = lc.Listen(ctx, "tcp", f.addr); err != nil {
-		return fmt.Errorf("%w (choose another address with --addr)", err)
-	}
-	if f.httpsAddr != "" {
-		if ls.HTTPS, err = lc.Listen(ctx, "tcp", f.httpsAddr); err != nil {
-			ls.HTTP.Close()
-			return fmt.Errorf("%w (choose another address with --https, or none with --https \"\")", err)
-		}
-	}
-	if err := res.Start(ctx); err != nil {
-		ls.HTTP.Close()
-		if ls.HTTPS != nil {
-			ls.HTTPS.Close()
-		}
+	cfg.Serve.Listeners = ls.Listeners
+	st, err := condostack.Open(ctx, cfg)
+	if err != nil {
+		ls.close()
 		return err
 	}
-	defer func() { _ = res.Stop(context.WithoutCancel(ctx)) }()
-	a.usage.Start(ctx)
-	defer a.usage.Stop()
-
+	defer st.Close()
+	if _, err := st.Migrator.MigrateShared(ctx, nil); err != nil {
+		ls.close()
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := st.Migrator.MigrateTenants(ctx, st.Registry, nil); err != nil {
+		ls.close()
+		return fmt.Errorf("migrate tenants: %w", err)
+	}
+	a, err := newApp(ctx, st, o)
+	if err != nil {
+		ls.close()
+		return err
+	}
+	created, err := seedDemo(ctx, st, a.store)
+	if err != nil {
+		ls.close()
+		return fmt.Errorf("demo data: %w", err)
+	}
 	site := func(scheme string, ln net.Listener, label string) string {
 		host := f.base
 		if label != "" {
@@ -188,7 +160,38 @@ Hotels is up in %.1fs (demo data %s).
 		fmt.Fprintf(out, "\nHTTPS uses a development CA made just now. To trust it on this machine:\n%s", ca.TrustCommand())
 	}
 	fmt.Fprintln(out, "\nPress Ctrl-C to stop.")
-	err = srv.Serve(ctx, ls)
+	a.usage.Start(ctx)
+	err = st.Serve(ctx, a.handlers)
+	a.usage.Stop()
 	fmt.Fprintln(out, "Stopping.")
 	return err
+}
+
+// listenDev opens, before the database, dev's HTTP and, unless --https is "", HTTPS sockets.
+func listenDev(ctx context.Context, f devFlags) (devSockets, error) {
+	var ls condohttp.Listeners
+	var lc net.ListenConfig
+	var err error
+	if ls.HTTP, err = lc.Listen(ctx, "tcp", f.addr); err != nil {
+		return devSockets{}, fmt.Errorf("%w (choose another address with --addr)", err)
+	}
+	if f.httpsAddr != "" {
+		if ls.HTTPS, err = lc.Listen(ctx, "tcp", f.httpsAddr); err != nil {
+			ls.HTTP.Close()
+			return devSockets{}, fmt.Errorf("%w (choose another address with --https, or none with --https \"\")", err)
+		}
+	}
+	return devSockets{ls}, nil
+}
+
+// devSockets are dev's listeners; close closes them when dev fails before
+// the server took them over.
+type devSockets struct{ condohttp.Listeners }
+
+func (d devSockets) close() {
+	for _, l := range []net.Listener{d.HTTP, d.HTTPS} {
+		if l != nil {
+			l.Close()
+		}
+	}
 }

@@ -22,7 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/condo-dev/condo/condocli"
 	"github.com/condo-dev/condo/condotest"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/internal/pgcluster"
@@ -59,7 +58,7 @@ func startDev(t *testing.T, stateDir string) *devRun {
 	t.Helper()
 	start := time.Now()
 	r := &devRun{out: &syncBuffer{}, errc: make(chan error, 1)}
-	cfg := newConfig(&options{
+	cli := newCLI(&options{
 		stateDir: stateDir,
 		stdout:   r.out,
 		stderr:   r.out,
@@ -67,11 +66,9 @@ func startDev(t *testing.T, stateDir string) *devRun {
 		logger:   condotest.Logger(t),
 		accounts: &accounts.Config{Argon2: &accounts.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1}},
 	})
-	cmd := condocli.NewCommand(cfg)
-	cmd.SetArgs([]string{"dev", "--addr", "127.0.0.1:0", "--https", "127.0.0.1:0"})
 	var ctx context.Context
 	ctx, r.cancel = context.WithCancel(context.Background())
-	go func() { r.errc <- cmd.ExecuteContext(ctx) }()
+	go func() { r.errc <- cli.Execute(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--https", "127.0.0.1:0"}) }()
 	re := regexp.MustCompile(`Tenant acme +http://acme\.localhost:(\d+)/`)
 	// Generous bounds: a loaded CI machine must not fail the test. How fast
 	// dev is (the issue asks for 20 s) is measured and written down in
@@ -214,9 +211,8 @@ func TestDev(t *testing.T) {
 		t.Fatalf("defaultDatabase while dev runs: %q, stop %v, %v; want the running cluster's URL", url, stop != nil, err)
 	}
 	// And a second dev on the same folder refuses, naming the first.
-	cmd := condocli.NewCommand(newConfig(&options{stateDir: dir, getenv: func(string) string { return "" }, stdout: io.Discard, stderr: io.Discard}))
-	cmd.SetArgs([]string{"dev", "--addr", "127.0.0.1:0", "--https", ""})
-	if err := cmd.ExecuteContext(t.Context()); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("already running, pid %d", pid)) {
+	cli := newCLI(&options{stateDir: dir, getenv: func(string) string { return "" }, stdout: io.Discard, stderr: io.Discard})
+	if err := cli.Execute(t.Context(), []string{"dev", "--addr", "127.0.0.1:0", "--https", ""}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("already running, pid %d", pid)) {
 		t.Fatalf("a second dev on the folder: %v; want already running, pid %d", err, pid)
 	}
 	if err := proc.cmd.Process.Signal(os.Interrupt); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condocli"
 	"github.com/condo-dev/condo/internal/pgcluster"
 )
 
@@ -28,22 +29,58 @@ func devURL(port int) string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", devRole, port, devDatabase)
 }
 
-// defaultDatabase is the CLI's database when none is given: the development
-// cluster in stateDir, the running one if "dev" (or another command) has it
-// up, else started for this command (stop stops it).
+// defaultDatabase is the CLI's database when none is given: the
+// development cluster "dev" made in stateDir, the running one if dev (or
+// another command) has it up, else started for this command (stop stops
+// it). A relative stateDir is looked for in the current directory and then
+// in each parent, so a command run in a subdirectory of the repository
+// finds the cluster dev made at its root. It never makes a cluster: a
+// command that silently ran initdb somewhere new would then fail on a
+// missing table; it says how to get a database instead.
 func defaultDatabase(ctx context.Context, stateDir string) (url string, stop func(), err error) {
-	pid, port, err := pgcluster.Running(clusterDir(stateDir))
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := findStateDir(wd, stateDir)
+	if err != nil {
+		return "", nil, err
+	}
+	pid, port, err := pgcluster.Running(clusterDir(dir))
 	if err != nil {
 		return "", nil, err
 	}
 	if pid != 0 && port != 0 {
 		return devURL(port), nil, nil
 	}
-	c, url, err := startDevCluster(ctx, stateDir)
+	c, url, err := startDevCluster(ctx, dir)
 	if err != nil {
 		return "", nil, err
 	}
 	return url, c.Stop, nil
+}
+
+// findStateDir returns the state directory holding a development
+// cluster: stateDir itself when absolute, else stateDir under from or the
+// nearest parent of from that has one. It returns an error wrapping
+// [condocli.ErrNoDatabase] when there is none.
+func findStateDir(from, stateDir string) (string, error) {
+	dirs := []string{stateDir}
+	if !filepath.IsAbs(stateDir) {
+		dirs = dirs[:0]
+		for d := from; ; d = filepath.Dir(d) {
+			dirs = append(dirs, filepath.Join(d, stateDir))
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	for _, d := range dirs {
+		if fi, err := os.Stat(clusterDir(d)); err == nil && fi.IsDir() {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("%w: no development cluster in %s (nor in a parent directory); run `hotels dev` (go run ./examples/hotels dev) in the repository's root first, or set DATABASE_URL", condocli.ErrNoDatabase, stateDir)
 }
 
 // startDevCluster starts the cluster in stateDir (made on first use) and

@@ -11,14 +11,14 @@ import (
 	"github.com/condo-dev/condo/examples/hotels/web"
 )
 
-func newDirectoryCmd(cfg *condocli.Config) *cobra.Command {
+func newDirectoryCmd(cli *condocli.CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "directory on|off SLUG",
 		Short: "Publish or withdraw a tenant's public hotel list (GET /hotels/)",
 		Long: `Publish (on) or withdraw (off) the hotel list of tenant SLUG at
 /hotels/ on its host, as JSON, for anyone. It is off for every new tenant;
 its owner can also switch it on the workspace's Settings page.`,
-		Args:      cobra.ExactArgs(2),
+		Args:      condocli.Args("on|off", "SLUG"),
 		ValidArgs: []string{"on", "off"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var on bool
@@ -30,12 +30,11 @@ its owner can also switch it on the workspace's Settings page.`,
 				return fmt.Errorf("want on or off, got %q", args[0])
 			}
 			ctx := cmd.Context()
-			env, stop, err := openEnv(ctx, cmd, cfg)
+			st, err := cli.Open(ctx)
 			if err != nil {
 				return err
 			}
-			defer stop()
-			err = web.SetDirectory(ctx, env.Registry, args[1], on)
+			err = web.SetDirectory(ctx, st.Registry, args[1], on)
 			if errors.Is(err, condo.ErrTenantNotFound) {
 				return fmt.Errorf("no tenant %q", args[1])
 			}

@@ -20,8 +20,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo"
-	"github.com/condo-dev/condo/condocli"
 	"github.com/condo-dev/condo/condohttp"
+	"github.com/condo-dev/condo/condostack"
 	"github.com/condo-dev/condo/condotest"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/migrations"
@@ -32,10 +32,10 @@ import (
 const testPassword = "correct horse battery"
 
 // testApp is the whole app (public site, tenant app, admin) behind a real
-// condohttp.Server and resolver, on 127.0.0.1, over a fresh database.
+// condo.Server and resolver, on 127.0.0.1, over a fresh database.
 type testApp struct {
 	t    testing.TB
-	env  *condocli.Env
+	env  *condostack.Stack
 	app  *hotelsApp
 	srv  *httptest.Server
 	port string
@@ -57,9 +57,8 @@ func (ta *testApp) directory(slug string, on bool) {
 // output.
 func (ta *testApp) run(args ...string) (string, error) {
 	var out strings.Builder
-	cmd := condocli.NewCommand(newConfig(&options{getenv: func(string) string { return "" }, stdout: &out, stderr: &out}))
-	cmd.SetArgs(append(args, "--database-url", ta.dbURL))
-	err := cmd.ExecuteContext(context.Background())
+	cli := newCLI(&options{getenv: func(string) string { return "" }, stdout: &out, stderr: &out})
+	err := cli.Execute(context.Background(), append(args, "--database-url", ta.dbURL))
 	return out.String(), err
 }
 
@@ -105,27 +104,28 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	db := condotest.NewDatabaseInfo(t, &condotest.DatabaseOpts{Runtime: o.runtime, Cluster: o.cluster})
 	errs := new(atomic.Int64)
 	logger := slog.New(errorCounter{condotest.Logger(t).Handler(), errs})
-	env, err := condocli.Open(ctx, db.URL, &condocli.Config{
-		SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), Logger: logger,
-	}, 8)
-	if err != nil {
-		t.Fatal(err)
+	open := func(runtimeURL string) *condostack.Stack {
+		st, err := condostack.Open(ctx, &condostack.Config{
+			DatabaseURL: db.URL, RuntimeDatabaseURL: runtimeURL, PoolSize: 8,
+			SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(),
+			RuntimeGrants: migrations.RuntimeGrants(), Logger: logger,
+			// serve's defaults.
+			StatementTimeout: 30 * time.Second, AcquireTimeout: 3 * time.Second,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Close)
+		return st
 	}
-	t.Cleanup(env.Close)
+	env := open("")
 	if _, err := env.Migrator.MigrateShared(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if o.runtime {
-		// What serve --runtime-database-url does (condocli's useRuntime).
-		if _, err := condo.GrantRuntime(ctx, env.Pool, db.RuntimeRole, &condo.GrantRuntimeOpts{Tables: migrations.RuntimeGrants()}); err != nil {
-			t.Fatal(err)
-		}
-		env.Registry = condo.NewRegistry(env.Pool, env.Migrator, &condo.RegistryConfig{TenantPool: db.RuntimePool, Logger: logger})
-		shared, err := condo.SharedRoleName(db.RuntimeRole)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env.SharedPool = condo.NewSharedPool(db.RuntimePool, shared)
+		// Split roles, as serve --runtime-database-url runs them: the
+		// runtime role is granted its shared tables, which exist now.
+		env = open(db.RuntimeURL)
 	}
 	a, err := newApp(ctx, env, &options{
 		accounts: &accounts.Config{
@@ -139,16 +139,11 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := condo.NewResolver(env.Registry, &condo.ResolverConfig{BaseDomains: []string{"localhost"}, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := env.Resolver // base domain localhost
 	if err := res.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = res.Stop(context.Background()) })
-	// serve's defaults.
-	env.Registry.SetTimeouts(30*time.Second, 3*time.Second)
 	srv, err := condohttp.NewServer(&condohttp.ServerConfig{Handler: condohttp.NewRouter(res, a.handlers), Resolver: res, Logger: logger, DisableAccessLog: true,
 		Ready: env.Pool.Ping})
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo"
-	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/condostack"
 	"github.com/condo-dev/condo/condotest"
 	"github.com/condo-dev/condo/examples/hotels/migrations"
 	"github.com/condo-dev/condo/examples/hotels/web"
@@ -41,9 +41,10 @@ func TestServeBehindPgBouncer(t *testing.T) {
 	ctx := t.Context()
 	db := condotest.NewDatabaseInfo(t, nil)
 	bouncer := condotest.NewPgBouncer(t, db, &condotest.PgBouncerOpts{PoolSize: 8})
-	env, err := condocli.Connect(ctx, &condocli.Config{
+	env, err := condostack.Open(ctx, &condostack.Config{
+		DatabaseURL: bouncer.URL, DirectDatabaseURL: db.URL, PoolSize: 8,
 		SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), Logger: condotest.Logger(t),
-	}, &condocli.OpenOpts{URL: bouncer.URL, DirectURL: db.URL, PoolSize: 8})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

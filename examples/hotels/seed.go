@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo"
-	"github.com/condo-dev/condo/condocli"
+	"github.com/condo-dev/condo/condostack"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 )
 
@@ -41,14 +41,14 @@ func demoTenants() []demoTenant {
 // demo tenants (with hotels and rooms, owned by the demo user) and the
 // platform admin. Existing tenants are left alone, so a second run keeps
 // whatever was changed. It returns the slugs it created.
-func seedDemo(ctx context.Context, env *condocli.Env, store *accounts.Store) ([]string, error) {
-	userID, err := ensureUser(ctx, env, store)
+func seedDemo(ctx context.Context, st *condostack.Stack, store *accounts.Store) ([]string, error) {
+	userID, err := ensureUser(ctx, st, store)
 	if err != nil {
 		return nil, err
 	}
 	var created []string
 	for i, d := range demoTenants() {
-		_, err := env.Registry.Get(ctx, d.slug)
+		_, err := st.Registry.Get(ctx, d.slug)
 		if err == nil {
 			continue
 		}
@@ -56,7 +56,7 @@ func seedDemo(ctx context.Context, env *condocli.Env, store *accounts.Store) ([]
 			return nil, err
 		}
 		paid := time.Now().UTC().AddDate(0, 0, 30-20*i)
-		_, err = env.Registry.Create(ctx, condo.CreateParams{
+		_, err = st.Registry.Create(ctx, condo.CreateParams{
 			Slug: d.slug, Name: d.name, OnTrial: d.trial, PaidUntil: &paid,
 			OnCreated: func(ctx context.Context, tx pgx.Tx, t *condo.Tenant) error {
 				if err := seedHotels(ctx, tx, d); err != nil {
@@ -71,7 +71,7 @@ func seedDemo(ctx context.Context, env *condocli.Env, store *accounts.Store) ([]
 		created = append(created, d.slug)
 	}
 	var hasAdmin bool
-	if err := env.Pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM public.admin_users WHERE lower(email) = lower($1))", adminEmail).Scan(&hasAdmin); err != nil {
+	if err := st.Pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM public.admin_users WHERE lower(email) = lower($1))", adminEmail).Scan(&hasAdmin); err != nil {
 		return nil, err
 	}
 	if !hasAdmin {
@@ -82,16 +82,16 @@ func seedDemo(ctx context.Context, env *condocli.Env, store *accounts.Store) ([]
 	return created, nil
 }
 
-func ensureUser(ctx context.Context, env *condocli.Env, store *accounts.Store) (int64, error) {
+func ensureUser(ctx context.Context, st *condostack.Stack, store *accounts.Store) (int64, error) {
 	var id int64
-	err := env.Pool.QueryRow(ctx, "SELECT id FROM public.users WHERE lower(email) = lower($1)", demoEmail).Scan(&id)
+	err := st.Pool.QueryRow(ctx, "SELECT id FROM public.users WHERE lower(email) = lower($1)", demoEmail).Scan(&id)
 	if err == nil {
 		return id, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, err
 	}
-	u, err := store.CreateUserTx(ctx, env.Pool, demoEmail, demoPassword)
+	u, err := store.CreateUserTx(ctx, st.Pool, demoEmail, demoPassword)
 	if err != nil {
 		return 0, err
 	}

@@ -1,7 +1,6 @@
-package condocli
+package condostack
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,11 +21,39 @@ const (
 	dbWaitMax   = 10 * time.Second
 )
 
-// waitForDatabase calls ping until it succeeds, with back-off, logging
+// waitForDatabase waits for the database as [Config].DBWait says, serving
+// the starting handler on the HTTP address after the first failed try;
+// the socket stays open for Serve.
+func (s *Stack) waitForDatabase(ctx context.Context) error {
+	limit := max(s.cfg.DBWait, 0)
+	waitDone := make(chan struct{})
+	defer close(waitDone)
+	return retryPing(ctx, s.ping, s.Logger, limit, func() error {
+		if !s.cfg.Serve.listening() {
+			return nil
+		}
+		var lc net.ListenConfig
+		ln, err := lc.Listen(ctx, "tcp", s.cfg.Serve.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", s.cfg.Serve.HTTPAddr, err)
+		}
+		s.httpLn = newHandoff(ln)
+		starting := &http.Server{Handler: startingHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = starting.Serve(s.httpLn.listener(false)) }()
+		// Stopped once the wait ends; the socket stays open for the server.
+		go func() {
+			<-waitDone
+			_ = starting.Shutdown(context.WithoutCancel(ctx))
+		}()
+		return nil
+	})
+}
+
+// retryPing calls ping until it succeeds, with back-off, logging
 // each failed try with its error and when the next one is. It gives up
 // after limit (0: only when ctx ends). onFirstFailure, when not nil, runs
 // once after the first failed try (serve starts answering /readyz then).
-func waitForDatabase(ctx context.Context, ping func(context.Context) error, logger *slog.Logger, limit time.Duration, onFirstFailure func() error) error {
+func retryPing(ctx context.Context, ping func(context.Context) error, logger *slog.Logger, limit time.Duration, onFirstFailure func() error) error {
 	start := time.Now()
 	delay := dbWaitFirst
 	for attempt := 1; ; attempt++ {
@@ -44,7 +71,7 @@ func waitForDatabase(ctx context.Context, ping func(context.Context) error, logg
 			return ctx.Err()
 		}
 		if limit > 0 && time.Since(start)+delay > limit {
-			return fmt.Errorf("database not reachable within %s (--db-wait): %w", limit, err)
+			return fmt.Errorf("database not reachable within %s (DBWait): %w", limit, err)
 		}
 		logger.LogAttrs(ctx, slog.LevelWarn, "database not reachable; retrying",
 			slog.Int("attempt", attempt), slog.String("error", err.Error()),
@@ -171,15 +198,15 @@ func httpListener(h *handoff) net.Listener {
 	return h.listener(true)
 }
 
-// pingDatabase connects to the database URL and the direct URL, when set,
+// ping connects to the database URL and the direct URL, when set,
 // and reports whether both answer. Only a database that is unavailable for
 // now (refused, starting up, out of slots: what condohttp.ErrorStatusCode calls
 // 503) is worth waiting for; any other problem (a bad URL or password, a
 // database that does not exist) is left to open, which reports it at once.
-func (a *app) pingDatabase(ctx context.Context) error {
+func (s *Stack) ping(ctx context.Context) error {
 	for _, u := range []struct{ what, url string }{
-		{"database", cmp.Or(a.databaseURL, a.cfg.Getenv("DATABASE_URL"))},
-		{"direct database", cmp.Or(a.directURL, a.cfg.Getenv("CONDO_DIRECT_DATABASE_URL"))},
+		{"database", s.cfg.DatabaseURL},
+		{"direct database", s.cfg.DirectDatabaseURL},
 	} {
 		if u.url == "" {
 			continue

@@ -1,0 +1,170 @@
+package condostack
+
+import (
+	"cmp"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condocert"
+	"github.com/condo-dev/condo/condohttp"
+)
+
+// DefaultPoolSize is [Config].PoolSize's default: serve's connections.
+const DefaultPoolSize = 20
+
+// Config is everything a [Stack] is built from. Only DatabaseURL is
+// required.
+type Config struct {
+	// DatabaseURL is the owner role's connection string: it owns the
+	// schemas and shared tables; it may go through a pooler such as
+	// PgBouncer. Required.
+	DatabaseURL string
+	// DirectDatabaseURL connects straight to PostgreSQL, for what needs a
+	// session: the migrator (its lock, long DDL) and the resolver's
+	// LISTEN. Needed behind a transaction pooler; optional otherwise.
+	DirectDatabaseURL string
+	// RuntimeDatabaseURL, when set, splits the roles: tenant transactions
+	// and the application's shared-table queries ([Stack].SharedPool, as
+	// ROLE_shared with RuntimeGrants) run as this login role, which owns
+	// nothing; Open grants it what it lacks ([condo.GrantRuntime]).
+	// Empty: one role for everything, the weaker mode.
+	RuntimeDatabaseURL string
+	// Pooler is what sits in front of DatabaseURL. Defaults to
+	// [condo.PoolerAuto]: detected with [condo.DetectPooler].
+	Pooler condo.PoolerMode
+	// PoolSize caps the owner's pool, the direct pool and the runtime
+	// pool. Defaults to [DefaultPoolSize].
+	PoolSize int
+	// TenantPools, when above zero, opens PoolSize more connections split
+	// into this many tenant-affine pools ([condo.TenantPools]) for the
+	// application's tenant reads. Zero: off. At most PoolSize.
+	TenantPools int
+	// StatementTimeout cancels a tenant statement running longer; zero
+	// keeps the server's setting. AcquireTimeout bounds a tenant
+	// transaction's wait for a connection; zero waits as long as ctx.
+	StatementTimeout, AcquireTimeout time.Duration
+	// DBWait is how long Open keeps retrying a database that cannot be
+	// reached (with back-off, logging each try), answering on
+	// Serve.HTTPAddr meanwhile. Zero: no retry. Negative: until ctx ends.
+	DBWait time.Duration
+
+	// SharedMigrations and TenantMigrations are the application's
+	// migration lines (see condomigrate). Nil: none.
+	SharedMigrations, TenantMigrations fs.FS
+	// Reserved labels can't be tenant slugs. Defaults to
+	// condo.DefaultReserved().
+	Reserved []string
+	// OnTenantCreated runs in the creating transaction of every tenant.
+	OnTenantCreated condo.OnTenantCreatedFunc
+	// RuntimeGrants are the application's shared tables its request path
+	// reads and writes, with the privileges it needs there, granted to
+	// the runtime role's shared role with split roles. Defaults to none.
+	RuntimeGrants []condo.TableGrant
+
+	// Serve configures [Stack.Serve] (and the resolver Open builds).
+	Serve ServeConfig
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// ServeConfig configures the edge: the resolver's hosts, the listeners,
+// HTTPS and the proxies in front.
+type ServeConfig struct {
+	// HTTPAddr is the plain-HTTP listen address. Defaults to ":8080".
+	HTTPAddr string
+	// HTTPSAddr is the HTTPS listen address. Empty: no HTTPS.
+	HTTPSAddr string
+	// Listeners, when set, are served instead of listening on the
+	// addresses (the application opened them, e.g. to print the port).
+	Listeners condohttp.Listeners
+	// BaseDomains: slug.<base> is a tenant. Defaults to "localhost".
+	BaseDomains []string
+	// PathPrefix and TenantHeader: see [condo.ResolverConfig].
+	PathPrefix, TenantHeader string
+	// TrustedProxies and ForwardedHeaders: see [condohttp.ServerConfig].
+	TrustedProxies   *condohttp.TrustedProxies
+	ForwardedHeaders condohttp.ForwardedHeaders
+	// Redirect and H2C: see [condohttp.ServerConfig].
+	Redirect condohttp.RedirectMode
+	H2C      bool
+	// HTTPS certificates, one source at most: Certs (condocert's manager
+	// on the stack's pool: ACME, on-demand certificates for verified
+	// tenant domains, reloaded files; its OnDemand.AllowFunc defaults to
+	// the registry's [condocert.RegistryAllow]), TLSConfig (the
+	// application's own, e.g. a development CA), or CertFile and KeyFile
+	// (loaded once).
+	Certs             *condocert.Config
+	TLSConfig         *tls.Config
+	CertFile, KeyFile string
+	// MetricsAddr is the Prometheus /metrics listen address. Empty: none.
+	MetricsAddr string
+	// DisableAccessLog turns the per-request log off.
+	DisableAccessLog bool
+	// ShutdownTimeout is how long a shutdown waits for requests in
+	// flight. Defaults to 30 s.
+	ShutdownTimeout time.Duration
+	// HSTSMaxAge: see [condohttp.ServerConfig]; negative sends no HSTS.
+	HSTSMaxAge time.Duration
+}
+
+// withDefaults returns a copy of cfg with the defaults filled in.
+func (c *Config) withDefaults() Config {
+	d := *c
+	d.PoolSize = cmp.Or(d.PoolSize, DefaultPoolSize)
+	d.Logger = cmp.Or(d.Logger, slog.Default())
+	if len(d.Serve.BaseDomains) == 0 {
+		d.Serve.BaseDomains = []string{"localhost"}
+	}
+	d.Serve.ShutdownTimeout = cmp.Or(d.Serve.ShutdownTimeout, 30*time.Second)
+	return d
+}
+
+// validate returns every problem of c at once.
+func (c *Config) validate() error {
+	var errs []error
+	if c.DatabaseURL == "" {
+		errs = append(errs, ErrNoDatabase)
+	}
+	if c.PoolSize < 1 {
+		errs = append(errs, fmt.Errorf("pool size: want at least 1, got %d", c.PoolSize))
+	}
+	if c.TenantPools < 0 || c.TenantPools > c.PoolSize {
+		errs = append(errs, fmt.Errorf("tenant pools: want 0 (off) to the pool size (%d), got %d", c.PoolSize, c.TenantPools))
+	}
+	s := &c.Serve
+	sources := 0
+	for _, set := range []bool{s.Certs != nil, s.TLSConfig != nil, s.CertFile != "" || s.KeyFile != ""} {
+		if set {
+			sources++
+		}
+	}
+	if sources > 1 {
+		errs = append(errs, errors.New("serve: give one certificate source: Certs, TLSConfig, or CertFile and KeyFile"))
+	}
+	if s.HTTPSAddr != "" && s.Listeners.HTTPS == nil && sources == 0 {
+		errs = append(errs, errors.New("serve: HTTPS needs certificates: Certs, TLSConfig, or CertFile and KeyFile"))
+	}
+	if s.Listeners.HTTPS != nil && sources == 0 {
+		errs = append(errs, errors.New("serve: an HTTPS listener needs certificates"))
+	}
+	return errors.Join(errs...)
+}
+
+// ErrNoDatabase is returned by [Open] when [Config].DatabaseURL is empty.
+var ErrNoDatabase = errors.New("no database: Config.DatabaseURL is empty")
+
+// ErrNoDirectURL is returned by [Stack.RequireDirect] (and so by
+// [Stack.Serve]) behind a transaction pooler without
+// [Config].DirectDatabaseURL.
+var ErrNoDirectURL = errors.New("behind a transaction pooler (such as PgBouncer's pool_mode = transaction), migrations and the change listener need a direct connection to PostgreSQL (Config.DirectDatabaseURL)")
+
+// listening reports whether the stack will serve plain HTTP on an address
+// of its own (the db-wait hand-off needs one).
+func (s *ServeConfig) listening() bool {
+	return s.Listeners.HTTP == nil && s.HTTPAddr != ""
+}

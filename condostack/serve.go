@@ -1,0 +1,113 @@
+package condostack
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/condo-dev/condo/condocert"
+	"github.com/condo-dev/condo/condohttp"
+)
+
+// Serve serves handlers behind the resolver until ctx is done (wire it to
+// SIGTERM and SIGINT with signal.NotifyContext), then shuts down
+// gracefully: it stops accepting, lets requests in flight finish (up to
+// [ServeConfig].ShutdownTimeout) and returns nil. When it returns, no
+// handler runs any more and the database is still open: what the
+// handlers buffered can be flushed before [Stack.Close].
+//
+// It starts the resolver (its LISTEN needs a session: it returns an error
+// wrapping [ErrNoDirectURL] behind a transaction pooler without a direct
+// URL) and, with [ServeConfig].Certs, condocert's manager, which answers
+// domain-ownership proofs and HTTP-01 challenges on the plain-HTTP
+// listener. /readyz pings Pool; /metrics is served on MetricsAddr.
+func (s *Stack) Serve(ctx context.Context, handlers condohttp.Handlers) error {
+	sc := s.cfg.Serve
+	if err := s.RequireDirect(); err != nil {
+		closeAll(httpListener(s.httpLn), sc.Listeners.HTTP, sc.Listeners.HTTPS, sc.Listeners.Metrics)
+		return err
+	}
+	cfg := &condohttp.ServerConfig{
+		Handler:          condohttp.NewRouter(s.Resolver, handlers),
+		HTTPAddr:         sc.HTTPAddr,
+		HTTPListener:     httpListener(s.httpLn),
+		HTTPSAddr:        sc.HTTPSAddr,
+		TLSConfig:        sc.TLSConfig,
+		CertFile:         sc.CertFile,
+		KeyFile:          sc.KeyFile,
+		Redirect:         sc.Redirect,
+		H2C:              sc.H2C,
+		TrustedProxies:   sc.TrustedProxies,
+		ForwardedHeaders: sc.ForwardedHeaders,
+		Resolver:         s.Resolver,
+		ShutdownTimeout:  sc.ShutdownTimeout,
+		HSTSMaxAge:       sc.HSTSMaxAge,
+		Ready:            s.Pool.Ping,
+		Metrics:          condohttp.NewMetrics(nil),
+		MetricsAddr:      sc.MetricsAddr,
+		DisableAccessLog: sc.DisableAccessLog,
+		Logger:           s.Logger,
+	}
+	// The server owns the socket from here on (it closes it).
+	s.httpLn = nil
+	if sc.Certs != nil {
+		m, err := s.startCerts(ctx)
+		if err != nil {
+			closeAll(cfg.HTTPListener, sc.Listeners.HTTP, sc.Listeners.HTTPS, sc.Listeners.Metrics)
+			return fmt.Errorf("https: %w", err)
+		}
+		defer func() { _ = m.Stop(context.WithoutCancel(ctx)) }()
+		cfg.TLSConfig = m.TLSConfig()
+		cfg.HTTPHandler = func(next http.Handler) http.Handler {
+			return condocert.VerifyHandler(s.Registry, m.HTTPChallengeHandler(next))
+		}
+	}
+	srv, err := condohttp.NewServer(cfg)
+	if err != nil {
+		closeAll(cfg.HTTPListener, sc.Listeners.HTTP, sc.Listeners.HTTPS, sc.Listeners.Metrics)
+		return err
+	}
+	if err := s.Resolver.Start(ctx); err != nil {
+		closeAll(cfg.HTTPListener, sc.Listeners.HTTP, sc.Listeners.HTTPS, sc.Listeners.Metrics)
+		return err
+	}
+	defer func() { _ = s.Resolver.Stop(context.WithoutCancel(ctx)) }()
+	if sc.Listeners.HTTP != nil || sc.Listeners.HTTPS != nil {
+		return srv.Serve(ctx, sc.Listeners)
+	}
+	return srv.ListenAndServe(ctx)
+}
+
+// startCerts starts condocert's manager over Pool with [ServeConfig].Certs:
+// on-demand certificates only for the registry's active, verified tenant
+// domains unless the config says otherwise.
+func (s *Stack) startCerts(ctx context.Context) (*condocert.Manager, error) {
+	cc := *s.cfg.Serve.Certs
+	if cc.OnDemand != nil && cc.OnDemand.AllowFunc == nil {
+		od := *cc.OnDemand
+		od.AllowFunc = condocert.RegistryAllow(s.Registry)
+		cc.OnDemand = &od
+	}
+	if cc.Logger == nil {
+		cc.Logger = s.Logger
+	}
+	m, err := condocert.New(s.Pool, &cc)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Start(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// closeAll closes the listeners a failed Serve was given, so that no
+// socket outlives it.
+func closeAll(ls ...net.Listener) {
+	for _, l := range ls {
+		if l != nil {
+			_ = l.Close()
+		}
+	}
+}
