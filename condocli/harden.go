@@ -42,7 +42,7 @@ reports the database's state.`,
 			if err != nil {
 				return err
 			}
-			me, defaults, err := defaultHardenRoles(ctx, st)
+			me, defaults, err := condo.DefaultHardenRoles(ctx, st.Pool)
 			if err != nil {
 				return err
 			}
@@ -75,34 +75,10 @@ reports the database's state.`,
 	return cmd
 }
 
-// defaultHardenRoles returns the connected role and the roles that keep
-// set_config by default: it and the database's owner.
-func defaultHardenRoles(ctx context.Context, st *condostack.Stack) (string, []string, error) {
-	var me, owner string
-	err := st.Pool.QueryRow(ctx, `SELECT current_user, pg_get_userbyid(datdba) FROM pg_database
-		WHERE datname = current_database()`).Scan(&me, &owner)
-	if err != nil {
-		return "", nil, fmt.Errorf("harden: %w", err)
-	}
-	roles := []string{me}
-	if owner != me {
-		roles = append(roles, owner)
-	}
-	return me, roles, nil
-}
-
-// hardenIfSuperuser hardens the database when migrate runs as a superuser
-// and it is not hardened yet: the one time Condo holds the privilege.
+// hardenIfSuperuser is migrate's [condo.HardenIfSuperuser], printed.
 func (c *CLI) hardenIfSuperuser(ctx context.Context, st *condostack.Stack, out io.Writer) error {
-	hs, err := condo.CheckHardening(ctx, st.Pool)
-	if err != nil || !hs.Superuser || hs.SetConfigRevoked {
-		return err
-	}
-	_, roles, err := defaultHardenRoles(ctx, st)
-	if err != nil {
-		return err
-	}
-	if err := condo.Harden(ctx, st.Pool, roles...); err != nil {
+	roles, err := condo.HardenIfSuperuser(ctx, st.Pool)
+	if err != nil || roles == nil {
 		return err
 	}
 	fmt.Fprintf(out, "hardened: set_config revoked from tenant roles, kept by %s (see harden)\n", strings.Join(roles, ", "))
