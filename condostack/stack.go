@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,8 +53,9 @@ type Stack struct {
 	Resolver *condo.Resolver
 	Logger   *slog.Logger
 
-	cfg    Config
-	httpLn *handoff // the db-wait's socket, handed to Serve
+	cfg       Config
+	httpLn    *handoff // the db-wait's socket, handed to Serve
+	closeOnce sync.Once
 }
 
 // Open builds the stack from cfg: it waits for the database when
@@ -127,8 +129,11 @@ func Open(ctx context.Context, cfg *Config) (_ *Stack, err error) {
 }
 
 // Close closes the pools (and the socket of a database wait that Serve
-// did not take over). Close after Serve has returned.
-func (s *Stack) Close() {
+// did not take over). Close after Serve has returned; calling it again
+// does nothing.
+func (s *Stack) Close() { s.closeOnce.Do(s.close) }
+
+func (s *Stack) close() {
 	if s.httpLn != nil {
 		s.httpLn.close(nil)
 	}
