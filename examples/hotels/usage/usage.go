@@ -33,6 +33,10 @@ type Counter struct {
 	logger   *slog.Logger
 
 	counts sync.Map // tenant id → *atomic.Int64
+	// flushing serialises flushes, so that when Flush returns every count
+	// taken before it is written, also those a periodic flush in flight
+	// took (Stop's final flush and tests rely on it).
+	flushing sync.Mutex
 
 	mu   sync.Mutex // guards stop, done
 	stop context.CancelFunc
@@ -77,6 +81,8 @@ func (c *Counter) Add(id, n int64) {
 // Flush writes the counts gathered so far. Counts that fail to be written
 // are kept for the next flush.
 func (c *Counter) Flush(ctx context.Context) error {
+	c.flushing.Lock()
+	defer c.flushing.Unlock()
 	var ids, ns []int64
 	c.counts.Range(func(k, v any) bool {
 		if n := v.(*atomic.Int64).Swap(0); n > 0 {
