@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +56,9 @@ type VerifyOpts struct {
 	HTTPClient *http.Client
 	// SkipHTTP checks only DNS.
 	SkipHTTP bool
+	// Tenant, when set, is the slug of the tenant host must belong to,
+	// so that an operator who names the wrong pair verifies nothing.
+	Tenant string
 }
 
 // VerifyResult says how a domain was verified.
@@ -68,8 +72,10 @@ type VerifyResult struct {
 // (DNS first, then HTTP) and, if found, has reg record host as verified
 // ([condo.Registry.ConfirmDomain], which every server hears). Verifying an
 // already verified domain checks again and refreshes the time. It returns
-// [condo.ErrDomainNotFound], [ErrNoVerifyToken], or an error wrapping
-// [ErrNotProven] that says what was seen.
+// [condo.ErrDomainNotFound] (also when host is not a domain of
+// [VerifyOpts].Tenant), [condo.ErrTenantNotFound] for no such tenant,
+// [ErrNoVerifyToken], or an error wrapping [ErrNotProven] that says what
+// was seen.
 func VerifyDomain(ctx context.Context, reg *condo.Registry, host string, opts *VerifyOpts) (*VerifyResult, error) {
 	if opts == nil {
 		opts = &VerifyOpts{}
@@ -79,6 +85,15 @@ func VerifyDomain(ctx context.Context, reg *condo.Registry, host string, opts *V
 		return nil, fmt.Errorf("verify %s: %w", host, err)
 	}
 	host = d.Host
+	if opts.Tenant != "" {
+		t, err := reg.Get(ctx, opts.Tenant)
+		if err != nil {
+			return nil, fmt.Errorf("verify %s: %w", host, err)
+		}
+		if !slices.ContainsFunc(t.Domains, func(td condo.Domain) bool { return td.Host == host }) {
+			return nil, fmt.Errorf("verify %s: domain of tenant %q: %w", host, t.Slug, condo.ErrDomainNotFound)
+		}
+	}
 	if d.VerifyToken == "" {
 		return nil, fmt.Errorf("verify %s: %w", host, ErrNoVerifyToken)
 	}

@@ -39,7 +39,18 @@ func TestVerifyDomain(t *testing.T) {
 	}}
 	opts := &condocert.VerifyOpts{Resolvers: []string{k.Addr}, HTTPClient: client}
 
-	res, err := condocert.VerifyDomain(ctx, reg, "shop.customer.test", opts)
+	// The pair must match: another tenant's name, or none, verifies nothing.
+	addTenant(t, reg, "globex", condo.StatusActive, nil)
+	if _, err := condocert.VerifyDomain(ctx, reg, "shop.customer.test", &condocert.VerifyOpts{Resolvers: opts.Resolvers, Tenant: "globex"}); !errors.Is(err, condo.ErrDomainNotFound) {
+		t.Fatalf("shop as globex's: got %v, want ErrDomainNotFound", err)
+	}
+	if _, err := condocert.VerifyDomain(ctx, reg, "shop.customer.test", &condocert.VerifyOpts{Resolvers: opts.Resolvers, Tenant: "nobody"}); !errors.Is(err, condo.ErrTenantNotFound) {
+		t.Fatalf("shop as nobody's: got %v, want ErrTenantNotFound", err)
+	}
+	if d, _ := reg.Domain(ctx, "shop.customer.test"); d == nil || d.Verified {
+		t.Fatalf("shop after the wrong pairs: %+v, want still unverified", d)
+	}
+	res, err := condocert.VerifyDomain(ctx, reg, "shop.customer.test", &condocert.VerifyOpts{Resolvers: opts.Resolvers, HTTPClient: client, Tenant: "acme"})
 	if err != nil || res.Method != "dns" {
 		t.Fatalf("shop: %+v, %v; want verified by dns", res, err)
 	}

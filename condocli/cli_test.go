@@ -211,3 +211,21 @@ func TestArgs(t *testing.T) {
 		t.Errorf("certs nope: got %v, want ErrUnknownCommand", err)
 	}
 }
+
+// TestDomainsVerifyPair: verify checks that the domain is the named
+// tenant's (the rule is condocert.VerifyDomain's, through VerifyOpts.Tenant).
+func TestDomainsVerifyPair(t *testing.T) {
+	t.Parallel()
+	db := condotest.NewDatabaseInfo(t, nil)
+	c := cli{t: t, url: db.URL}
+	c.ok("migrate")
+	c.ok("tenants", "create", "acme", "--name", "Acme")
+	c.ok("tenants", "create", "globex", "--name", "Globex")
+	c.ok("tenants", "domains", "add", "acme", "shop.acme.test", "--unverified")
+	if _, _, err := c.run("tenants", "domains", "verify", "globex", "shop.acme.test"); !errors.Is(err, condo.ErrDomainNotFound) {
+		t.Errorf("verify another tenant's domain: got %v, want ErrDomainNotFound", err)
+	}
+	if _, _, err := c.run("tenants", "domains", "verify", "nobody", "shop.acme.test"); !errors.Is(err, condo.ErrTenantNotFound) {
+		t.Errorf("verify for no such tenant: got %v, want ErrTenantNotFound", err)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -348,18 +347,7 @@ func tenantsDomainsCmd(c *CLI) *cobra.Command {
 		Short: "Check the ownership proof of an unverified domain (DNS TXT record, then HTTP token) and mark it verified",
 		Args:  Args("SLUG", "HOST"),
 		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
-			t, err := st.Registry.Get(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			host, err := condo.NormalizeHost(args[1])
-			if err != nil {
-				return err
-			}
-			if !slices.ContainsFunc(t.Domains, func(d condo.Domain) bool { return d.Host == host }) {
-				return fmt.Errorf("domain %q of tenant %q: %w", host, t.Slug, condo.ErrDomainNotFound)
-			}
-			res, err := condocert.VerifyDomain(ctx, st.Registry, host, &condocert.VerifyOpts{SkipHTTP: dnsOnly})
+			res, err := condocert.VerifyDomain(ctx, st.Registry, args[1], &condocert.VerifyOpts{SkipHTTP: dnsOnly, Tenant: args[0]})
 			if err != nil {
 				return err
 			}
