@@ -103,6 +103,7 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 		// the tenant role can neither read nor forge its migration history.
 		ddl := "CREATE SCHEMA " + s + ";\n" +
 			"SET LOCAL search_path TO " + s + ";\n" + condomigrate.TenantHistoryDDL + ";\n" +
+			condomigrate.TenantHistoryReplicaIdentityDDL + ";\n" +
 			"CREATE ROLE " + ro + " NOLOGIN;\n" +
 			"GRANT " + ro + " TO CURRENT_USER" + r.memberOptions() + ";\n" +
 			grantRuntime +
@@ -110,7 +111,7 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " + ro + ";\n" +
 			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO " + ro + ";\n" +
 			notifySQL(Change{Op: "create", ID: t.ID, Slug: t.Slug, Hosts: hosts})
-		if _, err := tx.Exec(ctx, ddl); err != nil {
+		if err := execScript(ctx, tx, ddl); err != nil {
 			return translate(err)
 		}
 		if t.MigrationVersion, err = r.migrator.ApplyTenantTxUpto(ctx, tx, t.Slug, t.Schema, 0, target); err != nil {

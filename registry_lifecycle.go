@@ -160,8 +160,7 @@ func (r *Registry) Delete(ctx context.Context, slug string, opts *DeleteOpts) er
 			"DROP ROLE " + ro + ";\n" +
 			fmt.Sprintf("DELETE FROM public.condo_tenants WHERE id = %d;\n", t.ID) +
 			notifySQL(Change{Op: "purge", ID: t.ID, Slug: t.Slug, Hosts: hostsOf(t)})
-		_, err = tx.Exec(ctx, sql)
-		return err
+		return execScript(ctx, tx, sql)
 	})
 	if err != nil {
 		return fmt.Errorf("purge tenant %q: %w", slug, err)

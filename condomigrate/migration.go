@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/condo-dev/condo/internal/sqlsplit"
 )
 
 // Migration is one versioned SQL file.
@@ -19,6 +21,10 @@ type Migration struct {
 	Name     string // the description part of the file name
 	SQL      string
 	Checksum string // hex SHA-256 of SQL
+	// Statements are SQL split into its statements (internal/sqlsplit),
+	// sent as one query string each: Citus forwards the text of some DDL
+	// to its workers, which must not get the rest of the file with it.
+	Statements []string
 }
 
 // Line is an ordered set of migrations.
@@ -123,8 +129,17 @@ func Load(name string, fsys fs.FS) (*Line, error) {
 			errs = append(errs, &FileError{e.Name(), "file is not valid UTF-8"})
 			continue
 		}
+		stmts, err := sqlsplit.Split(sql)
+		if err != nil {
+			errs = append(errs, &FileError{e.Name(), err.Error()})
+			continue
+		}
+		if len(stmts) == 0 {
+			errs = append(errs, &FileError{e.Name(), "file holds only comments"})
+			continue
+		}
 		sum := sha256.Sum256(b)
-		l.Migrations = append(l.Migrations, Migration{Version: v, Name: m[2], SQL: sql, Checksum: hex.EncodeToString(sum[:])})
+		l.Migrations = append(l.Migrations, Migration{Version: v, Name: m[2], SQL: sql, Checksum: hex.EncodeToString(sum[:]), Statements: stmts})
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("load %s migrations: %w", name, errors.Join(errs...))

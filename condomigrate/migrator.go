@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/condo-dev/condo/internal/pgexec"
 	"github.com/condo-dev/condo/internal/pgident"
 )
 
@@ -122,6 +123,13 @@ func (m *Migrator) MigrateShared(ctx context.Context, opts *SharedOpts) (*Shared
 		if _, err := conn.Exec(ctx, bootstrapSQL); err != nil {
 			return fmt.Errorf("create migrations table: %w", err)
 		}
+		if v, err := citusVersion(ctx, conn.Conn()); err != nil {
+			return err
+		} else if v != "" && !opts.DryRun {
+			if err := prepareCitus(ctx, conn.Conn()); err != nil {
+				return err
+			}
+		}
 		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, "SET LOCAL search_path TO public"); err != nil {
 				return err
@@ -145,7 +153,7 @@ func (m *Migrator) MigrateShared(ctx context.Context, opts *SharedOpts) (*Shared
 					if opts.DryRun {
 						continue
 					}
-					if _, err := tx.Exec(ctx, mig.SQL); err != nil {
+					if err := pgexec.Each(ctx, tx.Conn().PgConn(), mig.Statements); err != nil {
 						return fmt.Errorf("apply %s migration %d_%s: %w", line.Name, mig.Version, mig.Name, err)
 					}
 					if _, err := tx.Exec(ctx, "INSERT INTO public.condo_migrations (line, version, name, checksum) VALUES ($1, $2, $3, $4)",
@@ -247,6 +255,14 @@ const TenantHistoryDDL = `CREATE TABLE ` + HistoryTable + ` (
     applied_at timestamptz NOT NULL DEFAULT now()
 )`
 
+// TenantHistoryReplicaIdentityDDL follows [TenantHistoryDDL]: the history
+// has no primary key (it would add an index to every tenant), and Citus
+// moves a tenant schema online (citus_schema_move, logical replication) only
+// when every table has a replica identity. FULL costs nothing until a row is
+// updated or deleted, which history rows never are. Core migration 30 gives
+// it to the tenants made before it.
+const TenantHistoryReplicaIdentityDDL = `ALTER TABLE condo_migrations REPLICA IDENTITY FULL`
+
 // ApplyTenantTx brings one tenant schema to the latest tenant migration
 // inside the caller's transaction: it sets search_path to the schema alone,
 // applies the migrations above from, and records them in the schema and in
@@ -279,30 +295,33 @@ func (m *Migrator) ApplyTenantTxUpto(ctx context.Context, tx pgx.Tx, slug, schem
 	if len(pending) == 0 {
 		return from, nil
 	}
+	// One round trip, one statement per query string: the search path,
+	// every statement of every pending migration, then the records. The
+	// search_path change cannot fail on its own, so an error belongs to a
+	// migration or to the records.
 	qs := pgident.Quote(schema)
-	prefix := "SET LOCAL search_path TO " + qs + ";\n"
-	for i, mig := range pending {
-		sql := mig.SQL
-		if i == 0 {
-			// One round trip: the search_path change cannot fail on its own,
-			// so an error here belongs to the migration.
-			sql = prefix + sql
-		}
-		if _, err := tx.Exec(ctx, sql); err != nil {
-			return from, &MigrateError{Tenant: slug, Version: mig.Version, Err: err}
+	stmts := []string{"SET LOCAL search_path TO " + qs}
+	owner := []int64{0} // the version each statement belongs to; 0: no migration
+	for _, mig := range pending {
+		stmts = append(stmts, mig.Statements...)
+		for range mig.Statements {
+			owner = append(owner, mig.Version)
 		}
 	}
-	// Record everything in one more round trip. Names are [a-z0-9_] and
-	// checksums hex (checked by Load), so literals need no escaping beyond
-	// what quoteLiteral does anyway.
-	var b strings.Builder
+	// Names are [a-z0-9_] and checksums hex (checked by Load), so literals
+	// need no escaping beyond what quoteLiteral does anyway.
 	latest := pending[len(pending)-1].Version
 	for _, mig := range pending {
-		fmt.Fprintf(&b, "INSERT INTO %s.condo_migrations (version) VALUES (%d);\n", qs, mig.Version)
-		fmt.Fprintf(&b, "INSERT INTO public.condo_migrations (line, version, name, checksum) VALUES (%s, %d, %s, %s) ON CONFLICT DO NOTHING;\n",
-			quoteLiteral(m.tenant.Name), mig.Version, quoteLiteral(mig.Name), quoteLiteral(mig.Checksum))
+		stmts = append(stmts,
+			fmt.Sprintf("INSERT INTO %s.condo_migrations (version) VALUES (%d)", qs, mig.Version),
+			fmt.Sprintf("INSERT INTO public.condo_migrations (line, version, name, checksum) VALUES (%s, %d, %s, %s) ON CONFLICT DO NOTHING",
+				quoteLiteral(m.tenant.Name), mig.Version, quoteLiteral(mig.Name), quoteLiteral(mig.Checksum)))
 	}
-	if _, err := tx.Exec(ctx, b.String()); err != nil {
+	if err := pgexec.Each(ctx, tx.Conn().PgConn(), stmts); err != nil {
+		var pe *pgexec.Error
+		if errors.As(err, &pe) && pe.Index < len(owner) && owner[pe.Index] != 0 {
+			return from, &MigrateError{Tenant: slug, Version: owner[pe.Index], Err: pe.Err}
+		}
 		return from, &MigrateError{Tenant: slug, Version: latest, Err: fmt.Errorf("record versions: %w", err)}
 	}
 	return latest, nil

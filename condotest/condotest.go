@@ -58,6 +58,7 @@ func Main(m *testing.M) {
 	if server.dir != "" {
 		_ = os.RemoveAll(server.dir)
 	}
+	stopCitus()
 	if code == 0 {
 		if report := checkLeaks(before, leakWait); report != "" {
 			fmt.Fprint(os.Stderr, report)

@@ -20,7 +20,7 @@ func Split(script string) ([]string, error) {
 	var out []string
 	s := script
 	start, depth := 0, 0
-	code := false   // the current piece holds something besides comments
+	code := false  // the current piece holds something besides comments
 	prevWord := "" // the last keyword, to see BEGIN ATOMIC
 	emit := func(end int) {
 		if code {
