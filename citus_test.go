@@ -1,17 +1,29 @@
 package condo_test
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"testing"
+	"testing/fstest"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/condotest"
 )
 
-func newCitusEnv(t testing.TB) *env {
+func newCitusEnv(t testing.TB, tenantFS fstest.MapFS) *env {
 	t.Helper()
 	db := condotest.NewCitusDatabase(t, nil)
-	m, err := condomigrate.New(db.Pool, &condomigrate.Config{Tenant: hotelMigrations(), Logger: condotest.Logger(t)})
+	if tenantFS == nil {
+		tenantFS = hotelMigrations()
+	}
+	m, err := condomigrate.New(db.Pool, &condomigrate.Config{Tenant: tenantFS, Logger: condotest.Logger(t)})
 	if err != nil {
 		t.Fatalf("migrator: %v", err)
 	}
@@ -19,7 +31,125 @@ func newCitusEnv(t testing.TB) *env {
 	return &env{pool: db.Pool, migrator: m, reg: reg, db: db}
 }
 
-func TestCitusExplore(t *testing.T) {
-	e := newCitusEnv(t)
-	e.create(t, "acme")
+// TestCitusLifecycle runs Condo unchanged on a Citus cluster: tenant
+// creation (its schema distributed by Citus), tenant transactions and
+// queries behind their walls, a fleet migration, export and import,
+// suspend, delete and purge.
+func TestCitusLifecycle(t *testing.T) {
+	t.Parallel()
+	e := newCitusEnv(t, nil)
+	ctx := t.Context()
+	acme, globex := e.create(t, "acme"), e.create(t, "globex")
+
+	// Each tenant schema is a distributed schema of its own.
+	rows, _ := e.pool.Query(ctx, "SELECT schema_name::text FROM public.citus_schemas ORDER BY 1")
+	schemas, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{acme.Schema, globex.Schema}, schemas); diff != "" {
+		t.Fatalf("citus_schemas (-want +got):\n%s", diff)
+	}
+
+	for i, ten := range []*condo.Tenant{acme, globex} {
+		err := e.reg.InTenantTx(condo.WithTenant(ctx, ten), func(ctx context.Context, tx pgx.Tx) error {
+			var id int64
+			if err := tx.QueryRow(ctx, "INSERT INTO hotel (name, city, stars) VALUES ($1, 'Paris', 4) RETURNING id", ten.Slug+" hotel").Scan(&id); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO room (hotel_id, number, beds, price) VALUES ($1, $2, 2, 99.5)", id, fmt.Sprint(100+i))
+			return err
+		})
+		if err != nil {
+			t.Fatalf("InTenantTx %s: %v", ten.Slug, err)
+		}
+	}
+	// Sizes come from the shards on the workers, not from the
+	// coordinator's empty placeholders; rows from the workers' statistics,
+	// which are written when a transaction ends.
+	sizes, err := e.reg.Sizes(ctx, []*condo.Tenant{acme, globex})
+	if err != nil {
+		t.Fatalf("Sizes: %v", err)
+	}
+	for _, ten := range []*condo.Tenant{acme, globex} {
+		if s := sizes[ten.Schema]; s.Bytes < 3*8192 {
+			t.Errorf("size of %s = %+v; want the shards' bytes (at least a page per table)", ten.Slug, s)
+		}
+	}
+
+	// The walls: a tenant reads its own rows, and another tenant's schema
+	// is refused.
+	var names []string
+	err = e.reg.QueryTenant(condo.WithTenant(ctx, acme), func(rows pgx.Rows) error {
+		names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	}, "SELECT name FROM hotel ORDER BY id")
+	if err != nil || !cmp.Equal(names, []string{"acme hotel"}) {
+		t.Fatalf("QueryTenant acme = %v, %v; want [acme hotel]", names, err)
+	}
+	err = e.reg.InTenantTx(condo.WithTenant(ctx, acme), func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT count(*) FROM "+pgx.Identifier{globex.Schema, "hotel"}.Sanitize())
+		return err
+	})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+		t.Fatalf("acme reading globex: got %v, want insufficient_privilege (42501)", err)
+	}
+
+	// A fleet migration with an index and an ALTER TABLE (DDL whose text
+	// Citus forwards to the workers).
+	tenantFS := hotelMigrations()
+	tenantFS["0002_rating.sql"] = &fstest.MapFile{Data: []byte(`
+ALTER TABLE hotel ADD COLUMN rating numeric(2,1); -- a comment; with a semicolon
+CREATE INDEX hotel_city ON hotel (city);
+COMMENT ON TABLE hotel IS 'hotels; one per row';`)}
+	m2, err := condomigrate.New(e.pool, &condomigrate.Config{Tenant: tenantFS, Logger: condotest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := m2.MigrateTenants(ctx, e.reg, nil)
+	if err != nil || len(res.Migrated) != 2 {
+		t.Fatalf("MigrateTenants: %v, %+v", err, res)
+	}
+	reg2 := condo.NewRegistry(e.pool, m2, &condo.RegistryConfig{Logger: condotest.Logger(t)})
+
+	// Export and import as a new tenant, itself distributed.
+	var buf bytes.Buffer
+	if err := reg2.Export(ctx, "acme", &buf); err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	copyT, err := reg2.Import(ctx, &buf, condo.ImportParams{Slug: "acme-copy"})
+	if err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	var n int
+	err = reg2.QueryTenant(condo.WithTenant(ctx, copyT), func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := rows.Scan(&n); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}, "SELECT count(*) FROM hotel JOIN room ON room.hotel_id = hotel.id WHERE hotel.rating IS NULL")
+	if err != nil || n != 1 {
+		t.Fatalf("imported rows = %d, %v; want 1", n, err)
+	}
+
+	// Suspend, list, delete, purge.
+	if err := reg2.Suspend(ctx, "globex"); err != nil {
+		t.Fatalf("Suspend: %v", err)
+	}
+	page, err := reg2.List(ctx, condo.ListParams{Status: condo.StatusSuspended})
+	if err != nil || len(page.Tenants) != 1 || page.Tenants[0].Slug != "globex" {
+		t.Fatalf("List suspended = %v, %v", page, err)
+	}
+	if err := reg2.Delete(ctx, "globex", nil); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if err := reg2.Delete(ctx, "globex", &condo.DeleteOpts{Purge: true}); err != nil {
+		t.Fatalf("purge: %v", err)
+	}
+	if err := e.pool.QueryRow(ctx, "SELECT count(*) FROM public.citus_schemas WHERE schema_name::text = $1", globex.Schema).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("purged schema still distributed: %d, %v", n, err)
+	}
 }

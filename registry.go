@@ -75,7 +75,9 @@ type Registry struct {
 
 	prefixMu   sync.Mutex
 	rolePrefix string
-	serverNum  int // server_version_num, read with the prefix
+	serverNum  int    // server_version_num, read with the prefix
+	citus      string // citus extension version, "" when not on Citus
+	citusRead  bool   // citus is known
 }
 
 // NewRegistry returns a registry over pool. Tenant creation applies the

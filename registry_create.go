@@ -101,10 +101,14 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 		}
 		// The migration table is created before the default privileges, so
 		// the tenant role can neither read nor forge its migration history.
-		ddl := "CREATE SCHEMA " + s + ";\n" +
+		citus, err := r.citusVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		ddl := citusCreatePrefix(citus) + "CREATE SCHEMA " + s + ";\n" +
 			"SET LOCAL search_path TO " + s + ";\n" + condomigrate.TenantHistoryDDL + ";\n" +
 			condomigrate.TenantHistoryReplicaIdentityDDL + ";\n" +
-			"CREATE ROLE " + ro + " NOLOGIN;\n" +
+			"CREATE ROLE " + ro + citusRoleLogin(citus) + ";\n" +
 			"GRANT " + ro + " TO CURRENT_USER" + r.memberOptions() + ";\n" +
 			grantRuntime +
 			"GRANT USAGE ON SCHEMA " + s + " TO " + ro + ";\n" +
