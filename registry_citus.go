@@ -2,7 +2,11 @@ package condo
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -52,4 +56,85 @@ func citusRoleLogin(citus string) string {
 		return " NOLOGIN"
 	}
 	return " LOGIN"
+}
+
+// ErrNotCitus is returned by [Registry.Nodes] and [Registry.Move] when the
+// registry's database is not a Citus coordinator.
+var ErrNotCitus = errors.New("not a Citus coordinator (no citus extension in the database)")
+
+// Node is a Citus node's address, as pg_dist_node has it.
+type Node struct {
+	Host string
+	Port int
+}
+
+func (n Node) String() string { return net.JoinHostPort(n.Host, strconv.Itoa(n.Port)) }
+
+// Nodes returns the node that holds each tenant's schema on Citus, keyed by
+// schema name (a tenant's tables are one shard group, so one node). A
+// tenant whose schema is not distributed (made before Citus) is absent.
+// Returns [ErrNotCitus] when the database is not a Citus coordinator.
+func (r *Registry) Nodes(ctx context.Context, ts []*Tenant) (map[string]Node, error) {
+	citus, err := r.citusVersion(ctx, r.pool)
+	if err != nil {
+		return nil, err
+	}
+	if citus == "" {
+		return nil, ErrNotCitus
+	}
+	schemas := make([]string, len(ts))
+	for i, t := range ts {
+		schemas[i] = t.Schema
+	}
+	rows, err := r.pool.Query(ctx, `
+		SELECT DISTINCT ON (n.nspname) n.nspname, dn.nodename, dn.nodeport
+		FROM pg_catalog.pg_dist_shard ds
+		JOIN pg_catalog.pg_dist_placement pl ON pl.shardid = ds.shardid
+		JOIN pg_catalog.pg_dist_node dn ON dn.groupid = pl.groupid AND dn.noderole = 'primary'
+		JOIN pg_catalog.pg_class c ON c.oid = ds.logicalrelid
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = ANY($1)
+		ORDER BY n.nspname`, schemas)
+	if err != nil {
+		return nil, fmt.Errorf("tenant placements: %w", err)
+	}
+	out := make(map[string]Node, len(ts))
+	var schema string
+	var n Node
+	if _, err := pgx.ForEachRow(rows, []any{&schema, &n.Host, &n.Port}, func() error { out[schema] = n; return nil }); err != nil {
+		return nil, fmt.Errorf("tenant placements: %w", err)
+	}
+	return out, nil
+}
+
+// Move moves a tenant's schema to another Citus node online, with
+// citus_schema_move in its default mode: Citus copies the tables and
+// follows their changes by logical replication, then blocks writes to the
+// tenant only for the switch-over, so reads and writes are served
+// throughout. Every table of a tenant needs a replica identity (a primary
+// key, or REPLICA IDENTITY FULL as Condo's migration history has);
+// otherwise Citus refuses and names the table. Moving a tenant to the node
+// it is on does nothing.
+//
+// Returns [ErrTenantNotFound], and [ErrNotCitus] when the database is not a
+// Citus coordinator.
+func (r *Registry) Move(ctx context.Context, slug string, to Node) error {
+	t, err := r.Get(ctx, slug)
+	if err != nil {
+		return err
+	}
+	nodes, err := r.Nodes(ctx, []*Tenant{t})
+	if err != nil {
+		return err
+	}
+	from, ok := nodes[t.Schema]
+	if ok && from == to {
+		return nil
+	}
+	if _, err := r.pool.Exec(ctx, "SELECT pg_catalog.citus_schema_move($1::regnamespace, $2::text, $3::int)", t.Schema, to.Host, to.Port); err != nil {
+		return fmt.Errorf("move tenant %q from %s to %s: %w", slug, from, to, err)
+	}
+	r.logger.LogAttrs(ctx, slog.LevelInfo, "tenant moved", slog.String("tenant", slug),
+		slog.String("from", from.String()), slog.String("to", to.String()))
+	return nil
 }
