@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"testing/fstest"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condomigrate"
@@ -151,5 +153,72 @@ COMMENT ON TABLE hotel IS 'hotels; one per row';`)}
 	}
 	if err := e.pool.QueryRow(ctx, "SELECT count(*) FROM public.citus_schemas WHERE schema_name::text = $1", globex.Schema).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("purged schema still distributed: %d, %v", n, err)
+	}
+}
+
+// TestCitusTenantPools checks what tenant-affine pools buy on Citus: each
+// coordinator backend meets only its pool's tenants, so each tenant role
+// holds at most one connection to the worker with its schema, where one
+// shared pool would give a role one per coordinator backend that ran it.
+func TestCitusTenantPools(t *testing.T) {
+	t.Parallel()
+	e := newCitusEnv(t, nil)
+	ctx := t.Context()
+	var tenants []*condo.Tenant
+	for i := range 8 {
+		tenants = append(tenants, e.create(t, fmt.Sprintf("t%d", i)))
+	}
+	cfg, err := pgxpool.ParseConfig(e.db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 4
+	tp, err := condo.NewTenantPools(ctx, cfg, 4) // one connection each
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Close()
+	reg := condo.NewRegistry(e.pool, e.migrator, &condo.RegistryConfig{TenantPools: tp, Logger: condotest.Logger(t)})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for c := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				ten := tenants[(c+i)%len(tenants)]
+				err := reg.InTenantTx(condo.WithTenant(ctx, ten), func(ctx context.Context, tx pgx.Tx) error {
+					_, err := tx.Exec(ctx, "INSERT INTO hotel (name, city, stars) VALUES ('h', 'c', 3)")
+					return err
+				})
+				if err == nil {
+					err = reg.QueryTenant(condo.WithTenant(ctx, ten), func(rows pgx.Rows) error { rows.Close(); return rows.Err() }, "SELECT count(*) FROM hotel")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatalf("tenant transaction: %v", err)
+	}
+	cc := condotest.Citus(t)
+	for i := range cc.Workers() {
+		conn, err := pgx.Connect(ctx, cc.WorkerURL(i, "postgres", "postgres"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, _ := conn.Query(ctx, `SELECT usename::text, count(*) FROM pg_stat_activity
+			WHERE datname = $1 AND usename LIKE $2 GROUP BY 1 HAVING count(*) > 1`, e.db.Name, e.db.Role+"_tenant_%")
+		over, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+			Role string
+			N    int
+		}])
+		conn.Close(ctx)
+		if err != nil || len(over) > 0 {
+			t.Fatalf("worker %d: tenant roles with more than one connection: %v, %v", i, over, err)
+		}
 	}
 }

@@ -44,6 +44,14 @@ type RegistryConfig struct {
 	// holds only that role's rights (see the README's blast-radius
 	// section). Defaults to the registry's pool: one role, the weaker mode.
 	TenantPool *pgxpool.Pool
+	// TenantPools, when set, runs each tenant's transactions and queries on
+	// its own pool of the set (tenant-affine, [TenantPools.For]) instead
+	// of TenantPool. On Citus, where every tenant role holds worker
+	// connections of its own in each coordinator backend that ran it, this
+	// bounds the workers' connections by the number of tenants instead of
+	// tenants × backends (README, "Scaling out"); there, give each pool
+	// one connection.
+	TenantPools *TenantPools
 	// StatementTimeout, when positive, bounds every statement of tenant
 	// transactions and queries ([Registry.InTx], [Registry.QueryTenant]):
 	// PostgreSQL cancels one that runs longer, and the call returns
@@ -66,6 +74,7 @@ type RegistryConfig struct {
 type Registry struct {
 	pool     *pgxpool.Pool
 	tpool    *pgxpool.Pool // tenant transactions; nil: pool
+	tpools   *TenantPools  // tenant-affine pools; nil: tpool
 	migrator *condomigrate.Migrator
 	reserved []string
 	hook     OnTenantCreatedFunc
@@ -92,6 +101,7 @@ func NewRegistry(pool *pgxpool.Pool, migrator *condomigrate.Migrator, cfg *Regis
 	r := &Registry{
 		pool:       pool,
 		tpool:      cfg.TenantPool,
+		tpools:     cfg.TenantPools,
 		migrator:   migrator,
 		reserved:   cfg.Reserved,
 		hook:       cfg.OnTenantCreated,
@@ -102,7 +112,9 @@ func NewRegistry(pool *pgxpool.Pool, migrator *condomigrate.Migrator, cfg *Regis
 		r.reserved = DefaultReserved()
 	}
 	// Tenant queries run on the tenant pool: its pooler mode counts.
-	if tp := r.tenantPool(); tp != nil {
+	if cfg.TenantPools != nil {
+		r.named = cfg.TenantPools.named
+	} else if tp := r.tenantPool(); tp != nil {
 		r.named = namedStatements(tp.Config().ConnConfig.DefaultQueryExecMode)
 	}
 	r.SetTimeouts(cfg.StatementTimeout, cfg.AcquireTimeout)

@@ -62,6 +62,15 @@ func (p *TenantPools) For(t *Tenant) *pgxpool.Pool {
 	return p.pools[uint64(t.ID)%uint64(len(p.pools))]
 }
 
+// poolFor is the pool that runs tenant t's transactions and queries: its
+// tenant-affine pool when the registry has [RegistryConfig].TenantPools.
+func (r *Registry) poolFor(t *Tenant) *pgxpool.Pool {
+	if r.tpools != nil {
+		return r.tpools.For(t)
+	}
+	return r.tenantPool()
+}
+
 // QueryTenant is [Registry.QueryTenant] on the pool of the tenant in ctx.
 // Returns [ErrNoTenant] when ctx has no tenant.
 func (p *TenantPools) QueryTenant(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error {

@@ -49,7 +49,7 @@ import (
 // with its argument and result types taken from a description cached on
 // the client connection (see queryTenantUnnamed).
 func (r *Registry) QueryTenant(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error {
-	return queryTenant(ctx, func(*Tenant) *pgxpool.Pool { return r.tenantPool() }, r.limits.Load(), !r.named, fn, sql, args)
+	return queryTenant(ctx, r.poolFor, r.limits.Load(), !r.named, fn, sql, args)
 }
 
 func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, lim *queryLimits, unnamed bool, fn func(pgx.Rows) error, sql string, args []any) error {

@@ -49,7 +49,7 @@ func (r *Registry) InTx(ctx context.Context, t *Tenant, fn func(ctx context.Cont
 	if err != nil {
 		return err
 	}
-	conn, err := acquire(ctx, r.tenantPool(), lim.acquire)
+	conn, err := acquire(ctx, r.poolFor(t), lim.acquire)
 	if err != nil {
 		return fmt.Errorf("begin tenant %q transaction: %w", t.Slug, err)
 	}
