@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -220,5 +221,63 @@ func TestCitusTenantPools(t *testing.T) {
 		if err != nil || len(over) > 0 {
 			t.Fatalf("worker %d: tenant roles with more than one connection: %v, %v", i, over, err)
 		}
+	}
+}
+
+// TestCitusSharedReference: a tenant table may reference a shared table on
+// Citus only when that is a reference table. Without one, tenant creation
+// fails naming both tables and what to do; a shared migration that makes
+// it one (only where Citus is installed, so the same file runs on plain
+// PostgreSQL) makes the reference work.
+func TestCitusSharedReference(t *testing.T) {
+	t.Parallel()
+	tenantFS := fstest.MapFS{"0001_booking.sql": {Data: []byte(`
+CREATE TABLE booking (id bigint PRIMARY KEY, plan text NOT NULL REFERENCES public.plan (name));`)}}
+	for _, tc := range []struct {
+		name, shared string
+		wantErr      string
+	}{
+		{"plain shared table", `CREATE TABLE plan (name text PRIMARY KEY);`,
+			`a tenant table references shared table plan, which on Citus must be a reference table`},
+		{"reference table", `CREATE TABLE plan (name text PRIMARY KEY);
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+        PERFORM create_reference_table('public.plan');
+    END IF;
+END
+$$;
+INSERT INTO plan VALUES ('basic');`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db := condotest.NewCitusDatabase(t, nil)
+			m, err := condomigrate.New(db.Pool, &condomigrate.Config{Logger: condotest.Logger(t),
+				Shared: fstest.MapFS{"0001_plan.sql": {Data: []byte(tc.shared)}}, Tenant: tenantFS})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.MigrateShared(t.Context(), nil); err != nil {
+				t.Fatalf("MigrateShared: %v", err)
+			}
+			reg := condo.NewRegistry(db.Pool, m, &condo.RegistryConfig{Logger: condotest.Logger(t)})
+			ten, err := reg.Create(t.Context(), condo.CreateParams{Slug: "acme", Name: "Acme"})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Create: got %v, want an error containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Create: %v", err)
+			}
+			err = reg.InTenantTx(condo.WithTenant(t.Context(), ten), func(ctx context.Context, tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, "INSERT INTO booking VALUES (1, 'basic')")
+				return err
+			})
+			if err != nil {
+				t.Fatalf("insert referencing the reference table: %v", err)
+			}
+		})
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // citusOwnerSetUp is the one-time set-up of the owner role in a database
@@ -67,4 +70,36 @@ func citusVersion(ctx context.Context, conn *pgx.Conn) (string, error) {
 		return "", fmt.Errorf("detect citus: %w", err)
 	}
 	return v, nil
+}
+
+// Citus refuses a foreign key from a tenant table to a shared table that is
+// not a reference table with one of two errors, depending on which of its
+// checks meets it first; only the second names the shared table's schema,
+// in its detail, which error strings leave out.
+var (
+	citusRefRE    = regexp.MustCompile(`^referenced table "([^"]+)" must be a distributed table or a reference table`)
+	citusSchemaRE = regexp.MustCompile(`^"[^"]+" references "([^"]+)" via foreign key constraint`)
+)
+
+// explainCitus adds what to do to a tenant migration's error when it is
+// Citus's refusal of a foreign key to a shared table.
+func explainCitus(err error) error {
+	var pg *pgconn.PgError
+	if !errors.As(err, &pg) {
+		return err
+	}
+	table := ""
+	if m := citusRefRE.FindStringSubmatch(pg.Message); m != nil {
+		table = m[1]
+	} else if strings.HasPrefix(pg.Message, "foreign keys from distributed schemas") {
+		if m := citusSchemaRE.FindStringSubmatch(pg.Detail); m != nil {
+			table = m[1]
+		}
+	}
+	if table == "" {
+		return err
+	}
+	return fmt.Errorf("a tenant table references shared table %s, which on Citus must be a reference table: "+
+		"make it one in a shared migration (SELECT create_reference_table('%s'), see the README's \"Scaling out\"): %w",
+		table, table, err)
 }

@@ -320,7 +320,7 @@ func (m *Migrator) ApplyTenantTxUpto(ctx context.Context, tx pgx.Tx, slug, schem
 	if err := pgexec.Each(ctx, tx.Conn().PgConn(), stmts); err != nil {
 		var pe *pgexec.Error
 		if errors.As(err, &pe) && pe.Index < len(owner) && owner[pe.Index] != 0 {
-			return from, &MigrateError{Tenant: slug, Version: owner[pe.Index], Err: pe.Err}
+			return from, &MigrateError{Tenant: slug, Version: owner[pe.Index], Err: explainCitus(pe.Err)}
 		}
 		return from, &MigrateError{Tenant: slug, Version: latest, Err: fmt.Errorf("record versions: %w", err)}
 	}
