@@ -16,6 +16,19 @@
 // a migration whose file changed after it was applied is refused with
 // [ErrChecksumMismatch].
 //
+// # One statement per query string
+//
+// A migration file is split into its statements when it is loaded
+// (internal/sqlsplit understands quotes, E'' strings, dollar quotes,
+// comments and BEGIN ATOMIC bodies), and they are sent as one query string
+// each, all of a tenant's pending migrations and their records in one round
+// trip (internal/pgexec). On Citus, which forwards the text of some DDL to
+// its workers, a file sent whole would fail ("cannot insert multiple
+// commands into a prepared statement"). On Citus, MigrateShared also does
+// the owner role's one-time set-up ([CitusOwnerSetUpSQL]), and a tenant
+// migration's foreign key to a shared table that is not a reference table
+// fails naming that table.
+//
 // # Fleet runs
 //
 // [Migrator.MigrateTenants] asks the tenant registry (a [TenantStore],

@@ -22,6 +22,16 @@
 // database on it. Under CONDO_TEST_DATABASE_URL it still starts its own
 // server: a shared one cannot be restarted.
 //
+// # Citus
+//
+// [NewCitusDatabase] makes a test's database on a Citus cluster (a
+// coordinator and two workers, schema-based sharding on, wal_level=logical)
+// that [Citus] starts on first use, once per test process, from the
+// PostgreSQL that has Citus installed (see internal/citus), and [Main]
+// stops. The owner is, again, a login role with CREATEROLE that is not a
+// superuser. Without Citus the test is skipped, or fails when
+// CONDO_REQUIRE_TOOLS is set.
+//
 // # Goroutine leaks
 //
 // After tests that passed, [Main] waits up to 5 seconds for every goroutine
