@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
@@ -280,4 +281,44 @@ INSERT INTO plan VALUES ('basic');`, ""},
 			}
 		})
 	}
+}
+
+// TestCitusInstancesSeeChanges: two Condo instances against the
+// coordinator, one creating and suspending a tenant, the other's resolver
+// (LISTEN on the coordinator) seeing both, as on one server.
+func TestCitusInstancesSeeChanges(t *testing.T) {
+	t.Parallel()
+	e := newCitusEnv(t, nil)
+	ctx := t.Context()
+	other, err := pgxpool.New(ctx, e.db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	reg2 := condo.NewRegistry(other, e.migrator, &condo.RegistryConfig{Logger: condotest.Logger(t)})
+	res, err := condo.NewResolver(e.reg, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, Logger: condotest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer res.Stop(context.Background())
+	if _, err := res.Resolve(ctx, "acme.example.test"); !errors.Is(err, condo.ErrUnknownHost) {
+		t.Fatalf("before creation: got %v, want ErrUnknownHost", err)
+	}
+	if _, err := reg2.Create(ctx, condo.CreateParams{Slug: "acme", Name: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	condotest.WaitFor(t, 10*time.Second, "creation seen", func() bool {
+		rt, err := res.Resolve(ctx, "acme.example.test")
+		return err == nil && rt.Kind == condo.RouteTenant
+	})
+	if err := reg2.Suspend(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	condotest.WaitFor(t, 10*time.Second, "suspension seen", func() bool {
+		rt, err := res.Resolve(ctx, "acme.example.test")
+		return err == nil && rt.Kind == condo.RouteSuspended
+	})
 }
