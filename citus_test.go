@@ -81,6 +81,23 @@ func TestCitusLifecycle(t *testing.T) {
 		}
 	}
 
+	info, err := e.reg.Cluster(ctx)
+	if err != nil {
+		t.Fatalf("Cluster: %v", err)
+	}
+	tenantsOnWorkers := 0
+	for _, n := range info.Nodes {
+		if n.WALLevel != "logical" || !n.Active {
+			t.Errorf("node %v: wal_level %q, active %v; want logical, active", n.Node, n.WALLevel, n.Active)
+		}
+		if n.Role == "worker" {
+			tenantsOnWorkers += n.Tenants
+		}
+	}
+	if len(info.Nodes) != 3 || !info.OwnerSetUp || !info.SchemaSharding || tenantsOnWorkers != 2 {
+		t.Errorf("Cluster = %+v; want 3 nodes, the owner set up, schema sharding on, 2 tenants on the workers", info)
+	}
+
 	// The walls: a tenant reads its own rows, and another tenant's schema
 	// is refused.
 	var names []string

@@ -138,3 +138,69 @@ func (r *Registry) Move(ctx context.Context, slug string, to Node) error {
 		slog.String("from", from.String()), slog.String("to", to.String()))
 	return nil
 }
+
+// ClusterNode is one node of a Citus cluster as [Registry.Cluster] reports it.
+type ClusterNode struct {
+	Node
+	Role     string // "coordinator" or "worker"
+	Active   bool   // pg_dist_node.isactive
+	Tenants  int    // tenant schemas placed on it
+	WALLevel string // "logical" is needed to move tenants online
+}
+
+// ClusterInfo describes the Citus cluster a registry's database belongs to,
+// for checks such as the CLI's doctor.
+type ClusterInfo struct {
+	Version string // the citus extension's version
+	// SchemaSharding is citus.enable_schema_based_sharding on the
+	// coordinator (Condo sets it for each creation anyway).
+	SchemaSharding bool
+	// OwnerSetUp is whether the registry's role is recorded as distributed,
+	// the one-time set-up that migrate does (README, "Scaling out").
+	OwnerSetUp bool
+	Nodes      []ClusterNode
+}
+
+// Cluster describes the Citus cluster: version, settings, and each node with
+// the number of tenant schemas on it. Returns [ErrNotCitus] when the
+// database is not a Citus coordinator.
+func (r *Registry) Cluster(ctx context.Context) (*ClusterInfo, error) {
+	citus, err := r.citusVersion(ctx, r.pool)
+	if err != nil {
+		return nil, err
+	}
+	if citus == "" {
+		return nil, ErrNotCitus
+	}
+	info := &ClusterInfo{Version: citus}
+	err = r.pool.QueryRow(ctx, `SELECT current_setting('citus.enable_schema_based_sharding')::bool,
+		EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object WHERE classid = 'pg_catalog.pg_authid'::regclass
+		        AND objid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user))`).Scan(&info.SchemaSharding, &info.OwnerSetUp)
+	if err != nil {
+		return nil, fmt.Errorf("citus settings: %w", err)
+	}
+	rows, err := r.pool.Query(ctx, `
+		SELECT dn.nodename, dn.nodeport, CASE WHEN dn.groupid = 0 THEN 'coordinator' ELSE 'worker' END, dn.isactive,
+			(SELECT count(DISTINCT c.relnamespace) FROM pg_catalog.pg_dist_placement pl
+			   JOIN pg_catalog.pg_dist_shard ds ON ds.shardid = pl.shardid
+			   JOIN pg_catalog.pg_class c ON c.oid = ds.logicalrelid
+			   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+			   JOIN public.condo_tenants t ON t.schema_name = n.nspname
+			 WHERE pl.groupid = dn.groupid)::int,
+			COALESCE(w.result, '')
+		FROM pg_catalog.pg_dist_node dn
+		LEFT JOIN pg_catalog.run_command_on_all_nodes('SHOW wal_level') w ON w.nodeid = dn.nodeid AND w.success
+		WHERE dn.noderole = 'primary'
+		ORDER BY dn.groupid, dn.nodename, dn.nodeport`)
+	if err != nil {
+		return nil, fmt.Errorf("citus nodes: %w", err)
+	}
+	var n ClusterNode
+	if _, err := pgx.ForEachRow(rows, []any{&n.Host, &n.Port, &n.Role, &n.Active, &n.Tenants, &n.WALLevel}, func() error {
+		info.Nodes = append(info.Nodes, n)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("citus nodes: %w", err)
+	}
+	return info, nil
+}
