@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/internal/pgident"
 )
 
@@ -47,11 +48,11 @@ func (r *Registry) Sizes(ctx context.Context, ts []*Tenant) (map[string]TenantSi
 	rows, err := r.pool.Query(ctx, `
 		SELECT n.nspname,
 			COALESCE(sum(pg_total_relation_size(c.oid)), 0)::bigint,
-			COALESCE(sum(s.n_live_tup) FILTER (WHERE c.relname <> 'condo_migrations'), 0)::bigint
+			COALESCE(sum(s.n_live_tup) FILTER (WHERE c.relname <> $2), 0)::bigint
 		FROM pg_catalog.pg_namespace n
 		LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relkind = 'r'
 		LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid
-		WHERE n.nspname = ANY($1) GROUP BY n.nspname`, schemas)
+		WHERE n.nspname = ANY($1) GROUP BY n.nspname`, schemas, condomigrate.HistoryTable)
 	if err != nil {
 		return nil, fmt.Errorf("schema sizes: %w", err)
 	}
@@ -89,9 +90,11 @@ func (r *Registry) citusSizes(ctx context.Context, schemas []string, out map[str
 	for i, s := range schemas {
 		lits[i] = quoteLiteral(s) // validated names
 	}
+	// The history's shards: condo_migrations_<shard id>.
+	history := quoteLiteral(strings.ReplaceAll(condomigrate.HistoryTable, "_", `\_`) + "%")
 	cmd := `SELECT COALESCE(json_object_agg(schemaname, n), '{}') FROM (
 		SELECT schemaname, sum(n_live_tup) AS n FROM pg_catalog.pg_stat_user_tables
-		WHERE schemaname IN (` + strings.Join(lits, ", ") + `) AND relname NOT LIKE 'condo\_migrations%'
+		WHERE schemaname IN (` + strings.Join(lits, ", ") + `) AND relname NOT LIKE ` + history + `
 		GROUP BY schemaname) s`
 	rows, err = r.pool.Query(ctx, "SELECT success, result FROM pg_catalog.run_command_on_all_nodes($1)", cmd)
 	if err != nil {

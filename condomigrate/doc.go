@@ -19,7 +19,7 @@
 // # One statement per query string
 //
 // A migration file is split into its statements when it is loaded
-// (internal/sqlsplit understands quotes, E'' strings, dollar quotes,
+// (internal/sqlsplit understands quotes, E'…' strings, dollar quotes,
 // comments and BEGIN ATOMIC bodies), and they are sent as one query string
 // each, all of a tenant's pending migrations and their records in one round
 // trip (internal/pgexec). On Citus, which forwards the text of some DDL to

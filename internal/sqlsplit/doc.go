@@ -14,10 +14,10 @@
 // # What it understands
 //
 // The lexical rules of PostgreSQL that can hide a semicolon: single-quoted
-// strings (with doubled quotes), E” strings (with backslash escapes),
+// strings (with doubled quotes), E'…' strings (with backslash escapes),
 // quoted identifiers, dollar-quoted strings ($$ and $tag$), line comments
 // (--), nested block comments (/* */), and SQL-standard function bodies
 // (BEGIN ATOMIC … END, with CASE … END inside), as psql does.
 // standard_conforming_strings is assumed on (the default since
-// PostgreSQL 9.1): a backslash escapes only inside E” strings.
+// PostgreSQL 9.1): a backslash escapes only inside E'…' strings.
 package sqlsplit

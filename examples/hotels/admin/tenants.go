@@ -14,7 +14,6 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condohttp"
-	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/ui"
 )
@@ -80,40 +79,17 @@ func (h *Handler) tenants(p *page) {
 	}
 	for _, t := range res.Tenants {
 		s := sizes[t.Schema]
-		d.Tenants = append(d.Tenants, tenantRow{Tenant: t, Bytes: s.bytes, Rows: s.rows})
+		d.Tenants = append(d.Tenants, tenantRow{Tenant: t, Bytes: s.Bytes, Rows: s.Rows})
 	}
 	h.site.Render(p.w, p.r, http.StatusOK, "tenants", "Tenants", "tenants", d)
 }
 
-type schemaSize struct{ bytes, rows int64 }
-
-// sizes returns the disk size (tables, indexes, TOAST) and the estimated
-// live rows of each tenant's schema, from the catalog: one query for the
-// page, however many tenants it shows.
-func (h *Handler) sizes(ctx context.Context, ts []*condo.Tenant) (map[string]schemaSize, error) {
-	schemas := make([]string, len(ts))
-	for i, t := range ts {
-		schemas[i] = t.Schema
-	}
-	// The catalog, not Condo's tables: any role may read it.
-	rows, err := h.store.Pool().Query(ctx, `
-		SELECT n.nspname,
-			COALESCE(sum(pg_total_relation_size(c.oid)) FILTER (WHERE c.relkind = 'r'), 0)::bigint,
-			COALESCE(sum(s.n_live_tup) FILTER (WHERE c.relname <> $2), 0)::bigint
-		FROM pg_catalog.pg_namespace n
-		LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relkind = 'r'
-		LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid
-		WHERE n.nspname = ANY($1) GROUP BY n.nspname`, schemas, condomigrate.HistoryTable)
-	if err != nil {
-		return nil, fmt.Errorf("schema sizes: %w", err)
-	}
-	out := map[string]schemaSize{}
-	var name string
-	var s schemaSize
-	_, err = pgx.ForEachRow(rows, []any{&name, &s.bytes, &s.rows}, func() error {
-		out[name] = s
-		return nil
-	})
+// sizes returns each tenant schema's disk size and estimated live rows
+// (Registry.Sizes: one catalog query for the page, however many tenants it
+// shows; from the shards and the workers on Citus, where the coordinator's
+// tables are empty placeholders).
+func (h *Handler) sizes(ctx context.Context, ts []*condo.Tenant) (map[string]condo.TenantSize, error) {
+	out, err := h.reg.Sizes(ctx, ts)
 	if err != nil {
 		return nil, fmt.Errorf("schema sizes: %w", err)
 	}
@@ -176,7 +152,7 @@ func (h *Handler) renderTenant(p *page, status int, extend, del *ui.Form, link, 
 		h.site.Internal(p.w, p.r, err)
 		return
 	}
-	d.Bytes = sizes[t.Schema].bytes
+	d.Bytes = sizes[t.Schema].Bytes
 	// Exact counts, read as the tenant itself.
 	err = h.reg.InTx(ctx, t, func(ctx context.Context, tx pgx.Tx) error {
 		return tx.QueryRow(ctx, "SELECT (SELECT count(*) FROM hotel), (SELECT count(*) FROM room)").Scan(&d.Hotels, &d.Rooms)
