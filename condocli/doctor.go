@@ -166,6 +166,9 @@ func (c *CLI) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 		report(checkClock(facts))
 		report(checkPooler(ctx, st))
 		report(checkBlastRadius(ctx, st))
+		if r, ok := checkCitus(ctx, st); ok {
+			report(r)
+		}
 	}
 	report(c.checkCertKey(ctx, st, f))
 
