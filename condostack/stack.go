@@ -104,18 +104,28 @@ func Open(ctx context.Context, cfg *Config) (_ *Stack, err error) {
 		}
 		tenantPool = s.Runtime
 	}
-	s.Registry = condo.NewRegistry(s.Pool, s.Migrator, &condo.RegistryConfig{
-		Reserved: c.Reserved, OnTenantCreated: c.OnTenantCreated, Logger: c.Logger, TenantPool: tenantPool,
-	})
-	s.Registry.SetTimeouts(c.StatementTimeout, c.AcquireTimeout)
-	if c.TenantPools > 0 {
+	// On Citus, tenant transactions run on tenant-affine pools of one
+	// connection each (citus.go).
+	pools, onCitus, err := s.citusTenantPools(ctx, c.TenantPools)
+	if err != nil {
+		return nil, err
+	}
+	if pools > 0 {
 		pcfg := tenantPool.Config()
 		pcfg.MaxConns, pcfg.MinConns = int32(c.PoolSize), 0
-		if s.TenantPools, err = condo.NewTenantPools(ctx, pcfg, c.TenantPools); err != nil {
+		if s.TenantPools, err = condo.NewTenantPools(ctx, pcfg, pools); err != nil {
 			return nil, err
 		}
 		s.TenantPools.SetTimeouts(c.StatementTimeout, c.AcquireTimeout)
 	}
+	rcfg := &condo.RegistryConfig{
+		Reserved: c.Reserved, OnTenantCreated: c.OnTenantCreated, Logger: c.Logger, TenantPool: tenantPool,
+	}
+	if onCitus {
+		rcfg.TenantPools = s.TenantPools
+	}
+	s.Registry = condo.NewRegistry(s.Pool, s.Migrator, rcfg)
+	s.Registry.SetTimeouts(c.StatementTimeout, c.AcquireTimeout)
 	if s.Resolver, err = condo.NewResolver(s.Registry, &condo.ResolverConfig{
 		BaseDomains:      c.Serve.BaseDomains,
 		PathPrefix:       c.Serve.PathPrefix,
