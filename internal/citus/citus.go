@@ -85,6 +85,12 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		"max_replication_slots":              "20",
 		"max_wal_senders":                    "20",
 		"citus.enable_schema_based_sharding": "on",
+		// Fast turns fsync off, and synchronous commit with it; commits
+		// stay synchronous here, as in production: an online move
+		// switches over at the old node's written WAL
+		// (pg_current_wal_lsn()), and a commit acknowledged before its WAL
+		// was written is lost there (TestCitusMove saw it).
+		"synchronous_commit": "on",
 		// Tests make and drop many databases; the maintenance daemon of
 		// each would otherwise keep connections to dropped ones.
 		"citus.enable_statistics_collection": "off",
