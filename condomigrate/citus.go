@@ -76,6 +76,11 @@ func citusVersion(ctx context.Context, conn *pgx.Conn) (string, error) {
 // not a reference table with one of two errors, depending on which of its
 // checks meets it first; only the second names the shared table's schema,
 // in its detail, which error strings leave out.
+//
+// They are matched by message text, against the rule elsewhere of matching
+// SQLSTATEs only: their codes are generic (42P16 invalid_table_definition,
+// XX000 internal_error) and Citus ships no translations, so its messages
+// do not follow lc_messages. A message Citus rewords only loses the hint.
 var (
 	citusRefRE    = regexp.MustCompile(`^referenced table "([^"]+)" must be a distributed table or a reference table`)
 	citusSchemaRE = regexp.MustCompile(`^"[^"]+" references "([^"]+)" via foreign key constraint`)
