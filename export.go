@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,9 @@ type exportHeader struct {
 	Tables     []exportTable     `json:"tables"`
 	Sequences  []exportSequence  `json:"sequences"`
 	Extra      map[string]string `json:"extra,omitempty"`
+	// Files: the tenant's files follow the tables, as a tar stream
+	// ([TenantFiles]). Older exports have none.
+	Files bool `json:"files,omitempty"`
 }
 
 type exportTable struct {
@@ -48,7 +52,8 @@ type exportSequence struct {
 }
 
 // Export writes one tenant's migration version and data to w, as one
-// consistent snapshot. The file does not name the schema, so [Registry.Import]
+// consistent snapshot, followed by its files when the registry has a
+// [RegistryConfig].Files. The file does not name the schema, so [Registry.Import]
 // can restore it as a new tenant of any installation with the same tenant
 // migrations. Returns [ErrTenantNotFound].
 func (r *Registry) Export(ctx context.Context, slug string, w io.Writer) error {
@@ -62,7 +67,7 @@ func (r *Registry) Export(ctx context.Context, slug string, w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	err = pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		h := exportHeader{Slug: t.Slug, Name: t.Name, OnTrial: t.OnTrial, Version: t.MigrationVersion,
-			Checksums: map[int64]string{}, ExportedAt: time.Now().UTC()}
+			Checksums: map[int64]string{}, ExportedAt: time.Now().UTC(), Files: r.files != nil}
 		if t.PaidUntil != nil {
 			s := t.PaidUntil.Format(time.DateOnly)
 			h.PaidUntil = &s
@@ -91,6 +96,11 @@ func (r *Registry) Export(ctx context.Context, slug string, w io.Writer) error {
 				return fmt.Errorf("export table %s: %w", tb.Name, err)
 			}
 			bw.WriteString("\\.\n")
+		}
+		if r.files != nil {
+			if err := r.files.Export(ctx, t, bw); err != nil {
+				return fmt.Errorf("export files: %w", err)
+			}
 		}
 		return nil
 	})
@@ -167,9 +177,12 @@ type ImportParams struct {
 // Import creates a new tenant from an export made by [Registry.Export]: the
 // tenant is created at the export's migration version, its data is copied
 // in, sequences are restored, and it is migrated to the latest version, all
-// in one transaction. Returns [ErrIncompatibleExport] when the file is not an
-// export or was made with migrations this application does not have, and
-// the errors of [Registry.Create].
+// in one transaction. Files in the export are stored into
+// [RegistryConfig].Files before that transaction commits, and removed again
+// if it does not. Returns [ErrIncompatibleExport] when the file is not an
+// export, was made with migrations this application does not have, or
+// carries files and the registry has no file store; and the errors of
+// [Registry.Create].
 func (r *Registry) Import(ctx context.Context, src io.Reader, p ImportParams) (*Tenant, error) {
 	br := bufio.NewReaderSize(src, 1<<16)
 	magic := make([]byte, len(exportMagic))
@@ -196,6 +209,9 @@ func (r *Registry) Import(ctx context.Context, src io.Reader, p ImportParams) (*
 			return nil, fmt.Errorf("import: migration %d_%s differs from the exporter's: %w", m.Version, m.Name, ErrIncompatibleExport)
 		}
 	}
+	if h.Files && r.files == nil {
+		return nil, fmt.Errorf("import: the export carries files and this registry has no file store: %w", ErrIncompatibleExport)
+	}
 	var paid *time.Time
 	if h.PaidUntil != nil {
 		d, err := time.Parse(time.DateOnly, *h.PaidUntil)
@@ -213,6 +229,7 @@ func (r *Registry) Import(ctx context.Context, src io.Reader, p ImportParams) (*
 	if h.Version == 0 {
 		cp.version = -1 // create with no migrations at all (0 means "all")
 	}
+	var filesOf *Tenant // set once files may have been stored
 	cp.OnCreated = func(ctx context.Context, tx pgx.Tx, t *Tenant) error {
 		for _, tb := range h.Tables {
 			if err := pgident.Validate("table", tb.Name); err != nil {
@@ -249,10 +266,27 @@ func (r *Registry) Import(ctx context.Context, src io.Reader, p ImportParams) (*
 			return err
 		}
 		t.MigrationVersion = v
-		return setVersionTx(ctx, tx, t.ID, v)
+		if err := setVersionTx(ctx, tx, t.ID, v); err != nil {
+			return err
+		}
+		if h.Files {
+			// Last, so that a failure above stores nothing; the id is
+			// the new tenant's whether the transaction commits or not.
+			filesOf = t
+			if err := r.files.Import(ctx, t, br); err != nil {
+				return fmt.Errorf("import files: %w", err)
+			}
+		}
+		return nil
 	}
 	t, err := r.Create(ctx, cp)
 	if err != nil {
+		if filesOf != nil {
+			if perr := r.files.Purge(context.WithoutCancel(ctx), filesOf); perr != nil {
+				r.logger.LogAttrs(ctx, slog.LevelWarn, "import failed; removing its files failed too",
+					slog.String("tenant", filesOf.Slug), slog.Int64("tenant_id", filesOf.ID), slog.Any("err", perr))
+			}
+		}
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	return t, nil

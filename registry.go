@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -65,8 +66,25 @@ type RegistryConfig struct {
 	// (or a database that does not answer) for as long as ctx allows. Zero
 	// waits as long as ctx.
 	AcquireTimeout time.Duration
+	// Files, when set, is what a tenant stores outside its schema (package
+	// condofiles): [Registry.Delete] purges it with the tenant, and
+	// [Registry.Export] and [Registry.Import] carry it. Nil: none.
+	Files TenantFiles
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+}
+
+// TenantFiles is a tenant's storage outside its schema, which the
+// registry keeps in step with the tenant's life: condofiles.Files
+// implements it. The tenant is explicit: these are operations, not tenant
+// code.
+type TenantFiles interface {
+	// Purge removes every file of t.
+	Purge(ctx context.Context, t *Tenant) error
+	// Export writes t's files to w; Import reads what Export wrote into
+	// t's files (to its end, and no further).
+	Export(ctx context.Context, t *Tenant, w io.Writer) error
+	Import(ctx context.Context, t *Tenant, r io.Reader) error
 }
 
 // Registry is the tenant registry in the shared schema: it creates, finds,
@@ -78,6 +96,7 @@ type Registry struct {
 	migrator *condomigrate.Migrator
 	reserved []string
 	hook     OnTenantCreatedFunc
+	files    TenantFiles
 	logger   *slog.Logger
 	named    bool // QueryTenant may prepare statements (no transaction pooler)
 	limits   atomic.Pointer[queryLimits]
@@ -105,6 +124,7 @@ func NewRegistry(pool *pgxpool.Pool, migrator *condomigrate.Migrator, cfg *Regis
 		migrator:   migrator,
 		reserved:   cfg.Reserved,
 		hook:       cfg.OnTenantCreated,
+		files:      cfg.Files,
 		logger:     cmp.Or(cfg.Logger, slog.Default()),
 		rolePrefix: cfg.RolePrefix,
 	}

@@ -130,16 +130,21 @@ type DeleteOpts struct {
 }
 
 // Delete marks a tenant deleted, or purges it when opts.Purge is set (all in
-// one transaction). Returns [ErrTenantNotFound].
+// one transaction), and then its files ([RegistryConfig].Files): files are
+// removed after the commit, so a failed purge never loses them; a failure
+// there leaves files no tenant can reach (ids are not reused) and is
+// returned. Returns [ErrTenantNotFound].
 func (r *Registry) Delete(ctx context.Context, slug string, opts *DeleteOpts) error {
 	if opts == nil || !opts.Purge {
 		return r.setStatus(ctx, slug, StatusDeleted, "delete")
 	}
+	var purged *Tenant
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		t, err := lockTenant(ctx, tx, slug)
 		if err != nil {
 			return err
 		}
+		purged = t
 		if err := pgident.Validate("schema", t.Schema); err != nil {
 			return err
 		}
@@ -166,5 +171,10 @@ func (r *Registry) Delete(ctx context.Context, slug string, opts *DeleteOpts) er
 		return fmt.Errorf("purge tenant %q: %w", slug, err)
 	}
 	r.logger.LogAttrs(ctx, slog.LevelInfo, "tenant purged", slog.String("tenant", slug))
+	if r.files != nil {
+		if err := r.files.Purge(ctx, purged); err != nil {
+			return fmt.Errorf("tenant %q purged, its files not: %w", slug, err)
+		}
+	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/condo-dev/condo"
@@ -44,37 +45,35 @@ func (f *Files) exportOne(ctx context.Context, tw *tar.Writer, tp string, o Obje
 	return err
 }
 
-// ImportResult says what [Files.Import] stored.
-type ImportResult struct {
-	Files int
-	Bytes int64
-}
-
 // Import stores the files of a tar stream written by [Files.Export] as
 // t's. Every name is validated as a key (a crafted archive can no more
 // escape the tenant than a request can) and every file is sniffed again;
 // the size limit does not apply (they were accepted once). Entries other
-// than regular files are refused. Returns a [*KeyError] for a bad name.
-func (f *Files) Import(ctx context.Context, t *condo.Tenant, r io.Reader) (ImportResult, error) {
-	var res ImportResult
+// than regular files are refused. It reads r to the archive's end and no
+// further, so the archive may sit inside a longer stream
+// ([condo.Registry.Import]'s). Returns a [*KeyError] for a bad name.
+func (f *Files) Import(ctx context.Context, t *condo.Tenant, r io.Reader) error {
+	var files, bytes int64
 	ctx = condo.WithTenant(ctx, t)
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return res, nil
+			f.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "imported tenant files", slog.String("tenant", t.Slug),
+				slog.Int64("files", files), slog.Int64("bytes", bytes))
+			return nil
 		}
 		if err != nil {
-			return res, fmt.Errorf("import tenant %q files: %w", t.Slug, err)
+			return fmt.Errorf("import tenant %q files: %w", t.Slug, err)
 		}
 		if h.Typeflag != tar.TypeReg {
-			return res, fmt.Errorf("import tenant %q files: %q is not a regular file", t.Slug, h.Name)
+			return fmt.Errorf("import tenant %q files: %q is not a regular file", t.Slug, h.Name)
 		}
 		o, err := f.Put(ctx, h.Name, tr, &PutOpts{MaxSize: -1})
 		if err != nil {
-			return res, fmt.Errorf("import tenant %q files: %w", t.Slug, err)
+			return fmt.Errorf("import tenant %q files: %w", t.Slug, err)
 		}
-		res.Files++
-		res.Bytes += o.Size
+		files++
+		bytes += o.Size
 	}
 }

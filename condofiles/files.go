@@ -293,3 +293,6 @@ func (f *Files) Purge(ctx context.Context, t *condo.Tenant) error {
 	f.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "purged tenant files", slog.String("tenant", t.Slug), slog.Int64("tenant_id", t.ID))
 	return nil
 }
+
+// Files is the registry's file store: purged and exported with the tenant.
+var _ condo.TenantFiles = (*Files)(nil)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocert"
+	"github.com/condo-dev/condo/condofiles"
 	"github.com/condo-dev/condo/condohttp"
 )
 
@@ -65,6 +66,15 @@ type Config struct {
 	// reads and writes, with the privileges it needs there, granted to
 	// the runtime role's shared role with split roles. Defaults to none.
 	RuntimeGrants []condo.TableGrant
+
+	// Files, when set, stores tenants' files ([Stack].Files): a
+	// condofiles.NewLocal directory or a condofiles.NewS3 bucket. The
+	// registry purges, exports and imports them with their tenants. Nil:
+	// off.
+	Files condofiles.Backend
+	// FilesConfig configures Files; nil takes condofiles' defaults, and
+	// its Logger defaults to Logger.
+	FilesConfig *condofiles.Config
 
 	// Serve configures [Stack.Serve] (and the resolver Open builds).
 	Serve ServeConfig

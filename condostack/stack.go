@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condofiles"
 	"github.com/condo-dev/condo/condomigrate"
 )
 
@@ -51,7 +52,10 @@ type Stack struct {
 	// Resolver maps hosts to tenants for [Stack.Serve]; it is started
 	// there.
 	Resolver *condo.Resolver
-	Logger   *slog.Logger
+	// Files is the tenant-aware file store over [Config].Files; nil when
+	// off.
+	Files  *condofiles.Files
+	Logger *slog.Logger
 
 	cfg       Config
 	httpLn    *handoff // the db-wait's socket, handed to Serve
@@ -123,6 +127,15 @@ func Open(ctx context.Context, cfg *Config) (_ *Stack, err error) {
 	}
 	if onCitus {
 		rcfg.TenantPools = s.TenantPools
+	}
+	if c.Files != nil {
+		fcfg := condofiles.Config{}
+		if c.FilesConfig != nil {
+			fcfg = *c.FilesConfig
+		}
+		fcfg.Logger = cmp.Or(fcfg.Logger, c.Logger)
+		s.Files = condofiles.New(c.Files, &fcfg)
+		rcfg.Files = s.Files
 	}
 	s.Registry = condo.NewRegistry(s.Pool, s.Migrator, rcfg)
 	s.Registry.SetTimeouts(c.StatementTimeout, c.AcquireTimeout)
