@@ -20,13 +20,13 @@ type Local struct {
 	root string
 }
 
-// NewLocal returns a backend rooted at dir, creating it (0700) if needed.
+// NewLocal returns a backend rooted at dir. Nothing is created until the
+// first upload, which makes the directories it needs (0700), so an
+// application may build it before it knows whether it will store
+// anything (a CLI command).
 func NewLocal(dir string) (*Local, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("files dir: %w", err)
-	}
-	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("files dir: %w", err)
 	}
 	return &Local{root: abs}, nil

@@ -66,6 +66,7 @@ func newApp(ctx context.Context, st *condostack.Stack, o *options) (*hotelsApp, 
 	counter := usage.New(st.SharedPool, &usage.Config{Interval: o.usageInterval, Logger: logger})
 	tenant, err := tenantapp.New(st.Registry, store, &tenantapp.Config{
 		API:    web.NewTenant(st.Registry, &web.Config{Logger: logger, Pools: st.TenantPools}),
+		Files:  st.Files,
 		Logger: logger,
 	})
 	if err != nil {

@@ -224,6 +224,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("signup and hotels", testBrowserSignupAndHotels)
 	t.Run("other tenant's user", testBrowserOtherTenant)
 	t.Run("admin suspends", testBrowserAdminSuspends)
+	t.Run("hotel photo", testBrowserPhoto)
 }
 
 // Signup lands the owner signed in on the new tenant's own host; then a

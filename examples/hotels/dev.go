@@ -77,6 +77,9 @@ func runDev(cmd *cobra.Command, cli *condocli.CLI, o *options, f devFlags) error
 	}
 	cfg := stackConfig()
 	cfg.DatabaseURL, cfg.PoolSize, cfg.Logger = url, 16, cli.Logger()
+	if err := setFiles(cfg, o.getenv, f.stateDir); err != nil {
+		return err
+	}
 	cfg.Serve = condostack.ServeConfig{
 		BaseDomains:     []string{f.base},
 		Redirect:        condohttp.RedirectNever, // both schemes work, for a browser that does not trust the CA yet

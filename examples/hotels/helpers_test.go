@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condofiles"
 	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/condostack"
 	"github.com/condo-dev/condo/condotest"
@@ -42,6 +43,8 @@ type testApp struct {
 	// errors counts the log records at level Error.
 	errors *atomic.Int64
 	dbURL  string
+	// filesDir holds the tenants' files.
+	filesDir string
 }
 
 // directory publishes (or withdraws) the tenant's public hotel list, as
@@ -57,7 +60,15 @@ func (ta *testApp) directory(slug string, on bool) {
 // output.
 func (ta *testApp) run(args ...string) (string, error) {
 	var out strings.Builder
-	cli := newCLI(&options{getenv: func(string) string { return "" }, stdout: &out, stderr: &out})
+	// The commands see the app's files (an export carries them, a purge
+	// removes them), never a .condo directory of the package's.
+	getenv := func(k string) string {
+		if k == "FILES_DIR" {
+			return ta.filesDir
+		}
+		return ""
+	}
+	cli := newCLI(&options{getenv: getenv, stdout: &out, stderr: &out})
 	err := cli.Execute(context.Background(), append(args, "--database-url", ta.dbURL))
 	return out.String(), err
 }
@@ -104,6 +115,11 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	db := condotest.NewDatabaseInfo(t, &condotest.DatabaseOpts{Runtime: o.runtime, Cluster: o.cluster})
 	errs := new(atomic.Int64)
 	logger := slog.New(errorCounter{condotest.Logger(t).Handler(), errs})
+	filesDir := t.TempDir()
+	files, err := condofiles.NewLocal(filesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	open := func(runtimeURL string) *condostack.Stack {
 		st, err := condostack.Open(ctx, &condostack.Config{
 			DatabaseURL: db.URL, RuntimeDatabaseURL: runtimeURL, PoolSize: 8,
@@ -111,6 +127,7 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 			RuntimeGrants: migrations.RuntimeGrants(), Logger: logger,
 			// serve's defaults.
 			StatementTimeout: 30 * time.Second, AcquireTimeout: 3 * time.Second,
+			Files: files, FilesConfig: &condofiles.Config{ServeThroughServer: true},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -154,7 +171,7 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	a.usage.Start(ctx)
 	t.Cleanup(a.usage.Stop)
 	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
-	return &testApp{t: t, env: env, app: a, srv: ts, port: port, errors: errs, dbURL: db.URL}
+	return &testApp{t: t, env: env, app: a, srv: ts, port: port, errors: errs, dbURL: db.URL, filesDir: filesDir}
 }
 
 // createAdmin makes a platform admin as the admin command does: on the

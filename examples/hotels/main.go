@@ -28,10 +28,14 @@ func stackConfig() *condostack.Config {
 // newCLI is the whole command line: Condo's operations commands over the
 // app's migrations, and the app's own serve, dev, admin and directory.
 func newCLI(o *options) *condocli.CLI {
+	stack := stackConfig()
+	if err := setFiles(stack, o.getenv, o.stateDir); err != nil {
+		panic(err) // filepath.Abs fails only without a working directory
+	}
 	cfg := &condocli.Config{
 		Name:   "hotels",
 		Short:  "Condo's reference multi-tenant SaaS: hotels and rooms",
-		Stack:  stackConfig(),
+		Stack:  stack,
 		Getenv: o.getenv,
 		Logger: o.logger,
 		DefaultDatabase: func(ctx context.Context) (string, func(), error) {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -173,23 +174,34 @@ func (a *Auth) Middleware(next http.Handler) http.Handler {
 				a.errorf(w, r, http.StatusForbidden, "Form refused", "This form was sent from another site, so it was ignored. Nothing was changed.")
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
-			if err := r.ParseForm(); err != nil {
-				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
-					a.errorf(w, r, http.StatusRequestEntityTooLarge, "Too much data", "The form was too large, so nothing was saved. Shorten the text and try again.")
+			// A file upload (multipart) is streamed by its handler to
+			// storage, with its own limit: reading it here would mean
+			// buffering the file. Its form sends the token in its action
+			// URL instead (the token is in every page already, and is
+			// bound to the session and host).
+			upload := isMultipart(r)
+			if !upload {
+				r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+				if err := r.ParseForm(); err != nil {
+					var mbe *http.MaxBytesError
+					if errors.As(err, &mbe) {
+						a.errorf(w, r, http.StatusRequestEntityTooLarge, "Too much data", "The form was too large, so nothing was saved. Shorten the text and try again.")
+						return
+					}
+					a.errorf(w, r, http.StatusBadRequest, "Bad request", "The form could not be read. Nothing was saved.")
 					return
 				}
-				a.errorf(w, r, http.StatusBadRequest, "Bad request", "The form could not be read. Nothing was saved.")
-				return
-			}
-			if !ValidText(r.PostForm) {
-				a.errorf(w, r, http.StatusBadRequest, "Bad request", "The form contains characters that are not valid text (such as a NUL byte). Nothing was saved.")
-				return
+				if !ValidText(r.PostForm) {
+					a.errorf(w, r, http.StatusBadRequest, "Bad request", "The form contains characters that are not valid text (such as a NUL byte). Nothing was saved.")
+					return
+				}
 			}
 			got := r.PostForm.Get("csrf")
 			if got == "" {
 				got = r.Header.Get("X-CSRF-Token")
+			}
+			if got == "" && upload {
+				got = r.URL.Query().Get("csrf")
 			}
 			if !hmac.Equal([]byte(got), []byte(st.CSRF)) {
 				a.errorf(w, r, http.StatusForbidden, "Form expired",
@@ -287,4 +299,11 @@ func Throttled(w http.ResponseWriter, err error) (message string, ok bool) {
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds())+1))
 	return fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", te.Minutes()), true
+}
+
+// isMultipart reports whether r's body is multipart/form-data: a file
+// upload.
+func isMultipart(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "multipart/form-data"
 }

@@ -9,7 +9,9 @@
 //	GET  /hotels/new, POST          add a hotel
 //	GET  /hotels/{id}               a hotel and its rooms
 //	GET  /hotels/{id}/edit, POST    edit it
-//	GET  /hotels/{id}/delete, POST  delete it, after confirmation
+//	GET  /hotels/{id}/delete, POST  delete it, after confirmation (and its photo)
+//	POST /hotels/{id}/photo         upload its photo (multipart; when Config.Files is set)
+//	GET  /files/...?e=&s=           a photo, by the short-lived URL signed for this tenant
 //	     /hotels/{id}/rooms/new, /hotels/{id}/rooms/{room}/edit, .../delete
 //	GET  /members                   members; owners and admins invite (POST /members/invite)
 //	GET  /login, POST; POST /logout

@@ -176,6 +176,9 @@ func (h *Handler) loadHotel(p *page) *Hotel {
 type hotelData struct {
 	Hotel *Hotel
 	Rooms []Room
+	// Photos: photo uploads are on; PhotoURL: the hotel's photo, if any.
+	Photos   bool
+	PhotoURL string
 }
 
 func (h *Handler) showHotel(p *page) {
@@ -201,7 +204,12 @@ func (h *Handler) showHotel(p *page) {
 		h.site.Internal(p.w, p.r, err)
 		return
 	}
-	h.site.Render(p.w, p.r, http.StatusOK, "hotel", ho.Name, "hotels", hotelData{Hotel: ho, Rooms: rooms})
+	photo, err := h.photoURL(p, ho.ID)
+	if err != nil {
+		h.site.Internal(p.w, p.r, err)
+		return
+	}
+	h.site.Render(p.w, p.r, http.StatusOK, "hotel", ho.Name, "hotels", hotelData{Hotel: ho, Rooms: rooms, Photos: h.files != nil, PhotoURL: photo})
 }
 
 func (h *Handler) editHotel(p *page) {
@@ -293,6 +301,15 @@ func (h *Handler) deleteHotel(p *page) {
 	if name == "" {
 		p.notFound(h, "hotel", strconv.FormatInt(id, 10))
 		return
+	}
+	if h.files != nil {
+		// After the row: a failure here leaves a file no page shows
+		// (and the next hotel has another id), never a hotel without
+		// its photo.
+		if err := h.files.Delete(p.r.Context(), photoKey(id)); err != nil {
+			h.site.Internal(p.w, p.r, err)
+			return
+		}
 	}
 	h.site.Redirect(p.w, p.r, "/", fmt.Sprintf("Deleted hotel %q.", name))
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condofiles"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/ui"
 )
@@ -23,6 +24,10 @@ type Config struct {
 	// web), outside sessions: a read-only catalogue, public only when the
 	// tenant's owner published it (the Settings page).
 	API http.Handler
+	// Files, when set, stores hotel photos (uploaded on the hotel's page)
+	// and serves them at /files/ by short-lived signed URLs. Nil: no
+	// photos.
+	Files *condofiles.Files
 	// PageSize is the number of hotels per page. Defaults to 20.
 	PageSize int
 	// Logger defaults to slog.Default().
@@ -33,6 +38,7 @@ type Config struct {
 type Handler struct {
 	reg      *condo.Registry
 	store    *accounts.Store
+	files    *condofiles.Files
 	site     *ui.Site
 	pageSize int
 	logger   *slog.Logger
@@ -45,7 +51,7 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 		cfg = &Config{}
 	}
 	logger := cmp.Or(cfg.Logger, slog.Default())
-	h := &Handler{reg: reg, store: store, pageSize: cmp.Or(cfg.PageSize, 20), logger: logger}
+	h := &Handler{reg: reg, store: store, files: cfg.Files, pageSize: cmp.Or(cfg.PageSize, 20), logger: logger}
 	site, err := ui.NewSite(store, ui.SiteConfig{
 		Name: "tenant app", Files: templates, Header: header,
 		NotFound: "/", NotFoundLabel: "Back to the hotels",
@@ -81,6 +87,9 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 	app.HandleFunc("POST /hotels/{id}/rooms/{room}/edit", h.member(h.updateRoom))
 	app.HandleFunc("GET /hotels/{id}/rooms/{room}/delete", h.member(h.confirmDeleteRoom))
 	app.HandleFunc("POST /hotels/{id}/rooms/{room}/delete", h.member(h.deleteRoom))
+	if h.files != nil {
+		app.HandleFunc("POST /hotels/{id}/photo", h.member(h.uploadPhoto))
+	}
 	app.HandleFunc("GET /members", h.member(h.members))
 	app.HandleFunc("POST /members/invite", h.member(h.invite))
 	app.HandleFunc("GET /settings", h.member(h.settings))
@@ -89,6 +98,12 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 	h.mux = site.Handler(app)
 	if cfg.API != nil {
 		h.mux.Handle("GET /hotels/{$}", cfg.API)
+	}
+	if h.files != nil {
+		// Outside sessions: the URL's signature (this tenant, this key,
+		// for a few minutes) is the permission, as for an S3 presigned
+		// URL.
+		h.mux.Handle("GET /files/", h.files.Handler())
 	}
 	return h, nil
 }

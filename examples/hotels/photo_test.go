@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"html"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"regexp"
+	"testing"
+)
+
+// TestPhotoUploadRefused: the upload form's refusals, each with its page
+// and nothing stored: no CSRF token, not an image (a page named .png),
+// over the limit, no file.
+func TestPhotoUploadRefused(t *testing.T) {
+	t.Parallel()
+	ta := newTestApp(t, nil)
+	acme := ta.tenant("acme", "ann@acme.example", "Acme Lodge")
+	id := ta.hotelID(acme, "Acme Lodge")
+	c := ta.client()
+	want(t, c.login("acme", "ann@acme.example", testPassword), 200)
+	hotel := ta.url("acme", fmt.Sprintf("/hotels/%d", id))
+	m := regexp.MustCompile(`action="(/hotels/\d+/photo\?csrf=[^"]+)"`).FindStringSubmatch(c.get(hotel).Body)
+	if m == nil {
+		t.Fatal("no photo form on the hotel page")
+	}
+	action := ta.url("acme", html.UnescapeString(m[1]))
+	upload := func(u, field string, body io.Reader) *page {
+		t.Helper()
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		fw, _ := mw.CreateFormFile(field, "lodge.png")
+		io.Copy(fw, body)
+		mw.Close()
+		req, _ := http.NewRequest(http.MethodPost, u, &buf)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		return c.do(req)
+	}
+	page := bytes.NewReader([]byte("<html><script>alert(1)</script></html>"))
+	want(t, upload(ta.url("acme", fmt.Sprintf("/hotels/%d/photo", id)), "photo", bytes.NewReader(testPNG(t, 4, 4))), 403, "Form expired")
+	want(t, upload(action, "photo", page), 422, "not a photo")
+	want(t, upload(action, "photo", io.MultiReader(bytes.NewReader(testPNG(t, 4, 4)), bytes.NewReader(make([]byte, 6<<20)))), 413, "larger than 5 MB")
+	want(t, upload(action, "other", bytes.NewReader(testPNG(t, 4, 4))), 422, "Choose a photo")
+	if p := c.get(hotel); !p.Has("No photo yet.") {
+		t.Errorf("after refused uploads the hotel page shows a photo")
+	}
+	want(t, upload(action, "photo", bytes.NewReader(testPNG(t, 4, 4))), 200, "Photo uploaded.")
+	ta.noErrors()
+}

@@ -1,0 +1,92 @@
+package tenantapp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/condo-dev/condo/condofiles"
+)
+
+// maxPhoto is the largest hotel photo accepted.
+const maxPhoto = 5 << 20
+
+// photoTypes are the photo formats accepted, sniffed from the bytes (a
+// page renamed .jpg is still a page).
+var photoTypes = []string{"image/jpeg", "image/png", "image/gif", "image/webp"}
+
+// photoKey is where a hotel's photo is stored, among the tenant's files:
+// hotel ids are per tenant, and so are the files.
+func photoKey(hotelID int64) string {
+	return "hotels/" + strconv.FormatInt(hotelID, 10) + "/photo"
+}
+
+// photoURL returns a short-lived URL of the hotel's photo on this
+// tenant's host, or "" when it has none.
+func (h *Handler) photoURL(p *page, hotelID int64) (string, error) {
+	if h.files == nil {
+		return "", nil
+	}
+	if _, err := h.files.Stat(p.r.Context(), photoKey(hotelID)); errors.Is(err, condofiles.ErrNotFound) {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	return h.files.URL(p.r.Context(), photoKey(hotelID))
+}
+
+// uploadPhoto stores the hotel's photo (POST /hotels/{id}/photo,
+// multipart, the CSRF token in the query: see package accounts). The file
+// part is streamed into the tenant's files, which stop reading at the
+// limit.
+func (h *Handler) uploadPhoto(p *page) {
+	ho := h.loadHotel(p)
+	if ho == nil {
+		return
+	}
+	back := fmt.Sprintf("/hotels/%d", ho.ID)
+	refuse := func(status int, msg string) {
+		h.site.Error(p.w, p.r, status, "Photo not saved", msg)
+	}
+	// The whole request, with the form's other fields, may be a little
+	// larger than the photo.
+	p.r.Body = http.MaxBytesReader(p.w, p.r.Body, maxPhoto+64<<10)
+	mr, err := p.r.MultipartReader()
+	if err != nil {
+		refuse(http.StatusBadRequest, "The upload could not be read. Choose a photo and try again.")
+		return
+	}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			refuse(http.StatusUnprocessableEntity, "Choose a photo to upload.")
+			return
+		}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("The photo is larger than %d MB. Choose a smaller one.", maxPhoto>>20))
+			return
+		}
+		if err != nil {
+			refuse(http.StatusBadRequest, "The upload could not be read. Choose a photo and try again.")
+			return
+		}
+		if part.FormName() != "photo" || part.FileName() == "" {
+			continue
+		}
+		_, err = h.files.Put(p.r.Context(), photoKey(ho.ID), part, &condofiles.PutOpts{ContentTypes: photoTypes, MaxSize: maxPhoto})
+		switch {
+		case errors.Is(err, condofiles.ErrTooLarge), errors.As(err, &mbe):
+			refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("The photo is larger than %d MB. Choose a smaller one.", maxPhoto>>20))
+		case errors.Is(err, condofiles.ErrContentType):
+			refuse(http.StatusUnprocessableEntity, "That file is not a photo. Choose a JPEG, PNG, GIF or WebP image.")
+		case err != nil:
+			h.site.Internal(p.w, p.r, err)
+		default:
+			h.site.Redirect(p.w, p.r, back, "Photo uploaded.")
+		}
+		return
+	}
+}
