@@ -76,7 +76,7 @@ func newApp(ctx context.Context, st *condostack.Stack, o *options) (*hotelsApp, 
 	if err != nil {
 		return nil, err
 	}
-	adm, err := admin.New(st.Registry, store, &admin.Config{Logger: logger})
+	adm, err := admin.New(st.Registry, store, &admin.Config{Logger: logger, Files: st.Files})
 	if err != nil {
 		return nil, err
 	}

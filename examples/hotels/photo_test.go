@@ -47,5 +47,11 @@ func TestPhotoUploadRefused(t *testing.T) {
 		t.Errorf("after refused uploads the hotel page shows a photo")
 	}
 	want(t, upload(action, "photo", bytes.NewReader(testPNG(t, 4, 4))), 200, "Photo uploaded.")
+
+	// The platform admin sees the tenant's file usage.
+	ta.createAdmin("ops@example.com")
+	ops := ta.client()
+	want(t, ops.login("admin", "ops@example.com", testPassword), 200)
+	want(t, ops.get(ta.url("admin", "/tenants/acme")), 200, "Files", "1 (")
 	ta.noErrors()
 }

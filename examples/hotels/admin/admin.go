@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condofiles"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/ui"
 )
@@ -18,6 +19,9 @@ var templates embed.FS
 type Config struct {
 	// PageSize is the number of tenants per page. Defaults to 50.
 	PageSize int
+	// Files, when set, is the tenants' file store: a tenant's page shows
+	// its usage.
+	Files *condofiles.Files
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -26,6 +30,7 @@ type Config struct {
 type Handler struct {
 	reg      *condo.Registry
 	store    *accounts.Store
+	files    *condofiles.Files
 	site     *ui.Site
 	pageSize int
 	logger   *slog.Logger
@@ -38,7 +43,7 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 		cfg = &Config{}
 	}
 	logger := cmp.Or(cfg.Logger, slog.Default())
-	h := &Handler{reg: reg, store: store, pageSize: cmp.Or(cfg.PageSize, 50), logger: logger}
+	h := &Handler{reg: reg, store: store, files: cfg.Files, pageSize: cmp.Or(cfg.PageSize, 50), logger: logger}
 	site, err := ui.NewSite(store, ui.SiteConfig{
 		Name: "admin", Files: templates, Realm: accounts.RealmAdmin, Header: header,
 		NotFound: "/tenants", NotFoundLabel: "All tenants",

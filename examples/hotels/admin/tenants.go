@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condofiles"
 	"github.com/condo-dev/condo/condohttp"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/ui"
@@ -101,13 +102,15 @@ type tenantData struct {
 	Bytes         int64
 	Hotels, Rooms int64
 	CountsErr     bool
-	Members       []accounts.Member
-	Extend        *ui.Form
-	Delete        *ui.Form
-	InviteLink    string
-	InviteEmail   string
-	PaidExpired   bool
-	SiteURL       string
+	// Files is the tenant's file usage, nil without a file store.
+	Files       *condofiles.Usage
+	Members     []accounts.Member
+	Extend      *ui.Form
+	Delete      *ui.Form
+	InviteLink  string
+	InviteEmail string
+	PaidExpired bool
+	SiteURL     string
 }
 
 func (h *Handler) tenant(p *page) {
@@ -161,6 +164,14 @@ func (h *Handler) renderTenant(p *page, status int, extend, del *ui.Form, link, 
 		// A tenant whose schema is half-gone still gets its page.
 		h.logger.LogAttrs(ctx, slog.LevelWarn, "count tenant rows", slog.String("tenant", t.Slug), slog.String("error", err.Error()))
 		d.CountsErr = true
+	}
+	if h.files != nil {
+		u, err := h.files.TenantUsage(ctx, t)
+		if err != nil {
+			h.site.Internal(p.w, p.r, err)
+			return
+		}
+		d.Files = &u
 	}
 	if d.Members, err = h.store.Members(ctx, t.ID); err != nil {
 		h.site.Internal(p.w, p.r, err)
