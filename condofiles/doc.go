@@ -39,8 +39,9 @@
 //
 // # Operations
 //
-// [Files.Usage] counts a tenant's objects and bytes; [Files.Purge] removes
-// every file of a tenant (run it when the tenant is purged);
-// [Files.Export] and [Files.Import] carry a tenant's files as a tar stream
-// next to [condo.Registry.Export]'s file.
+// [Files.Usage] counts a tenant's objects and bytes. [Files] is a
+// [condo.TenantFiles]: given to the registry ([condo.RegistryConfig].Files,
+// which package condostack sets), [Files.Purge] runs when a tenant is
+// purged, and [Files.Export] and [Files.Import] carry the tenant's files as
+// a tar stream inside [condo.Registry.Export]'s file, after the tables.
 package condofiles
