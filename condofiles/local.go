@@ -32,6 +32,9 @@ func NewLocal(dir string) (*Local, error) {
 	return &Local{root: abs}, nil
 }
 
+// Dir returns the backend's root directory (absolute).
+func (l *Local) Dir() string { return l.root }
+
 // path turns a whole name into a file path under the root. Names reach a
 // backend validated by [Files]; checking again here keeps the backend
 // safe on its own.
