@@ -41,6 +41,9 @@ type Config struct {
 	// JobTimeout cancels a job's ctx after this long. Defaults to River's
 	// (1 min).
 	JobTimeout time.Duration
+	// RetryPolicy says when a failed job is tried again. Defaults to
+	// River's exponential back-off.
+	RetryPolicy river.ClientRetryPolicy
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -73,6 +76,7 @@ func New(registry *condo.Registry, pool *pgxpool.Pool, cfg *Config) (*Client, er
 		FetchPollInterval: cfg.FetchPollInterval,
 		MaxAttempts:       cfg.MaxAttempts,
 		JobTimeout:        cfg.JobTimeout,
+		RetryPolicy:       cfg.RetryPolicy,
 		Logger:            logger,
 	}
 	if cfg.Workers != nil {

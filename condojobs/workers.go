@@ -38,6 +38,10 @@ func NewWorkers() *Workers {
 	return &Workers{river: river.NewWorkers(), env: &env{}}
 }
 
+// Client is the client built over ws by [New], nil before: a service
+// that registers its workers first (condomail) enqueues through it later.
+func (ws *Workers) Client() *Client { return ws.env.client }
+
 // AddTenant registers fn for the jobs of T's kind. fn runs in the job's
 // tenant transaction ([condo.Registry.InTx]: the tenant's schema and
 // role), with the tenant in ctx ([condo.TenantFromContext]); the job is
