@@ -58,6 +58,13 @@ do not stop the others (unless --stop-on-error). Run it again to resume.`,
 					fmt.Fprintf(out, "shared: %s %s %d_%s\n", verb, m.Line, m.Version, m.Name)
 				}
 				fmt.Fprintf(out, "shared: %d migration(s) %s in %s\n", len(res.Applied), verb, time.Since(start).Round(time.Millisecond))
+				if st.Jobs != nil && !dryRun {
+					jr, err := st.MigrateJobs(ctx)
+					if err != nil {
+						return fmt.Errorf("jobs: %w", err)
+					}
+					fmt.Fprintf(out, "jobs: River's tables installed (%d migration(s) applied)\n", len(jr.Applied))
+				}
 			}
 			if !dryRun {
 				if err := c.hardenIfSuperuser(ctx, st, out); err != nil {

@@ -13,6 +13,8 @@ import (
 	"github.com/condo-dev/condo/condocert"
 	"github.com/condo-dev/condo/condofiles"
 	"github.com/condo-dev/condo/condohttp"
+	"github.com/condo-dev/condo/condojobs"
+	"github.com/condo-dev/condo/condomail"
 )
 
 // DefaultPoolSize is [Config].PoolSize's default: serve's connections.
@@ -75,6 +77,16 @@ type Config struct {
 	// FilesConfig configures Files; nil takes condofiles' defaults, and
 	// its Logger defaults to Logger.
 	FilesConfig *condofiles.Config
+	// Jobs, when set, builds [Stack].Jobs: tenant-aware background jobs
+	// on River (package condojobs) over the owner's direct pool, or over
+	// Pool polling (PollOnly) behind a transaction pooler without a
+	// direct URL. Serve works them; migrate installs River's tables
+	// ([Stack.MigrateJobs]). Workers defaults to none but Condo's own.
+	// Nil: off.
+	Jobs *condojobs.Config
+	// Mail, when set, builds [Stack].Mail (package condomail), whose
+	// delivery worker joins Jobs' workers. Needs Jobs. Nil: off.
+	Mail *condomail.Config
 
 	// Serve configures [Stack.Serve] (and the resolver Open builds).
 	Serve ServeConfig
@@ -145,6 +157,9 @@ func (c *Config) validate() error {
 	}
 	if c.TenantPools < 0 || c.TenantPools > c.PoolSize {
 		errs = append(errs, fmt.Errorf("tenant pools: want 0 (off) to the pool size (%d), got %d", c.PoolSize, c.TenantPools))
+	}
+	if c.Mail != nil && c.Jobs == nil {
+		errs = append(errs, errors.New("mail needs jobs: set Config.Jobs too"))
 	}
 	s := &c.Serve
 	sources := 0

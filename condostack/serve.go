@@ -3,6 +3,7 @@ package condostack
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 
@@ -19,7 +20,8 @@ import (
 //
 // It starts the resolver (its LISTEN needs a session: it returns an error
 // wrapping [ErrNoDirectURL] behind a transaction pooler without a direct
-// URL) and, with [ServeConfig].Certs, condocert's manager, which answers
+// URL), the jobs client when jobs are configured (stopped after the
+// server) and, with [ServeConfig].Certs, condocert's manager, which answers
 // domain-ownership proofs and HTTP-01 challenges on the plain-HTTP
 // listener. /readyz pings Pool; /metrics is served on MetricsAddr.
 func (s *Stack) Serve(ctx context.Context, handlers condohttp.Handlers) error {
@@ -73,6 +75,24 @@ func (s *Stack) Serve(ctx context.Context, handlers condohttp.Handlers) error {
 		return err
 	}
 	defer func() { _ = s.Resolver.Stop(context.WithoutCancel(ctx)) }()
+	if s.Jobs != nil {
+		// Not ctx: its end would cancel the jobs being worked at once;
+		// the deferred Stop lets them finish first.
+		if err := s.Jobs.Start(context.WithoutCancel(ctx)); err != nil {
+			closeAll(cfg.HTTPListener, sc.Listeners.HTTP, sc.Listeners.HTTPS, sc.Listeners.Metrics)
+			return fmt.Errorf("jobs: %w", err)
+		}
+		// After the server (deferred calls run last first): requests in
+		// flight may still enqueue. Jobs being worked get the shutdown
+		// timeout to finish; one cut short is worked again later.
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sc.ShutdownTimeout)
+			defer cancel()
+			if err := s.Jobs.Stop(sctx); err != nil {
+				s.Logger.LogAttrs(sctx, slog.LevelWarn, "jobs stop", slog.String("error", err.Error()))
+			}
+		}()
+	}
 	if sc.Listeners.HTTP != nil || sc.Listeners.HTTPS != nil {
 		return srv.Serve(ctx, sc.Listeners)
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condofiles"
+	"github.com/condo-dev/condo/condojobs"
+	"github.com/condo-dev/condo/condomail"
 	"github.com/condo-dev/condo/condomigrate"
 )
 
@@ -54,7 +56,12 @@ type Stack struct {
 	Resolver *condo.Resolver
 	// Files is the tenant-aware file store over [Config].Files; nil when
 	// off.
-	Files  *condofiles.Files
+	Files *condofiles.Files
+	// Jobs enqueues and works background jobs ([Config].Jobs); nil when
+	// off. Serve starts and stops it.
+	Jobs *condojobs.Client
+	// Mail sends mail through Jobs ([Config].Mail); nil when off.
+	Mail   *condomail.Mailer
 	Logger *slog.Logger
 
 	cfg       Config
@@ -148,7 +155,57 @@ func Open(ctx context.Context, cfg *Config) (_ *Stack, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	if err := s.openJobs(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// openJobs builds Jobs and Mail when configured. River runs as the owner,
+// which owns its tables: on Direct, where it can LISTEN for new jobs, or
+// polling on Pool behind a transaction pooler without a direct URL.
+func (s *Stack) openJobs() error {
+	if s.cfg.Jobs == nil {
+		return nil
+	}
+	jc := *s.cfg.Jobs
+	jc.Logger = cmp.Or(jc.Logger, s.Logger)
+	if jc.Workers == nil {
+		jc.Workers = condojobs.NewWorkers()
+	}
+	pool := s.Direct
+	if pool == nil {
+		pool, jc.PollOnly = s.Pool, true
+	}
+	if s.cfg.Mail != nil {
+		mc := *s.cfg.Mail
+		mc.Logger = cmp.Or(mc.Logger, s.Logger)
+		m, err := condomail.New(jc.Workers, &mc)
+		if err != nil {
+			return err
+		}
+		s.Mail = m
+	}
+	j, err := condojobs.New(s.Registry, pool, &jc)
+	if err != nil {
+		return err
+	}
+	s.Jobs = j
+	return nil
+}
+
+// MigrateJobs installs or upgrades River's tables ([condojobs.Migrate])
+// on Direct when jobs are configured; it does nothing otherwise. The
+// migrate command runs it after the shared migrations. Returns an error
+// wrapping [ErrNoDirectURL] without a direct connection.
+func (s *Stack) MigrateJobs(ctx context.Context) (*condojobs.MigrateResult, error) {
+	if s.Jobs == nil {
+		return &condojobs.MigrateResult{}, nil
+	}
+	if err := s.RequireDirect(); err != nil {
+		return nil, err
+	}
+	return condojobs.Migrate(ctx, s.Direct, s.Logger)
 }
 
 // Close closes the pools (and the socket of a database wait that Serve
