@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/condo-dev/condo/condohttp"
+	"github.com/condo-dev/condo/condomail"
 	"github.com/condo-dev/condo/condostack"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/admin"
+	"github.com/condo-dev/condo/examples/hotels/notify"
 	"github.com/condo-dev/condo/examples/hotels/site"
 	"github.com/condo-dev/condo/examples/hotels/tenantapp"
 	"github.com/condo-dev/condo/examples/hotels/usage"
@@ -31,6 +33,14 @@ type options struct {
 	accounts *accounts.Config
 	// usageInterval is how often request counts are written.
 	usageInterval time.Duration
+	// reports is the nightly report's worker, registered by stackConfig;
+	// newApp gives it the store and the mailer.
+	reports *notify.Reports
+	// outbox, in development, keeps the mail sent, for /dev/mail; and
+	// showInviteLinks keeps invitation links on screen though they are
+	// mailed.
+	outbox          *condomail.Outbox
+	showInviteLinks bool
 	// getenv, stdout and stderr default to the process's.
 	getenv         func(string) string
 	stdout, stderr io.Writer
@@ -65,20 +75,24 @@ func newApp(ctx context.Context, st *condostack.Stack, o *options) (*hotelsApp, 
 	}
 	counter := usage.New(st.SharedPool, &usage.Config{Interval: o.usageInterval, Logger: logger})
 	tenant, err := tenantapp.New(st.Registry, store, &tenantapp.Config{
-		API:    web.NewTenant(st.Registry, &web.Config{Logger: logger, Pools: st.TenantPools}),
-		Files:  st.Files,
+		API:   web.NewTenant(st.Registry, &web.Config{Logger: logger, Pools: st.TenantPools}),
+		Files: st.Files,
+		Mail:  st.Mail, ShowInviteLinks: o.showInviteLinks,
 		Logger: logger,
 	})
 	if err != nil {
 		return nil, err
 	}
-	public, err := site.New(st.Registry, store, &site.Config{Logger: logger})
+	public, err := site.New(st.Registry, store, &site.Config{Mail: st.Mail, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
-	adm, err := admin.New(st.Registry, store, &admin.Config{Logger: logger, Files: st.Files})
+	adm, err := admin.New(st.Registry, store, &admin.Config{Logger: logger, Files: st.Files, Outbox: o.outbox})
 	if err != nil {
 		return nil, err
+	}
+	if o.reports != nil {
+		o.reports.Use(store, st.Mail)
 	}
 	return &hotelsApp{
 		store: store,

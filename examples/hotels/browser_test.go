@@ -225,6 +225,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("other tenant's user", testBrowserOtherTenant)
 	t.Run("admin suspends", testBrowserAdminSuspends)
 	t.Run("hotel photo", testBrowserPhoto)
+	t.Run("password reset by mail", testBrowserPasswordReset)
 }
 
 // Signup lands the owner signed in on the new tenant's own host; then a

@@ -17,7 +17,9 @@ import (
 	"github.com/condo-dev/condo/condocert"
 	"github.com/condo-dev/condo/condocli"
 	"github.com/condo-dev/condo/condohttp"
+	"github.com/condo-dev/condo/condomail"
 	"github.com/condo-dev/condo/condostack"
+	"github.com/condo-dev/condo/examples/hotels/notify"
 )
 
 type devFlags struct {
@@ -75,11 +77,15 @@ func runDev(cmd *cobra.Command, cli *condocli.CLI, o *options, f devFlags) error
 		defer c.Stop()
 		url, dbNote = u, u
 	}
-	cfg := stackConfig()
+	cfg := stackConfig(o)
 	cfg.DatabaseURL, cfg.PoolSize, cfg.Logger = url, 16, cli.Logger()
 	if err := setFiles(cfg, o.getenv, f.stateDir); err != nil {
 		return err
 	}
+	// Mail goes to an outbox listed at http://admin.localhost:8080/dev/mail;
+	// invitation links stay on screen too.
+	o.outbox, o.showInviteLinks = &condomail.Outbox{}, true
+	cfg.Mail = &condomail.Config{Sender: o.outbox, From: "noreply@" + f.base, FromName: "Hotels", Templates: notify.Templates()}
 	cfg.Serve = condostack.ServeConfig{
 		BaseDomains:     []string{f.base},
 		Redirect:        condohttp.RedirectNever, // both schemes work, for a browser that does not trust the CA yet
@@ -117,6 +123,10 @@ func runDev(cmd *cobra.Command, cli *condocli.CLI, o *options, f devFlags) error
 		ls.close()
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if _, err := st.MigrateJobs(ctx); err != nil {
+		ls.close()
+		return fmt.Errorf("migrate jobs: %w", err)
+	}
 	if _, err := st.Migrator.MigrateTenants(ctx, st.Registry, nil); err != nil {
 		ls.close()
 		return fmt.Errorf("migrate tenants: %w", err)
@@ -149,8 +159,9 @@ Hotels is up in %.1fs (demo data %s).
   Tenant acme      %s
   Tenant globex    %s
   Platform admin   %s
+  Sent mail        %sdev/mail
 `, time.Since(start).Seconds(), data, site("http", ls.HTTP, ""), site("http", ls.HTTP, "acme"),
-		site("http", ls.HTTP, "globex"), site("http", ls.HTTP, "admin"))
+		site("http", ls.HTTP, "globex"), site("http", ls.HTTP, "admin"), site("http", ls.HTTP, "admin"))
 	if ls.HTTPS != nil {
 		fmt.Fprintf(out, "  Over HTTPS       %s  %s  ...\n", site("https", ls.HTTPS, ""), site("https", ls.HTTPS, "acme"))
 	}

@@ -22,10 +22,12 @@ import (
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condofiles"
 	"github.com/condo-dev/condo/condohttp"
+	"github.com/condo-dev/condo/condomail"
 	"github.com/condo-dev/condo/condostack"
 	"github.com/condo-dev/condo/condotest"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/migrations"
+	"github.com/condo-dev/condo/examples/hotels/notify"
 	"github.com/condo-dev/condo/examples/hotels/web"
 )
 
@@ -45,6 +47,8 @@ type testApp struct {
 	dbURL  string
 	// filesDir holds the tenants' files.
 	filesDir string
+	// outbox holds the mail sent, with appOpts.mail.
+	outbox *condomail.Outbox
 }
 
 // directory publishes (or withdraws) the tenant's public hotel list, as
@@ -83,6 +87,9 @@ type appOpts struct {
 	// cluster, when set, holds the database instead of the shared test
 	// server (fault tests restart it).
 	cluster *condotest.Cluster
+	// mail turns background jobs on, with mail to an outbox (as dev
+	// does), worked while the test runs.
+	mail bool
 }
 
 // errorCounter passes records on to next and counts those at level Error.
@@ -120,15 +127,37 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
+	appOptions := &options{
+		accounts: &accounts.Config{
+			Argon2:       &accounts.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
+			AccountLimit: o.accountLimit,
+			PairLimit:    o.pairLimit,
+		},
+		usageInterval: 50 * time.Millisecond,
+		logger:        logger,
+	}
+	var outbox *condomail.Outbox
+	if o.mail {
+		outbox = &condomail.Outbox{}
+		appOptions.outbox = outbox
+	}
 	open := func(runtimeURL string) *condostack.Stack {
-		st, err := condostack.Open(ctx, &condostack.Config{
+		cfg := &condostack.Config{
 			DatabaseURL: db.URL, RuntimeDatabaseURL: runtimeURL, PoolSize: 8,
 			SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(),
 			RuntimeGrants: migrations.RuntimeGrants(), Logger: logger,
 			// serve's defaults.
 			StatementTimeout: 30 * time.Second, AcquireTimeout: 3 * time.Second,
 			Files: files, FilesConfig: &condofiles.Config{ServeThroughServer: true},
-		})
+		}
+		if o.mail {
+			// As dev has it: the app's workers, mail to the outbox.
+			jobs := stackConfig(appOptions).Jobs
+			jobs.FetchPollInterval = 200 * time.Millisecond
+			cfg.Jobs = jobs
+			cfg.Mail = &condomail.Config{Sender: outbox, From: "noreply@localhost", FromName: "Hotels", Templates: notify.Templates()}
+		}
+		st, err := condostack.Open(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,22 +168,27 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	if _, err := env.Migrator.MigrateShared(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := env.MigrateJobs(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if o.runtime {
 		// Split roles, as serve --runtime-database-url runs them: the
 		// runtime role is granted its shared tables, which exist now.
 		env = open(db.RuntimeURL)
 	}
-	a, err := newApp(ctx, env, &options{
-		accounts: &accounts.Config{
-			Argon2:       &accounts.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1},
-			AccountLimit: o.accountLimit,
-			PairLimit:    o.pairLimit,
-		},
-		usageInterval: 50 * time.Millisecond,
-		logger:        logger,
-	})
+	a, err := newApp(ctx, env, appOptions)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.mail {
+		if err := env.Jobs.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_ = env.Jobs.Stop(sctx)
+		})
 	}
 	res := env.Resolver // base domain localhost
 	if err := res.Start(ctx); err != nil {
@@ -171,7 +205,7 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	a.usage.Start(ctx)
 	t.Cleanup(a.usage.Stop)
 	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
-	return &testApp{t: t, env: env, app: a, srv: ts, port: port, errors: errs, dbURL: db.URL, filesDir: filesDir}
+	return &testApp{t: t, env: env, app: a, srv: ts, port: port, errors: errs, dbURL: db.URL, filesDir: filesDir, outbox: outbox}
 }
 
 // createAdmin makes a platform admin as the admin command does: on the

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condojobs"
 	"github.com/condo-dev/condo/condostack"
 	"github.com/condo-dev/condo/condotest"
 	"github.com/condo-dev/condo/examples/hotels/migrations"
@@ -53,6 +54,10 @@ func TestServeBehindPgBouncer(t *testing.T) {
 		t.Fatalf("pooler: got %s, want transaction", env.Pooler)
 	}
 	if _, err := env.Migrator.MigrateShared(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	// serve works background jobs: River's tables, as migrate installs them.
+	if _, err := condojobs.Migrate(ctx, env.Direct, condotest.Logger(t)); err != nil {
 		t.Fatal(err)
 	}
 	const tenants = 100

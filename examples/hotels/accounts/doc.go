@@ -45,6 +45,19 @@
 // throttle ([Store.SignupUser]). The counters live in PostgreSQL, so
 // every server instance enforces the same limits.
 //
+// # Mailed links
+//
+// A password reset ([Store.CreateResetTx], at most 3 an hour per account)
+// and the e-mail verification sent at signup ([Store.CreateVerifyTx]) are
+// one-time tokens kept as SHA-256s in user_tokens, made in the
+// transaction that enqueues their mail. Redeeming a reset
+// ([Store.ResetPassword]) sets a new password and ends the account's
+// sessions, or with no password only unlocks: either way the sign-in
+// blocks of the account from the network the link is opened on are
+// lifted and that network counts as the owner's, so a guesser elsewhere
+// can't keep an owner who reads their mail out. The form that asks for a
+// reset answers the same whether or not the address has an account.
+//
 // # Input
 //
 // [Auth.Middleware] answers 400 to any query or form field (names too)

@@ -25,6 +25,12 @@ type Invitation struct {
 // a platform admin. It returns an [*InputError] for a bad e-mail or role.
 // Who may grant which role is the caller's decision.
 func (s *Store) Invite(ctx context.Context, tenantID int64, email string, role Role, invitedBy int64) (string, error) {
+	return s.InviteTx(ctx, s.pool, tenantID, email, role, invitedBy)
+}
+
+// InviteTx is [Store.Invite] on q: the transaction that also enqueues the
+// invitation's mail.
+func (s *Store) InviteTx(ctx context.Context, q DBTX, tenantID int64, email string, role Role, invitedBy int64) (string, error) {
 	email, err := NormalizeEmail(email)
 	if err != nil {
 		return "", err
@@ -37,7 +43,7 @@ func (s *Store) Invite(ctx context.Context, tenantID int64, email string, role R
 		by = invitedBy
 	}
 	tok, h := newToken()
-	_, err = s.pool.Exec(ctx, `INSERT INTO public.invitations (token_hash, tenant_id, email, role, invited_by, expires_at)
+	_, err = q.Exec(ctx, `INSERT INTO public.invitations (token_hash, tenant_id, email, role, invited_by, expires_at)
 		VALUES ($1, $2, $3, $4, $5, now() + $6 * interval '1 microsecond')`,
 		h, tenantID, email, string(role), by, s.inviteTTL.Microseconds())
 	if err != nil {

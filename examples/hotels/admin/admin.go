@@ -8,6 +8,7 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condofiles"
+	"github.com/condo-dev/condo/condomail"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/ui"
 )
@@ -17,6 +18,10 @@ var templates embed.FS
 
 // Config configures the admin. A nil *Config is valid.
 type Config struct {
+	// Outbox, when set (development), lists the mail sent at /dev/mail.
+	// It needs no sign-in: the development server listens on loopback
+	// only, and the point is to read a reset link while locked out.
+	Outbox *condomail.Outbox
 	// PageSize is the number of tenants per page. Defaults to 50.
 	PageSize int
 	// Files, when set, is the tenants' file store: a tenant's page shows
@@ -62,6 +67,9 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 	app.HandleFunc("POST /tenants/new", h.admin(h.createTenant))
 	app.HandleFunc("GET /tenants/{slug}", h.admin(h.tenant))
 	app.HandleFunc("POST /tenants/{slug}/{action}", h.admin(h.tenantAction))
+	if cfg.Outbox != nil {
+		app.HandleFunc("GET /dev/mail", h.devMail(cfg.Outbox))
+	}
 	h.handler = site.Handler(app)
 	return h, nil
 }

@@ -29,7 +29,7 @@ func Tenant() fs.FS { return sub("tenant") }
 // fails loudly in TestSplitRolesApp.
 func RuntimeGrants() []condo.TableGrant {
 	return []condo.TableGrant{
-		{Table: "users", Privileges: []string{"SELECT", "INSERT"}},                           // sign-in; invitation accepted
+		{Table: "users", Privileges: []string{"SELECT", "INSERT", "UPDATE"}},                 // sign-in; invitation accepted; password reset, e-mail verified
 		{Table: "memberships", Privileges: []string{"SELECT", "INSERT"}},                     // roles; invitation accepted
 		{Table: "admin_users", Privileges: []string{"SELECT"}},                               // admin sign-in
 		{Table: "sessions", Privileges: []string{"SELECT", "INSERT", "DELETE"}},              // sign-in, sign-out, expiry
@@ -37,6 +37,7 @@ func RuntimeGrants() []condo.TableGrant {
 		{Table: "throttle", Privileges: []string{"SELECT", "INSERT", "UPDATE", "DELETE"}},    // sign-in throttling
 		{Table: "login_known", Privileges: []string{"SELECT", "INSERT", "UPDATE", "DELETE"}}, // networks signed in from
 		{Table: "invitations", Privileges: []string{"SELECT", "INSERT", "UPDATE"}},           // invite, accept (FOR UPDATE)
+		{Table: "user_tokens", Privileges: []string{"SELECT", "INSERT", "UPDATE"}},           // password reset and verification links
 		{Table: "tenant_requests", Privileges: []string{"SELECT", "INSERT", "UPDATE"}},       // request counts (ON CONFLICT DO UPDATE)
 	}
 }

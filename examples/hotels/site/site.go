@@ -17,6 +17,7 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condohttp"
+	"github.com/condo-dev/condo/condomail"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/ui"
 )
@@ -34,6 +35,9 @@ type Config struct {
 	// SignupLimit throttles signups per client address. Defaults to 10 an
 	// hour.
 	SignupLimit *accounts.Limit
+	// Mail, when set, sends a new account a link that confirms its
+	// e-mail address. Nil: no mail.
+	Mail *condomail.Mailer
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -46,6 +50,7 @@ type Handler struct {
 	name    string
 	trial   int
 	limit   accounts.Limit
+	mail    *condomail.Mailer
 	logger  *slog.Logger
 	handler http.Handler
 }
@@ -61,6 +66,7 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 		name:   cmp.Or(cfg.SiteName, "Hotels"),
 		trial:  cmp.Or(cfg.TrialDays, 14),
 		limit:  accounts.Limit{Max: 10, Window: time.Hour, Block: time.Hour},
+		mail:   cfg.Mail,
 		logger: logger,
 	}
 	if cfg.SignupLimit != nil {
@@ -339,6 +345,9 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 				if u, err = h.store.CreateUserTx(ctx, tx, email, password); err != nil {
 					return err
 				}
+				if err := h.sendVerification(condo.WithTenant(ctx, t), tx, r, u); err != nil {
+					return err
+				}
 			}
 			if err := h.store.AddMemberTx(ctx, tx, u.ID, t.ID, accounts.RoleOwner); err != nil {
 				return err
@@ -371,4 +380,19 @@ func (h *Handler) signup(w http.ResponseWriter, r *http.Request) {
 	// once and answers with no-referrer.
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, tenantURL(r, slug)+"/auth/handoff?token="+url.QueryEscape(token), http.StatusSeeOther)
+}
+
+// sendVerification mails a new account the link that confirms its
+// address, in the transaction that creates it (and the workspace), with
+// the workspace's name: no mail for a signup that failed.
+func (h *Handler) sendVerification(ctx context.Context, tx pgx.Tx, r *http.Request, u *accounts.User) error {
+	if h.mail == nil {
+		return nil
+	}
+	t, _ := condo.TenantFromContext(ctx)
+	tok, err := h.store.CreateVerifyTx(ctx, tx, u.ID)
+	if err != nil {
+		return err
+	}
+	return h.mail.SendTx(ctx, tx, "verify", u.Email, map[string]string{"Email": u.Email, "Link": tenantURL(r, t.Slug) + "/verify/" + tok})
 }

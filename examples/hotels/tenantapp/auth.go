@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
@@ -110,8 +113,11 @@ type membersData struct {
 	Members   []accounts.Member
 	CanManage bool
 	Form      *ui.Form
-	// Link is a just-made invitation link, shown once.
+	// Link is a just-made invitation link, shown once ("" when it was
+	// only mailed); LinkEmail is whom it is for.
 	Link, LinkEmail string
+	// Mailed says the invitation went by mail.
+	Mailed bool
 }
 
 func (h *Handler) members(p *page) {
@@ -129,6 +135,7 @@ func (h *Handler) renderMembers(p *page, status int, f *ui.Form, link, email str
 	}
 	h.site.Render(p.w, p.r, status, "members", "Members", "members", membersData{
 		Members: ms, CanManage: p.state.Session.Role.CanManage(), Form: f, Link: link, LinkEmail: email,
+		Mailed: email != "" && h.mail != nil,
 	})
 }
 
@@ -143,7 +150,23 @@ func (h *Handler) invite(p *page) {
 		h.renderMembers(p, http.StatusUnprocessableEntity, f, "", "")
 		return
 	}
-	tok, err := h.store.Invite(p.r.Context(), p.tenant.ID, f.Get("email"), accounts.Role(f.Get("role")), p.state.Session.SubjectID)
+	ctx := p.r.Context()
+	email, role := f.Get("email"), accounts.Role(f.Get("role"))
+	link := h.baseURL(p.r) + "/invite/"
+	// The invitation and its mail commit together: no mail for an
+	// invitation that failed, no invitation whose mail was lost.
+	err := pgx.BeginFunc(ctx, h.store.Pool(), func(tx pgx.Tx) error {
+		tok, err := h.store.InviteTx(ctx, tx, p.tenant.ID, email, role, p.state.Session.SubjectID)
+		if err != nil {
+			return err
+		}
+		link += tok
+		if h.mail == nil {
+			return nil
+		}
+		return h.mail.SendTx(ctx, tx, "invite", strings.TrimSpace(email),
+			map[string]string{"From": p.state.Session.Email, "Role": string(role), "Link": link})
+	})
 	var ie *accounts.InputError
 	if errors.As(err, &ie) {
 		f.Fail(ie.Field, ie.Message)
@@ -154,10 +177,8 @@ func (h *Handler) invite(p *page) {
 		h.site.Internal(p.w, p.r, err)
 		return
 	}
-	scheme := "http"
-	if p.state.Secure {
-		scheme = "https"
+	if !h.showLink {
+		link = ""
 	}
-	link := scheme + "://" + p.r.Host + "/invite/" + tok
-	h.renderMembers(p, http.StatusCreated, ui.NewForm(nil), link, f.Get("email"))
+	h.renderMembers(p, http.StatusCreated, ui.NewForm(nil), link, email)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condofiles"
+	"github.com/condo-dev/condo/condomail"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/ui"
 )
@@ -28,6 +29,12 @@ type Config struct {
 	// and serves them at /files/ by short-lived signed URLs. Nil: no
 	// photos.
 	Files *condofiles.Files
+	// Mail, when set, sends password resets and invitations by mail.
+	// Nil: no mail; invitation links are shown on screen only.
+	Mail *condomail.Mailer
+	// ShowInviteLinks shows a new invitation's link on screen even when
+	// it is mailed (development). Without Mail it is always shown.
+	ShowInviteLinks bool
 	// PageSize is the number of hotels per page. Defaults to 20.
 	PageSize int
 	// Logger defaults to slog.Default().
@@ -41,6 +48,8 @@ type Handler struct {
 	files    *condofiles.Files
 	site     *ui.Site
 	pageSize int
+	mail     *condomail.Mailer
+	showLink bool
 	logger   *slog.Logger
 	mux      *http.ServeMux
 }
@@ -51,7 +60,8 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 		cfg = &Config{}
 	}
 	logger := cmp.Or(cfg.Logger, slog.Default())
-	h := &Handler{reg: reg, store: store, files: cfg.Files, pageSize: cmp.Or(cfg.PageSize, 20), logger: logger}
+	h := &Handler{reg: reg, store: store, files: cfg.Files, pageSize: cmp.Or(cfg.PageSize, 20), logger: logger,
+		mail: cfg.Mail, showLink: cfg.Mail == nil || cfg.ShowInviteLinks}
 	site, err := ui.NewSite(store, ui.SiteConfig{
 		Name: "tenant app", Files: templates, Header: header,
 		NotFound: "/", NotFoundLabel: "Back to the hotels",
@@ -72,6 +82,11 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 	app.HandleFunc("GET /auth/handoff", h.handoff)
 	app.HandleFunc("GET /invite/{token}", h.inviteForm)
 	app.HandleFunc("POST /invite/{token}", h.acceptInvite)
+	app.HandleFunc("GET /password/forgot", h.forgotForm)
+	app.HandleFunc("POST /password/forgot", h.forgot)
+	app.HandleFunc("GET /password/reset/{token}", h.resetForm)
+	app.HandleFunc("POST /password/reset/{token}", h.reset)
+	app.HandleFunc("GET /verify/{token}", h.verify)
 
 	app.HandleFunc("GET /{$}", h.member(h.listHotels))
 	app.HandleFunc("GET /hotels/new", h.member(h.newHotel))
