@@ -11,8 +11,9 @@ import (
 	"github.com/condo-dev/condo"
 )
 
-// fanOutPage is how many tenants one fan-out insert covers.
-const fanOutPage = 500
+// fanOutPage is how many tenants one fan-out insert covers (the
+// registry's largest page).
+const fanOutPage = 1000
 
 // fanOutArgs is the periodic job that enqueues a job for every active
 // tenant: Args (of kind ArgsKind) with Opts.
@@ -59,42 +60,46 @@ func PeriodicTenantJob(schedule river.PeriodicSchedule, construct func() river.J
 	}, opts)
 }
 
-// fanOut enqueues job's args for every active tenant, a page of tenants
-// per transaction.
+// fanOut enqueues job's args for every active tenant, reading the
+// tenants a page at a time, in one transaction: a fan-out that fails
+// halfway enqueues nothing, so its retry makes no tenant's job twice.
+// (A hundred thousand small rows are one transaction of a few seconds.)
 func (c *Client) fanOut(ctx context.Context, job *river.Job[fanOutArgs]) error {
 	a := job.Args
 	if a.Args == nil {
 		return river.JobCancel(fmt.Errorf("fan out %s: arguments not encodable", a.ArgsKind))
 	}
-	after := ""
-	for {
-		page, err := c.registry.List(ctx, condo.ListParams{Status: condo.StatusActive, After: after, Limit: fanOutPage})
-		if err != nil {
-			return fmt.Errorf("fan out %s: %w", a.ArgsKind, err)
-		}
-		params := make([]river.InsertManyParams, 0, len(page.Tenants))
-		for _, t := range page.Tenants {
-			md, err := json.Marshal(map[string]string{roleKey: t.Role})
+	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+		after := ""
+		for {
+			page, err := c.registry.List(ctx, condo.ListParams{Status: condo.StatusActive, After: after, Limit: fanOutPage})
 			if err != nil {
 				return err
 			}
-			params = append(params, river.InsertManyParams{
-				Args:       rawArgs{kind: a.ArgsKind, args: a.Args},
-				InsertOpts: &river.InsertOpts{Queue: a.Queue, Priority: a.Priority, Metadata: md},
-			})
-		}
-		if len(params) > 0 {
-			err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-				_, err := c.river.InsertManyFastTx(ctx, tx, params)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("fan out %s: %w", a.ArgsKind, err)
+			params := make([]river.InsertManyParams, 0, len(page.Tenants))
+			for _, t := range page.Tenants {
+				md, err := json.Marshal(map[string]string{roleKey: t.Role})
+				if err != nil {
+					return err
+				}
+				params = append(params, river.InsertManyParams{
+					Args:       rawArgs{kind: a.ArgsKind, args: a.Args},
+					InsertOpts: &river.InsertOpts{Queue: a.Queue, Priority: a.Priority, Metadata: md},
+				})
 			}
+			if len(params) > 0 {
+				if _, err := c.river.InsertManyFastTx(ctx, tx, params); err != nil {
+					return err
+				}
+			}
+			if page.Next == "" {
+				return nil
+			}
+			after = page.Next
 		}
-		if page.Next == "" {
-			return nil
-		}
-		after = page.Next
+	})
+	if err != nil {
+		return fmt.Errorf("fan out %s: %w", a.ArgsKind, err)
 	}
+	return nil
 }
