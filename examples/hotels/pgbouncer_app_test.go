@@ -61,7 +61,7 @@ func TestAppBehindPgBouncer(t *testing.T) {
 			// The CLI through PgBouncer: migrate (its lock on the direct
 			// URL) and a platform admin.
 			cli := &testApp{t: t, dbURL: bouncer.URL}
-			if out, err := cli.run("migrate", "--direct-database-url", db.URL); err != nil {
+			if out, err := cli.run("migrate", "--direct-database-url", db.URL); err != nil || !strings.Contains(out, "jobs: River's tables installed") {
 				t.Fatalf("migrate: %v\n%s", err, out)
 			}
 			out, err := cli.run("admin", "create-user", "ops@example.com", "--generate")
