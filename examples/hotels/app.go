@@ -16,6 +16,7 @@ import (
 	"github.com/condo-dev/condo/examples/hotels/notify"
 	"github.com/condo-dev/condo/examples/hotels/site"
 	"github.com/condo-dev/condo/examples/hotels/tenantapp"
+	"github.com/condo-dev/condo/examples/hotels/thumbs"
 	"github.com/condo-dev/condo/examples/hotels/usage"
 	"github.com/condo-dev/condo/examples/hotels/web"
 )
@@ -36,6 +37,9 @@ type options struct {
 	// reports is the nightly report's worker, registered by stackConfig;
 	// newApp gives it the store and the mailer.
 	reports *notify.Reports
+	// thumbs makes photo thumbnails, registered by stackConfig; newApp
+	// gives it the file store.
+	thumbs *thumbs.Thumbs
 	// outbox, in development, keeps the mail sent, for /dev/mail; and
 	// showInviteLinks keeps invitation links on screen though they are
 	// mailed.
@@ -76,8 +80,8 @@ func newApp(ctx context.Context, st *condostack.Stack, o *options) (*hotelsApp, 
 	counter := usage.New(st.SharedPool, &usage.Config{Interval: o.usageInterval, Logger: logger})
 	tenant, err := tenantapp.New(st.Registry, store, &tenantapp.Config{
 		API:   web.NewTenant(st.Registry, &web.Config{Logger: logger, Pools: st.TenantPools}),
-		Files: st.Files,
-		Mail:  st.Mail, ShowInviteLinks: o.showInviteLinks,
+		Files: st.Files, Jobs: st.Jobs,
+		Mail: st.Mail, ShowInviteLinks: o.showInviteLinks,
 		Logger: logger,
 	})
 	if err != nil {
@@ -93,6 +97,9 @@ func newApp(ctx context.Context, st *condostack.Stack, o *options) (*hotelsApp, 
 	}
 	if o.reports != nil {
 		o.reports.Use(store, st.Mail)
+	}
+	if o.thumbs != nil {
+		o.thumbs.Use(st.Files)
 	}
 	return &hotelsApp{
 		store: store,

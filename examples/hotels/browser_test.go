@@ -225,6 +225,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("other tenant's user", testBrowserOtherTenant)
 	t.Run("admin suspends", testBrowserAdminSuspends)
 	t.Run("hotel photo", testBrowserPhoto)
+	t.Run("photo thumbnail by job", testBrowserThumbnail)
 	t.Run("password reset by mail", testBrowserPasswordReset)
 }
 

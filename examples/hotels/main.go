@@ -18,6 +18,7 @@ import (
 	"github.com/condo-dev/condo/condostack"
 	"github.com/condo-dev/condo/examples/hotels/migrations"
 	"github.com/condo-dev/condo/examples/hotels/notify"
+	"github.com/condo-dev/condo/examples/hotels/thumbs"
 )
 
 func main() {
@@ -26,12 +27,13 @@ func main() {
 
 // stackConfig is the app's part of Condo's configuration; the database
 // and the edge come from the command line. Background jobs are on (the
-// nightly report; mail when it is configured): their workers are
-// registered here, before the stack is built, and get what they use from
-// newApp (o.reports).
+// nightly report, photo thumbnails; mail when it is configured): their
+// workers are registered here, before the stack is built, and get what
+// they use from newApp (o.reports, o.thumbs).
 func stackConfig(o *options) *condostack.Config {
 	ws := condojobs.NewWorkers()
 	o.reports = notify.NewReports(ws)
+	o.thumbs = thumbs.New(ws, o.logger)
 	return &condostack.Config{
 		SharedMigrations: migrations.Shared(),
 		TenantMigrations: migrations.Tenant(),

@@ -10,7 +10,8 @@
 //	GET  /hotels/{id}               a hotel and its rooms
 //	GET  /hotels/{id}/edit, POST    edit it
 //	GET  /hotels/{id}/delete, POST  delete it, after confirmation (and its photo)
-//	POST /hotels/{id}/photo         upload its photo (multipart; when Config.Files is set)
+//	POST /hotels/{id}/photo         upload its photo (multipart; when Config.Files is set; with
+//	                                Config.Jobs a job makes its thumbnail, package thumbs)
 //	GET  /files/...?e=&s=           a photo, by the short-lived URL signed for this tenant
 //	     /hotels/{id}/rooms/new, /hotels/{id}/rooms/{room}/edit, .../delete
 //	GET  /members                   members; owners and admins invite (POST /members/invite)

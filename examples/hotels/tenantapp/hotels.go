@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/condo-dev/condo/condofiles"
 	"github.com/condo-dev/condo/examples/hotels/ui"
 )
 
@@ -176,9 +177,10 @@ func (h *Handler) loadHotel(p *page) *Hotel {
 type hotelData struct {
 	Hotel *Hotel
 	Rooms []Room
-	// Photos: photo uploads are on; PhotoURL: the hotel's photo, if any.
-	Photos   bool
-	PhotoURL string
+	// Photos: photo uploads are on; PhotoURL: the hotel's photo, if any;
+	// ThumbURL: its thumbnail, once the job has made it.
+	Photos             bool
+	PhotoURL, ThumbURL string
 }
 
 func (h *Handler) showHotel(p *page) {
@@ -209,7 +211,14 @@ func (h *Handler) showHotel(p *page) {
 		h.site.Internal(p.w, p.r, err)
 		return
 	}
-	h.site.Render(p.w, p.r, http.StatusOK, "hotel", ho.Name, "hotels", hotelData{Hotel: ho, Rooms: rooms, Photos: h.files != nil, PhotoURL: photo})
+	thumb := ""
+	if photo != "" {
+		if thumb, err = h.fileURL(p, thumbKey(ho.ID)); err != nil {
+			h.site.Internal(p.w, p.r, err)
+			return
+		}
+	}
+	h.site.Render(p.w, p.r, http.StatusOK, "hotel", ho.Name, "hotels", hotelData{Hotel: ho, Rooms: rooms, Photos: h.files != nil, PhotoURL: photo, ThumbURL: thumb})
 }
 
 func (h *Handler) editHotel(p *page) {
@@ -306,9 +315,11 @@ func (h *Handler) deleteHotel(p *page) {
 		// After the row: a failure here leaves a file no page shows
 		// (and the next hotel has another id), never a hotel without
 		// its photo.
-		if err := h.files.Delete(p.r.Context(), photoKey(id)); err != nil {
-			h.site.Internal(p.w, p.r, err)
-			return
+		for _, key := range []string{photoKey(id), thumbKey(id)} {
+			if err := h.files.Delete(p.r.Context(), key); err != nil && !errors.Is(err, condofiles.ErrNotFound) {
+				h.site.Internal(p.w, p.r, err)
+				return
+			}
 		}
 	}
 	h.site.Redirect(p.w, p.r, "/", fmt.Sprintf("Deleted hotel %q.", name))

@@ -1,13 +1,17 @@
 package tenantapp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/condo-dev/condo/condofiles"
+	"github.com/condo-dev/condo/examples/hotels/thumbs"
 )
 
 // maxPhoto is the largest hotel photo accepted.
@@ -23,18 +27,45 @@ func photoKey(hotelID int64) string {
 	return "hotels/" + strconv.FormatInt(hotelID, 10) + "/photo"
 }
 
+// thumbKey is where the photo's thumbnail is made (package thumbs).
+func thumbKey(hotelID int64) string {
+	return "hotels/" + strconv.FormatInt(hotelID, 10) + "/thumb"
+}
+
 // photoURL returns a short-lived URL of the hotel's photo on this
 // tenant's host, or "" when it has none.
 func (h *Handler) photoURL(p *page, hotelID int64) (string, error) {
+	return h.fileURL(p, photoKey(hotelID))
+}
+
+// fileURL returns a short-lived URL of the tenant's file key, or "" when
+// there is none.
+func (h *Handler) fileURL(p *page, key string) (string, error) {
 	if h.files == nil {
 		return "", nil
 	}
-	if _, err := h.files.Stat(p.r.Context(), photoKey(hotelID)); errors.Is(err, condofiles.ErrNotFound) {
+	if _, err := h.files.Stat(p.r.Context(), key); errors.Is(err, condofiles.ErrNotFound) {
 		return "", nil
 	} else if err != nil {
 		return "", err
 	}
-	return h.files.URL(p.r.Context(), photoKey(hotelID))
+	return h.files.URL(p.r.Context(), key)
+}
+
+// enqueueThumbnail drops the old thumbnail and asks a job for a new one,
+// in the tenant's transaction: the job runs for this tenant only. Without
+// jobs the page shows the photo itself.
+func (h *Handler) enqueueThumbnail(ctx context.Context, hotelID int64) error {
+	if h.jobs == nil {
+		return nil
+	}
+	if err := h.files.Delete(ctx, thumbKey(hotelID)); err != nil && !errors.Is(err, condofiles.ErrNotFound) {
+		return err
+	}
+	return h.reg.InTenantTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := h.jobs.InsertTx(ctx, tx, thumbs.Args{Photo: photoKey(hotelID), Thumb: thumbKey(hotelID)}, nil)
+		return err
+	})
 }
 
 // uploadPhoto stores the hotel's photo (POST /hotels/{id}/photo,
@@ -85,6 +116,10 @@ func (h *Handler) uploadPhoto(p *page) {
 		case err != nil:
 			h.site.Internal(p.w, p.r, err)
 		default:
+			if err := h.enqueueThumbnail(p.r.Context(), ho.ID); err != nil {
+				h.site.Internal(p.w, p.r, err)
+				return
+			}
 			h.site.Redirect(p.w, p.r, back, "Photo uploaded.")
 		}
 		return

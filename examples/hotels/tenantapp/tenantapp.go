@@ -11,6 +11,7 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condofiles"
+	"github.com/condo-dev/condo/condojobs"
 	"github.com/condo-dev/condo/condomail"
 	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/ui"
@@ -29,6 +30,9 @@ type Config struct {
 	// and serves them at /files/ by short-lived signed URLs. Nil: no
 	// photos.
 	Files *condofiles.Files
+	// Jobs, when set with Files, makes photo thumbnails by job (package
+	// thumbs); without it the page shows the photo itself.
+	Jobs *condojobs.Client
 	// Mail, when set, sends password resets and invitations by mail.
 	// Nil: no mail; invitation links are shown on screen only.
 	Mail *condomail.Mailer
@@ -49,6 +53,7 @@ type Handler struct {
 	site     *ui.Site
 	pageSize int
 	mail     *condomail.Mailer
+	jobs     *condojobs.Client
 	showLink bool
 	logger   *slog.Logger
 	mux      *http.ServeMux
@@ -61,7 +66,7 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 	}
 	logger := cmp.Or(cfg.Logger, slog.Default())
 	h := &Handler{reg: reg, store: store, files: cfg.Files, pageSize: cmp.Or(cfg.PageSize, 20), logger: logger,
-		mail: cfg.Mail, showLink: cfg.Mail == nil || cfg.ShowInviteLinks}
+		mail: cfg.Mail, jobs: cfg.Jobs, showLink: cfg.Mail == nil || cfg.ShowInviteLinks}
 	site, err := ui.NewSite(store, ui.SiteConfig{
 		Name: "tenant app", Files: templates, Header: header,
 		NotFound: "/", NotFoundLabel: "Back to the hotels",
