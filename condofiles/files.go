@@ -85,6 +85,21 @@ func New(b Backend, cfg *Config) *Files {
 // Backend returns the store's backend.
 func (f *Files) Backend() Backend { return f.backend }
 
+// WithSigningKey returns a store over the same backend and configuration
+// whose server-signed URLs use key ([Config].SigningKey). An application
+// that keeps a secret in its database derives the key from it once that
+// is loaded, after the stack is built, so that every instance honours the
+// URLs any of them signs, and URLs outlive a restart. It panics if key is
+// empty (a programmer error).
+func (f *Files) WithSigningKey(key []byte) *Files {
+	if len(key) == 0 {
+		panic("condofiles: empty signing key")
+	}
+	c := f.cfg
+	c.SigningKey = slices.Clone(key)
+	return &Files{backend: f.backend, cfg: c}
+}
+
 // name validates key and returns its whole name for the tenant in ctx.
 // Returns [condo.ErrNoTenant] or a [*KeyError].
 func (f *Files) name(ctx context.Context, key string) (*condo.Tenant, string, error) {

@@ -344,3 +344,38 @@ func TestPresignedS3URL(t *testing.T) {
 		t.Errorf("presigned URL for another tenant's prefix: got %d, want 403", code)
 	}
 }
+
+// TestWithSigningKey: a URL signed by one instance is honoured by another
+// with the same key (what an application deriving the key from its
+// database gets), and refused by one with another key.
+func TestWithSigningKey(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, b condofiles.Backend) {
+		base := condofiles.New(b, &condofiles.Config{ServeThroughServer: true})
+		one := base.WithSigningKey([]byte("the database's secret, derived"))
+		two := condofiles.New(b, &condofiles.Config{ServeThroughServer: true}).WithSigningKey([]byte("the database's secret, derived"))
+		other := base.WithSigningKey([]byte("another key"))
+		if _, err := one.Put(in(acme), "photos/p.png", bytes.NewReader(pngBytes), nil); err != nil {
+			t.Fatal(err)
+		}
+		u, err := one.URL(in(acme), "photos/p.png")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, c := range map[string]struct {
+			f    *condofiles.Files
+			want int
+		}{
+			"same key, another instance": {two, http.StatusOK},
+			"another key":                {other, http.StatusNotFound},
+			"the default random key":     {base, http.StatusNotFound},
+		} {
+			srv := httptest.NewServer(hostTenants(c.f.Handler()))
+			code, _, body := get(t, srv, "acme.test", u)
+			srv.Close()
+			if code != c.want || (c.want == http.StatusOK && body != string(pngBytes)) {
+				t.Errorf("%s: got %d, want %d", name, code, c.want)
+			}
+		}
+	})
+}

@@ -77,10 +77,20 @@ func newApp(ctx context.Context, st *condostack.Stack, o *options) (*hotelsApp, 
 	if err := store.LoadKey(ctx, st.Pool); err != nil {
 		return nil, err
 	}
+	// Photo URLs are signed with a key derived from the database's
+	// secret, so every instance serves the URLs any of them signs.
+	files := st.Files
+	if files != nil {
+		key, err := store.DeriveKey(ctx, "file-urls")
+		if err != nil {
+			return nil, err
+		}
+		files = files.WithSigningKey(key)
+	}
 	counter := usage.New(st.SharedPool, &usage.Config{Interval: o.usageInterval, Logger: logger})
 	tenant, err := tenantapp.New(st.Registry, store, &tenantapp.Config{
 		API:   web.NewTenant(st.Registry, &web.Config{Logger: logger, Pools: st.TenantPools}),
-		Files: st.Files, Jobs: st.Jobs,
+		Files: files, Jobs: st.Jobs,
 		Mail: st.Mail, ShowInviteLinks: o.showInviteLinks,
 		Logger: logger,
 	})
@@ -91,7 +101,7 @@ func newApp(ctx context.Context, st *condostack.Stack, o *options) (*hotelsApp, 
 	if err != nil {
 		return nil, err
 	}
-	adm, err := admin.New(st.Registry, store, &admin.Config{Logger: logger, Files: st.Files, Outbox: o.outbox})
+	adm, err := admin.New(st.Registry, store, &admin.Config{Logger: logger, Files: files, Outbox: o.outbox})
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +109,7 @@ func newApp(ctx context.Context, st *condostack.Stack, o *options) (*hotelsApp, 
 		o.reports.Use(store, st.Mail)
 	}
 	if o.thumbs != nil {
-		o.thumbs.Use(st.Files)
+		o.thumbs.Use(files)
 	}
 	return &hotelsApp{
 		store: store,
