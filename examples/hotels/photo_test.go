@@ -7,7 +7,9 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -22,15 +24,21 @@ func TestPhotoUploadRefused(t *testing.T) {
 	c := ta.client()
 	want(t, c.login("acme", "ann@acme.example", testPassword), 200)
 	hotel := ta.url("acme", fmt.Sprintf("/hotels/%d", id))
-	m := regexp.MustCompile(`action="(/hotels/\d+/photo\?csrf=[^"]+)"`).FindStringSubmatch(c.get(hotel).Body)
+	m := regexp.MustCompile(`(?s)action="(/hotels/\d+/photo)" enctype="multipart/form-data"[^>]*>\s*<input type="hidden" name="csrf" value="([^"]+)"`).FindStringSubmatch(c.get(hotel).Body)
 	if m == nil {
-		t.Fatal("no photo form on the hotel page")
+		t.Fatal("no photo form, with its CSRF token first, on the hotel page")
 	}
-	action := ta.url("acme", html.UnescapeString(m[1]))
+	action, token := ta.url("acme", m[1]), html.UnescapeString(m[2])
+	if strings.Contains(m[0], "csrf=") {
+		t.Errorf("the token is in the form's URL: %s", m[0])
+	}
 	upload := func(u, field string, body io.Reader) *page {
 		t.Helper()
 		var buf bytes.Buffer
 		mw := multipart.NewWriter(&buf)
+		if u == action {
+			mw.WriteField("csrf", token)
+		}
 		fw, _ := mw.CreateFormFile(field, "lodge.png")
 		io.Copy(fw, body)
 		mw.Close()
@@ -39,7 +47,9 @@ func TestPhotoUploadRefused(t *testing.T) {
 		return c.do(req)
 	}
 	page := bytes.NewReader([]byte("<html><script>alert(1)</script></html>"))
-	want(t, upload(ta.url("acme", fmt.Sprintf("/hotels/%d/photo", id)), "photo", bytes.NewReader(testPNG(t, 4, 4))), 403, "Form expired")
+	want(t, upload(ta.url("acme", fmt.Sprintf("/hotels/%d/photo?x", id)), "photo", bytes.NewReader(testPNG(t, 4, 4))), 403, "Form expired")
+	// The token in the URL, as an older form sent it, is not accepted.
+	want(t, upload(ta.url("acme", fmt.Sprintf("/hotels/%d/photo?csrf=%s", id, url.QueryEscape(token))), "photo", bytes.NewReader(testPNG(t, 4, 4))), 403, "Form expired")
 	want(t, upload(action, "photo", page), 422, "not a photo")
 	want(t, upload(action, "photo", io.MultiReader(bytes.NewReader(testPNG(t, 4, 4)), bytes.NewReader(make([]byte, 6<<20)))), 413, "larger than 5 MB")
 	want(t, upload(action, "other", bytes.NewReader(testPNG(t, 4, 4))), 422, "Choose a photo")

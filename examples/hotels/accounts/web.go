@@ -9,8 +9,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/url"
@@ -31,6 +33,10 @@ type AuthConfig struct {
 	Realm Realm
 	// MaxBodyBytes bounds the body of unsafe requests. Defaults to 64 KiB.
 	MaxBodyBytes int64
+	// MaxUploadBytes bounds the body of a file upload (multipart), whose
+	// handler streams the file to storage with its own, smaller, limit
+	// per file. Defaults to 16 MiB.
+	MaxUploadBytes int64
 	// Error renders the pages for a refused form (403) or an oversized
 	// body (413). Defaults to plain text.
 	Error ErrorFunc
@@ -44,6 +50,7 @@ type Auth struct {
 	store   *Store
 	realm   Realm
 	maxBody int64
+	maxUp   int64
 	errorf  ErrorFunc
 	cop     *http.CrossOriginProtection
 	logger  *slog.Logger
@@ -58,6 +65,7 @@ func NewAuth(store *Store, cfg *AuthConfig) *Auth {
 		store:   store,
 		realm:   cfg.Realm,
 		maxBody: cmp.Or(cfg.MaxBodyBytes, 64<<10),
+		maxUp:   cmp.Or(cfg.MaxUploadBytes, 16<<20),
 		errorf:  cfg.Error,
 		cop:     http.NewCrossOriginProtection(),
 		logger:  cmp.Or(cfg.Logger, slog.Default()),
@@ -175,12 +183,26 @@ func (a *Auth) Middleware(next http.Handler) http.Handler {
 				return
 			}
 			// A file upload (multipart) is streamed by its handler to
-			// storage, with its own limit: reading it here would mean
-			// buffering the file. Its form sends the token in its action
-			// URL instead (the token is in every page already, and is
-			// bound to the session and host).
+			// storage, with its own limit: reading the whole form here
+			// would mean buffering the file. Its form carries the token as
+			// its first field, read here; the handler goes on with the
+			// same reader ([Upload]). Not in the URL: a proxy's access log
+			// or a Referer would carry it.
 			upload := isMultipart(r)
-			if !upload {
+			var got string
+			var parts *multipart.Reader
+			if upload {
+				r.Body = http.MaxBytesReader(w, r.Body, a.maxUp)
+				var err error
+				if parts, err = r.MultipartReader(); err == nil {
+					got, err = firstField(parts, "csrf")
+				}
+				if err != nil {
+					a.errorf(w, r, http.StatusBadRequest, "Bad request", "The upload could not be read. Nothing was saved.")
+					return
+				}
+				ctx = context.WithValue(ctx, uploadKey{}, parts)
+			} else {
 				r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
 				if err := r.ParseForm(); err != nil {
 					var mbe *http.MaxBytesError
@@ -195,13 +217,10 @@ func (a *Auth) Middleware(next http.Handler) http.Handler {
 					a.errorf(w, r, http.StatusBadRequest, "Bad request", "The form contains characters that are not valid text (such as a NUL byte). Nothing was saved.")
 					return
 				}
+				got = r.PostForm.Get("csrf")
 			}
-			got := r.PostForm.Get("csrf")
 			if got == "" {
 				got = r.Header.Get("X-CSRF-Token")
-			}
-			if got == "" && upload {
-				got = r.URL.Query().Get("csrf")
 			}
 			if !hmac.Equal([]byte(got), []byte(st.CSRF)) {
 				a.errorf(w, r, http.StatusForbidden, "Form expired",
@@ -303,6 +322,35 @@ func Throttled(w http.ResponseWriter, err error) (message string, ok bool) {
 
 // isMultipart reports whether r's body is multipart/form-data: a file
 // upload.
+// uploadKey is the context key of an upload's multipart reader.
+type uploadKey struct{}
+
+// Upload returns the multipart reader of a file upload that
+// [Auth.Middleware] checked: the parts after the form's CSRF token, to be
+// read with NextPart. Nil when r is not a checked upload.
+func Upload(r *http.Request) *multipart.Reader {
+	mr, _ := r.Context().Value(uploadKey{}).(*multipart.Reader)
+	return mr
+}
+
+// firstField returns the value of the form's first part when it is the
+// field name (at most 1 KiB), and "" when the first part is another: an
+// upload form puts its token before its file.
+func firstField(mr *multipart.Reader, name string) (string, error) {
+	part, err := mr.NextPart()
+	if errors.Is(err, io.EOF) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if part.FormName() != name || part.FileName() != "" {
+		return "", nil
+	}
+	b, err := io.ReadAll(io.LimitReader(part, 1<<10))
+	return string(b), err
+}
+
 func isMultipart(r *http.Request) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return err == nil && mt == "multipart/form-data"

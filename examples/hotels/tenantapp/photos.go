@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/condo-dev/condo/condofiles"
+	"github.com/condo-dev/condo/examples/hotels/accounts"
 	"github.com/condo-dev/condo/examples/hotels/thumbs"
 )
 
@@ -69,7 +70,7 @@ func (h *Handler) enqueueThumbnail(ctx context.Context, hotelID int64) error {
 }
 
 // uploadPhoto stores the hotel's photo (POST /hotels/{id}/photo,
-// multipart, the CSRF token in the query: see package accounts). The file
+// multipart, the CSRF token its first field: see package accounts). The file
 // part is streamed into the tenant's files, which stop reading at the
 // limit.
 func (h *Handler) uploadPhoto(p *page) {
@@ -81,11 +82,10 @@ func (h *Handler) uploadPhoto(p *page) {
 	refuse := func(status int, msg string) {
 		h.site.Error(p.w, p.r, status, "Photo not saved", msg)
 	}
-	// The whole request, with the form's other fields, may be a little
-	// larger than the photo.
-	p.r.Body = http.MaxBytesReader(p.w, p.r.Body, maxPhoto+64<<10)
-	mr, err := p.r.MultipartReader()
-	if err != nil {
+	// The session middleware read the form's CSRF token, its first part,
+	// and bounds the whole request; the photo is streamed from here.
+	mr := accounts.Upload(p.r)
+	if mr == nil {
 		refuse(http.StatusBadRequest, "The upload could not be read. Choose a photo and try again.")
 		return
 	}
