@@ -68,12 +68,13 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 		// registry row: no round trip of their own on every creation.
 		target := r.createVersion(p.version)
 		var runtimeRoles []string
+		var prov *string
 		err = tx.QueryRow(ctx, `
 			WITH n AS (SELECT nextval('public.condo_tenants_id_seq') AS id)
 			INSERT INTO public.condo_tenants (id, slug, name, schema_name, role_name, paid_until, on_trial, migration_version)
 			SELECT n.id, $1, $2, 'tenant_' || n.id, $3 || 'tenant_' || n.id, $4, $5, $6 FROM n
-			RETURNING id, schema_name, role_name, created_on, (`+runtimeRolesSQL+`)`,
-			p.Slug, p.Name, prefix, dateArg(p.PaidUntil), p.OnTrial, target).Scan(&t.ID, &t.Schema, &t.Role, &t.CreatedOn, &runtimeRoles)
+			RETURNING id, schema_name, role_name, created_on, (`+runtimeRolesSQL+`), (`+provisionerSQL+`)`,
+			p.Slug, p.Name, prefix, dateArg(p.PaidUntil), p.OnTrial, target).Scan(&t.ID, &t.Schema, &t.Role, &t.CreatedOn, &runtimeRoles, &prov)
 		if err != nil {
 			return translate(err)
 		}
@@ -95,22 +96,20 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 			}
 		}
 		s, ro := pgident.Quote(t.Schema), pgident.Quote(t.Role)
-		grantRuntime, err := r.grantRuntimeSQL(runtimeRoles, ro)
-		if err != nil {
-			return err
-		}
 		// The migration table is created before the default privileges, so
 		// the tenant role can neither read nor forge its migration history.
 		citus, err := r.citusVersion(ctx, tx)
 		if err != nil {
 			return err
 		}
+		roleSQL, err := r.createRoleSQL(ro, citusRoleLogin(citus), prov, runtimeRoles)
+		if err != nil {
+			return err
+		}
 		ddl := citusCreatePrefix(citus) + "CREATE SCHEMA " + s + ";\n" +
 			"SET LOCAL search_path TO " + s + ";\n" + condomigrate.TenantHistoryDDL + ";\n" +
 			condomigrate.TenantHistoryReplicaIdentityDDL + ";\n" +
-			"CREATE ROLE " + ro + citusRoleLogin(citus) + ";\n" +
-			"GRANT " + ro + " TO CURRENT_USER" + r.memberOptions() + ";\n" +
-			grantRuntime +
+			roleSQL +
 			"GRANT USAGE ON SCHEMA " + s + " TO " + ro + ";\n" +
 			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " + ro + ";\n" +
 			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO " + ro + ";\n" +
@@ -146,6 +145,39 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 	}
 	r.logger.LogAttrs(ctx, slog.LevelInfo, "tenant created", slog.String("tenant", t.Slug), slog.String("schema", t.Schema))
 	return t, nil
+}
+
+// createRoleSQL returns the statements that make tenant role ro (quoted,
+// with login: " NOLOGIN", or " LOGIN" on Citus) and let the runtime roles serving it (runtimeRoles, from
+// [runtimeRolesSQL]) SET ROLE to it.
+//
+// Without provisioning roles (prov nil) the owner makes it and is a
+// member of it, as it is of every tenant role. With one ([Provision]), the
+// provisioning role makes it and grants it, so that the ADMIN OPTION
+// PostgreSQL 16+ gives a creator lands on a role holding only its share of
+// the tenant roles, and the owner becomes a member only when no runtime
+// role serves the tenant (one role for everything): its membership list,
+// which every backend of the owner recomputes after each GRANT, stays as
+// short as the set-up allows.
+func (r *Registry) createRoleSQL(ro, login string, prov *string, runtimeRoles []string) (string, error) {
+	grantRuntime, err := r.grantRuntimeSQL(runtimeRoles, ro)
+	if err != nil {
+		return "", err
+	}
+	if prov == nil {
+		return "CREATE ROLE " + ro + login + ";\n" +
+			"GRANT " + ro + " TO CURRENT_USER" + r.memberOptions() + ";\n" +
+			grantRuntime, nil
+	}
+	if err := pgident.ValidateGiven("role", *prov); err != nil {
+		return "", err
+	}
+	sql := "SET LOCAL ROLE " + pgident.Quote(*prov) + ";\n" +
+		"CREATE ROLE " + ro + login + ";\n"
+	if len(runtimeRoles) == 0 {
+		sql += "GRANT " + ro + " TO SESSION_USER" + r.memberOptions() + ";\n"
+	}
+	return sql + grantRuntime + "SET LOCAL ROLE NONE;\n", nil
 }
 
 // createVersion is the tenant migration version a creation reaches: the

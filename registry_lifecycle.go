@@ -2,6 +2,7 @@ package condo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -156,13 +157,38 @@ func (r *Registry) Delete(ctx context.Context, slug string, opts *DeleteOpts) er
 		}
 		s, ro := pgident.Quote(t.Schema), pgident.Quote(t.Role)
 		sql := "DROP SCHEMA IF EXISTS " + s + " CASCADE;\n"
+		// On 16+ only a role's admins may drop it: the provisioning role
+		// that created it, if one did ([Provision]), else the owner.
+		var prov string
 		if r.serverNum >= 160000 {
+			err := tx.QueryRow(ctx, adminProvisionerSQL, t.Role).Scan(&prov)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+		}
+		if prov != "" {
+			if err := pgident.ValidateGiven("role", prov); err != nil {
+				return err
+			}
+			sql += "SET LOCAL ROLE " + pgident.Quote(prov) + ";\n"
+		}
+		switch {
+		case r.serverNum >= 160000:
 			// DROP OWNED BY needs the privileges of the role, which the
 			// membership made by Create does not inherit.
 			sql += "GRANT " + ro + " TO CURRENT_USER WITH INHERIT TRUE;\n"
+		case prov == "":
+			// On 15 the owner's membership inherits, but with
+			// provisioning roles the owner may not be a member at all;
+			// CREATEROLE may grant it (a notice when it is one already).
+			sql += "GRANT " + ro + " TO CURRENT_USER;\n"
 		}
 		sql += "DROP OWNED BY " + ro + ";\n" +
-			"DROP ROLE " + ro + ";\n" +
+			"DROP ROLE " + ro + ";\n"
+		if prov != "" {
+			sql += "SET LOCAL ROLE NONE;\n"
+		}
+		sql += fmt.Sprintf("DELETE FROM public.condo_tenants WHERE id = %d;\n", t.ID) +
 			fmt.Sprintf("DELETE FROM public.condo_tenants WHERE id = %d;\n", t.ID) +
 			notifySQL(Change{Op: "purge", ID: t.ID, Slug: t.Slug, Hosts: hostsOf(t)})
 		return execScript(ctx, tx, sql)

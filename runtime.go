@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -25,11 +26,13 @@ func (r *Registry) tenantPool() *pgxpool.Pool {
 	return r.pool
 }
 
-// runtimeRolesSQL is a scalar subquery: the runtime roles recorded by
-// [GrantRuntime], as a text array. A role dropped since is skipped, not
-// an error.
+// runtimeRolesSQL is a scalar subquery for Create's RETURNING: the runtime
+// roles recorded by [GrantRuntime] that serve the new tenant
+// (condo_tenants.id; all of them, or its shard), as a text array. A role
+// dropped since is skipped, not an error.
 const runtimeRolesSQL = `SELECT coalesce(array_agg(rr.role_name ORDER BY rr.role_name), '{}')
-	FROM public.condo_runtime_roles rr JOIN pg_catalog.pg_roles r ON r.rolname = rr.role_name`
+	FROM public.condo_runtime_roles rr JOIN pg_catalog.pg_roles r ON r.rolname = rr.role_name
+	WHERE rr.shards = 0 OR condo_tenants.id % rr.shards = rr.shard`
 
 // grantRuntimeSQL returns the statements that let every runtime role in
 // roles (read with [runtimeRolesSQL]) SET ROLE to the tenant role ro
@@ -82,6 +85,18 @@ type GrantRuntimeOpts struct {
 	// application can run its own shared-table code on the runtime role's
 	// pool ([SharedPool]) instead of the owner's. Defaults to none.
 	Tables []TableGrant
+	// Shards and Shard, when Shards > 0, make the runtime role serve one
+	// shard of the tenants: those whose id % Shards == Shard, the tenants
+	// [TenantPools] of Shards pools sends to pool Shard. It is granted
+	// those tenant roles only, and [Registry.Create] grants it a new one
+	// only when it falls in its shard. Why: a login role's first SET ROLE
+	// on a backend computes all of its memberships (on PostgreSQL 15 in
+	// time that grows with the square of their number, seconds at 50,000)
+	// and every GRANT anywhere makes every backend compute them again; see
+	// the README's "How tenancy is enforced". Defaults to 0: every tenant.
+	// Changing a role's shard later grants it the new shard's tenants and
+	// revokes nothing.
+	Shards, Shard int
 }
 
 // runtimePrivileges are the table privileges [TableGrant] may give: no
@@ -146,6 +161,12 @@ func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeO
 	if opts == nil {
 		opts = &GrantRuntimeOpts{}
 	}
+	switch {
+	case opts.Shards > MaxShards:
+		return nil, fmt.Errorf("grant runtime role %q: %d shards: %w (at most %d)", role, opts.Shards, ErrTooManyShards, MaxShards)
+	case opts.Shards < 0 || opts.Shard < 0 || (opts.Shards > 0 && opts.Shard >= opts.Shards) || (opts.Shards == 0 && opts.Shard != 0):
+		return nil, fmt.Errorf("grant runtime role %q: shard %d of %d: want 0 <= shard < shards", role, opts.Shard, opts.Shards)
+	}
 	shared, err := SharedRoleName(role)
 	if err != nil {
 		return nil, err
@@ -203,26 +224,55 @@ func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeO
 	}
 	// pg_has_role errors for a role that does not exist, which is the
 	// error to give.
-	rows, err := db.Query(ctx, `SELECT t.role_name FROM public.condo_tenants t
+	// A tenant role made by a provisioning role ([Provision]) is granted
+	// as that role: on 16+ only it holds the ADMIN OPTION, and the
+	// owner's membership in it does not inherit.
+	rows, err := db.Query(ctx, `SELECT t.role_name, coalesce((SELECT p.role_name FROM public.condo_provisioners p
+			JOIN pg_catalog.pg_roles pr ON pr.rolname = p.role_name
+			JOIN pg_catalog.pg_auth_members m ON m.member = pr.oid AND m.roleid = r.oid AND m.admin_option
+			ORDER BY p.shard LIMIT 1), '')
+		FROM public.condo_tenants t
 		JOIN pg_catalog.pg_roles r ON r.rolname = t.role_name
-		WHERE NOT pg_has_role($1, t.role_name, 'MEMBER') ORDER BY t.id`, role)
+		WHERE ($2 = 0 OR t.id % $2 = $3) AND NOT pg_has_role($1, t.role_name, 'MEMBER') ORDER BY 2, t.id`,
+		role, opts.Shards, opts.Shard)
 	if err != nil {
 		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
 	}
-	missing, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type grant struct{ role, prov string }
+	missing, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (grant, error) {
+		var g grant
+		err := row.Scan(&g.role, &g.prov)
+		return g, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
 	}
-	for _, ro := range missing {
-		if err := pgident.Validate("role", ro); err != nil {
+	as := ""
+	for _, g := range missing {
+		if err := pgident.Validate("role", g.role); err != nil {
 			return nil, err
 		}
-		b.WriteString("GRANT " + pgident.Quote(ro) + " TO " + rt + member + ";\n")
+		if g.prov != as {
+			if err := pgident.ValidateGiven("role", g.prov); g.prov != "" && err != nil {
+				return nil, err
+			}
+			if g.prov == "" {
+				b.WriteString("SET LOCAL ROLE NONE;\n")
+			} else {
+				b.WriteString("SET LOCAL ROLE " + pgident.Quote(g.prov) + ";\n")
+			}
+			as = g.prov
+		}
+		b.WriteString("GRANT " + pgident.Quote(g.role) + " TO " + rt + member + ";\n")
+	}
+	if as != "" {
+		b.WriteString("SET LOCAL ROLE NONE;\n")
 	}
 	res.TenantRoles = len(missing)
 	b.WriteString(tables)
 	res.Tables = len(opts.Tables)
-	b.WriteString("INSERT INTO public.condo_runtime_roles (role_name) VALUES (" + quoteLiteral(role) + ") ON CONFLICT DO NOTHING;\n")
+	b.WriteString("INSERT INTO public.condo_runtime_roles (role_name, shards, shard) VALUES (" + quoteLiteral(role) + ", " +
+		strconv.Itoa(opts.Shards) + ", " + strconv.Itoa(opts.Shard) + ") ON CONFLICT (role_name) DO UPDATE SET shards = EXCLUDED.shards, shard = EXCLUDED.shard;\n")
 	// Several statements in one simple-protocol message run as one
 	// implicit transaction: all of them or none.
 	if _, err := db.Exec(ctx, b.String()); err != nil {

@@ -57,6 +57,26 @@ func NewTenantPools(ctx context.Context, cfg *pgxpool.Config, n int) (*TenantPoo
 	return p, nil
 }
 
+// NewTenantPoolsOf returns tenant-affine pools over pools (at least one):
+// pool i serves the tenants whose id % len(pools) == i. Each may log in as
+// its own runtime role prepared with [GrantRuntime] and
+// [GrantRuntimeOpts].Shards = len(pools), Shard = i: a member of only that
+// share of the tenant roles, which keeps the membership PostgreSQL
+// computes on each new backend (and again after every GRANT) bounded by
+// the share, not by all tenants. Close closes pools. It panics when pools
+// is empty (a programmer error).
+func NewTenantPoolsOf(pools ...*pgxpool.Pool) *TenantPools {
+	if len(pools) == 0 {
+		panic("condo: NewTenantPoolsOf needs a pool")
+	}
+	p := &TenantPools{pools: pools, named: namedStatements(pools[0].Config().ConnConfig.DefaultQueryExecMode)}
+	for _, pool := range pools[1:] {
+		p.named = p.named && namedStatements(pool.Config().ConnConfig.DefaultQueryExecMode)
+	}
+	p.SetTimeouts(0, 0)
+	return p
+}
+
 // For returns the pool of tenant t.
 func (p *TenantPools) For(t *Tenant) *pgxpool.Pool {
 	return p.pools[uint64(t.ID)%uint64(len(p.pools))]
