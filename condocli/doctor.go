@@ -112,7 +112,9 @@ check fails.
 Checks: the PostgreSQL version, the login role's privileges, whether
 max_connections fits --instances servers with --db-conns connections each,
 pending migrations, the certificate storage key when HTTPS is configured,
-the clock difference between this machine and the database, and the pooler.
+the clock difference between this machine and the database, the pooler, and
+how many tenant roles one role takes or administers against the limits
+measured for the server's version.
 Give it the flags (or CONDO_* variables) that serve runs with.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -169,6 +171,7 @@ func (c *CLI) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 		if r, ok := checkCitus(ctx, st); ok {
 			report(r)
 		}
+		report(checkTenantRoles(ctx, st))
 	}
 	report(c.checkCertKey(ctx, st, f))
 

@@ -72,9 +72,10 @@ func TestDoctorHealthy(t *testing.T) {
 		"pooler":            {"ok", "direct connection, detected: connected to port"},
 		"certificate key":   {"ok", "opens the 1 encrypted value stored"},
 		"blast radius":      {"ok", "set_config revoked from tenant roles; one role for everything"},
+		"tenant roles":      {"ok", "1 tenant; at most 1 per role that may take them (" + db.Role + ", limit "},
 	})
-	if len(lines) != 10 || !strings.Contains(out, "0 failed, 0 warning(s), 10 check(s)") {
-		t.Errorf("want 10 checks, 0 failed:\n%s", out)
+	if len(lines) != 11 || !strings.Contains(out, "0 failed, 0 warning(s), 11 check(s)") {
+		t.Errorf("want 11 checks, 0 failed:\n%s", out)
 	}
 }
 

@@ -116,7 +116,8 @@ func printHardening(w io.Writer, hs *condo.HardeningStatus) {
 }
 
 func newRuntimeGrantCmd(c *CLI) *cobra.Command {
-	return &cobra.Command{
+	var shards, shard, provisioners int
+	cmd := &cobra.Command{
 		Use:   "runtime-grant ROLE",
 		Short: "Let a runtime login role run tenant transactions (split roles)",
 		Long: `Grant ROLE, a login role that owns nothing, what serve's tenant
@@ -131,7 +132,13 @@ it. Run it as the owner role
 and every new tenant is granted when it is created.
 
 Make the role first, as a role with CREATEROLE:
-  CREATE ROLE app_runtime LOGIN NOINHERIT PASSWORD '...';`,
+  CREATE ROLE app_runtime LOGIN NOINHERIT PASSWORD '...';
+
+With tens of thousands of tenants no role should be a member of them all
+(see doctor's "tenant roles" check and the README's "How tenancy is
+enforced"): --provisioners N has N provisioning roles create the tenant
+roles, and --shards N --shard K makes ROLE serve only the tenants whose
+id % N = K (one runtime login role per shard, each on its own pool).`,
 		Args: Args("ROLE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -139,7 +146,14 @@ Make the role first, as a role with CREATEROLE:
 			if err != nil {
 				return err
 			}
-			res, err := condo.GrantRuntime(ctx, st.Pool, args[0], &condo.GrantRuntimeOpts{Tables: c.cfg.Stack.RuntimeGrants})
+			if provisioners > 0 {
+				pr, err := condo.Provision(ctx, st.Pool, provisioners)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "provisioning roles: %d made, %d in all\n", pr.Created, pr.Total)
+			}
+			res, err := condo.GrantRuntime(ctx, st.Pool, args[0], &condo.GrantRuntimeOpts{Tables: c.cfg.Stack.RuntimeGrants, Shards: shards, Shard: shard})
 			if err != nil {
 				return err
 			}
@@ -147,4 +161,9 @@ Make the role first, as a role with CREATEROLE:
 			return nil
 		},
 	}
+	fl := cmd.Flags()
+	fl.IntVar(&shards, "shards", 0, "serve one shard of the tenants out of this many (0: all of them)")
+	fl.IntVar(&shard, "shard", 0, "the shard ROLE serves: tenants whose id % --shards is this")
+	fl.IntVar(&provisioners, "provisioners", 0, "first make sure this many provisioning roles create the tenant roles (0: leave them as they are)")
+	return cmd
 }

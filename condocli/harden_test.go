@@ -72,6 +72,16 @@ func TestHardenAndRuntimeGrant(t *testing.T) {
 	c.fails("runtime role is the owner", "runtime-grant", db.Role)
 	c.fails("does not exist", "runtime-grant", "nobody_here")
 	c.fails("superuser", "runtime-grant", u.User.Username())
+	// Sharded (issue 15): provisioning roles create the tenant roles and
+	// the runtime role serves one shard of them.
+	if out := c.ok("runtime-grant", db.RuntimeRole, "--provisioners", "2", "--shards", "2", "--shard", "1"); !strings.Contains(out, "provisioning roles: 2 made, 2 in all") {
+		t.Fatalf("runtime-grant --provisioners: %s", out)
+	}
+	c.fails("want 0 <= shard < shards", "runtime-grant", db.RuntimeRole, "--shards", "2", "--shard", "2")
+	c.ok("tenants", "create", "sharded-a", "--name", "A")
+	c.ok("tenants", "create", "sharded-b", "--name", "B")
+	lines, out, _ = doctorLines(t, c)
+	wantLines(t, out, lines, map[string][2]string{"tenant roles": {"ok", "per role that may take them"}})
 }
 
 // TestServeRuntimeRole serves with split roles: tenant queries run as the
