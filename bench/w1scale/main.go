@@ -43,6 +43,7 @@ type bench struct {
 	cl       *pgcluster.Cluster
 	num      int
 	shards   int
+	provs    int // provisioning roles; 0: shards
 	pool     *pgxpool.Pool
 	reg      *condo.Registry
 	runtimes []string
@@ -54,6 +55,7 @@ func main() {
 	bin := flag.String("bin", "", "PostgreSQL bin directory")
 	sizes := flag.String("sizes", "1000,10000,50000,100000", "existing tenants to measure at")
 	shards := flag.Int("shards", 0, "0: flat; S: S provisioning and runtime roles")
+	provs := flag.Int("provisioners", 0, "provisioning roles with -shards (default: as many as shards)")
 	count := flag.Int("n", 20, "tenants created at each size")
 	flag.Parse()
 	ctx := context.Background()
@@ -67,14 +69,17 @@ func main() {
 		log.Fatal(err)
 	}
 	defer cl.Stop()
-	b := &bench{cl: cl, shards: *shards}
+	b := &bench{cl: cl, shards: *shards, provs: *provs}
+	if b.provs == 0 {
+		b.provs = b.shards
+	}
 	if err := b.setup(ctx); err != nil {
 		log.Fatal(err)
 	}
 	defer b.pool.Close()
 	design := "flat"
 	if b.shards > 0 {
-		design = fmt.Sprintf("sharded/%d", b.shards)
+		design = fmt.Sprintf("sharded/%d, %d provisioning roles", b.shards, b.provs)
 	}
 	fmt.Printf("server %d, design %s\n", b.num, design)
 	fmt.Println("tenants\tcreate_p50_ms\tcreate_p95_ms\tcreate_max_ms\tfirst_req_ms\tconnect_and_first_req_ms\tload1")
@@ -147,7 +152,7 @@ func (b *bench) setup(ctx context.Context) error {
 		b.runtimes = append(b.runtimes, rt)
 	}
 	if b.shards > 0 {
-		if _, err := condo.Provision(ctx, b.pool, b.shards); err != nil {
+		if _, err := condo.Provision(ctx, b.pool, b.provs); err != nil {
 			return err
 		}
 	}
@@ -194,7 +199,7 @@ func (b *bench) seedTo(ctx context.Context, n int) error {
 			case b.shards == 0:
 				s.WriteString("GRANT " + ro + " TO app;\nGRANT " + ro + " TO " + rt + ";\n")
 			case v16:
-				p := "app_prov_" + strconv.Itoa(int(id%int64(b.shards)))
+				p := "app_prov_" + strconv.Itoa(int(id%int64(b.provs)))
 				s.WriteString("GRANT " + ro + " TO " + p + " WITH ADMIN OPTION, INHERIT FALSE, SET FALSE GRANTED BY postgres;\n" +
 					"GRANT " + ro + " TO " + rt + " WITH INHERIT FALSE, SET TRUE GRANTED BY " + p + ";\n")
 			default:
