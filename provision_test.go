@@ -146,6 +146,13 @@ func TestShardedRoles(t *testing.T) {
 		t.Fatalf("GrantRuntime catch-up: %+v, %v; want 1 tenant role", res, err)
 	}
 	checkShardedTenant(t, e, lost, []string{rt0, rt1})
+	// Without Shards (serve's start-up grant) the recorded shard stays.
+	if res, err := condo.GrantRuntime(ctx, e.pool, rt1, nil); err != nil || res.TenantRoles != 0 {
+		t.Fatalf("GrantRuntime without shards: %+v, %v; want nothing granted", res, err)
+	}
+	for _, ten := range append(tenants, added...) {
+		checkShardedTenant(t, e, ten, []string{rt0, rt1})
+	}
 
 	// Purge, in both shards.
 	for _, ten := range tenants[:2] {

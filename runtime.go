@@ -93,9 +93,10 @@ type GrantRuntimeOpts struct {
 	// on a backend computes all of its memberships (on PostgreSQL 15 in
 	// time that grows with the square of their number, seconds at 50,000)
 	// and every GRANT anywhere makes every backend compute them again; see
-	// the README's "How tenancy is enforced". Defaults to 0: every tenant.
-	// Changing a role's shard later grants it the new shard's tenants and
-	// revokes nothing.
+	// the README's "How tenancy is enforced". Shards 0 keeps the shard the
+	// role was given before (what serve's start-up grant needs), and a
+	// role never given one serves every tenant. Changing a role's shard
+	// grants it the new shard's tenants and revokes nothing.
 	Shards, Shard int
 }
 
@@ -180,17 +181,25 @@ func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeO
 	var hardened, canGrant bool
 	var super, sharedMember *bool
 	var sharedLogin *bool
+	var recShards, recShard int
+	shards, shard := opts.Shards, opts.Shard
 	err = db.QueryRow(ctx, `SELECT current_user, current_setting('server_version_num')::int,
 		NOT has_function_privilege('public', $1, 'EXECUTE'),
 		has_function_privilege(current_user, $1, 'EXECUTE WITH GRANT OPTION'),
 		(SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = $2),
 		(SELECT rolcanlogin OR rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls OR rolreplication
 			FROM pg_catalog.pg_roles WHERE rolname = $3),
-		(SELECT pg_has_role($2, $3, 'MEMBER') WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $3))`,
+		(SELECT pg_has_role($2, $3, 'MEMBER') WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $3)),
+		coalesce((SELECT shards FROM public.condo_runtime_roles WHERE role_name = $2), 0),
+		coalesce((SELECT shard FROM public.condo_runtime_roles WHERE role_name = $2), 0)`,
 		setConfigFunc, role, shared).
-		Scan(&me, &num, &hardened, &canGrant, &super, &sharedLogin, &sharedMember)
+		Scan(&me, &num, &hardened, &canGrant, &super, &sharedLogin, &sharedMember, &recShards, &recShard)
 	if err != nil {
 		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
+	}
+	if opts.Shards == 0 {
+		// What serve does at every start: keep the shard given once.
+		shards, shard = recShards, recShard
 	}
 	switch {
 	case me == role:
@@ -234,7 +243,7 @@ func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeO
 		FROM public.condo_tenants t
 		JOIN pg_catalog.pg_roles r ON r.rolname = t.role_name
 		WHERE ($2 = 0 OR t.id % $2 = $3) AND NOT pg_has_role($1, t.role_name, 'MEMBER') ORDER BY 2, t.id`,
-		role, opts.Shards, opts.Shard)
+		role, shards, shard)
 	if err != nil {
 		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
 	}
@@ -272,7 +281,7 @@ func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeO
 	b.WriteString(tables)
 	res.Tables = len(opts.Tables)
 	b.WriteString("INSERT INTO public.condo_runtime_roles (role_name, shards, shard) VALUES (" + quoteLiteral(role) + ", " +
-		strconv.Itoa(opts.Shards) + ", " + strconv.Itoa(opts.Shard) + ") ON CONFLICT (role_name) DO UPDATE SET shards = EXCLUDED.shards, shard = EXCLUDED.shard;\n")
+		strconv.Itoa(shards) + ", " + strconv.Itoa(shard) + ") ON CONFLICT (role_name) DO UPDATE SET shards = EXCLUDED.shards, shard = EXCLUDED.shard;\n")
 	// Several statements in one simple-protocol message run as one
 	// implicit transaction: all of them or none.
 	if _, err := db.Exec(ctx, b.String()); err != nil {
