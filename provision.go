@@ -39,8 +39,9 @@ type ProvisionResult struct {
 // Provision makes n provisioning roles (NOLOGIN CREATEROLE, named by
 // [ProvisionerName]) that the owner, the role db connects as, may SET ROLE
 // to, and records them in the registry: from then on [Registry.Create]
-// creates each tenant role as the provisioning role of shard
-// id % n, whichever process creates it.
+// creates each tenant role as the provisioning role that made the fewest,
+// whichever process creates it, so roles added later take the new
+// tenants until they hold as many as the others.
 //
 // Why: PostgreSQL 16 and later make the creator of a role (a CREATEROLE
 // role that is not a superuser: the managed-database set-up) a member of
@@ -55,6 +56,8 @@ type ProvisionResult struct {
 //
 // It only adds: with m roles recorded already it makes m…n-1, and never
 // removes one (tenant roles stay administered by the role that made them).
+// Each should make at most about 1,000 tenant roles on PostgreSQL 16+
+// (doctor's "tenant roles" check): n = tenants expected / 1,000.
 // Run it as the owner; it can run again.
 //
 // Returns [ErrTooManyShards] when n > [MaxShards], a [*NameError] when the
@@ -98,12 +101,23 @@ func Provision(ctx context.Context, db DBTX, n int) (*ProvisionResult, error) {
 	return res, nil
 }
 
-// provisionerSQL is a scalar subquery for Create's RETURNING: the
-// provisioning role of the new tenant (condo_tenants.id), or NULL when
-// there is none.
-const provisionerSQL = `SELECT p.role_name FROM public.condo_provisioners p
+// provisionerCTE picks the provisioning role of a new tenant: the one
+// that made the fewest tenant roles, counted up in the same statement.
+// SKIP LOCKED: concurrent creations take different ones instead of
+// queueing on one row; when all are taken, provisionerFallbackSQL picks
+// one by id without counting (the count only balances, the cost follows
+// pg_auth_members).
+const provisionerCTE = `p AS (SELECT p.shard FROM public.condo_provisioners p
+		JOIN pg_catalog.pg_roles r ON r.rolname = p.role_name
+		ORDER BY p.roles, p.shard LIMIT 1 FOR UPDATE OF p SKIP LOCKED),
+	pu AS (UPDATE public.condo_provisioners c SET roles = c.roles + 1 FROM p WHERE c.shard = p.shard RETURNING c.role_name)`
+
+// provisionerSQL is a scalar subquery for Create's RETURNING (with
+// provisionerCTE): the provisioning role of the new tenant
+// (condo_tenants.id), or NULL when there is none.
+const provisionerSQL = `SELECT coalesce((SELECT role_name FROM pu), (SELECT p.role_name FROM public.condo_provisioners p
 	JOIN pg_catalog.pg_roles r ON r.rolname = p.role_name
-	WHERE p.shard = condo_tenants.id % nullif((SELECT count(*) FROM public.condo_provisioners), 0)`
+	WHERE p.shard = condo_tenants.id % nullif((SELECT count(*) FROM public.condo_provisioners), 0)))`
 
 // adminProvisionerSQL finds the provisioning role that holds the ADMIN
 // OPTION on tenant role $1 (it created it), if any: PostgreSQL 16+ lets

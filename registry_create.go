@@ -70,7 +70,7 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 		var runtimeRoles []string
 		var prov *string
 		err = tx.QueryRow(ctx, `
-			WITH n AS (SELECT nextval('public.condo_tenants_id_seq') AS id)
+			WITH n AS (SELECT nextval('public.condo_tenants_id_seq') AS id), `+provisionerCTE+`
 			INSERT INTO public.condo_tenants (id, slug, name, schema_name, role_name, paid_until, on_trial, migration_version)
 			SELECT n.id, $1, $2, 'tenant_' || n.id, $3 || 'tenant_' || n.id, $4, $5, $6 FROM n
 			RETURNING id, schema_name, role_name, created_on, (`+runtimeRolesSQL+`), (`+provisionerSQL+`)`,

@@ -170,7 +170,8 @@ func (r *Registry) Delete(ctx context.Context, slug string, opts *DeleteOpts) er
 			if err := pgident.ValidateGiven("role", prov); err != nil {
 				return err
 			}
-			sql += "SET LOCAL ROLE " + pgident.Quote(prov) + ";\n"
+			sql += "UPDATE public.condo_provisioners SET roles = greatest(roles - 1, 0) WHERE role_name = " + quoteLiteral(prov) + ";\n" +
+				"SET LOCAL ROLE " + pgident.Quote(prov) + ";\n"
 		}
 		switch {
 		case r.serverNum >= 160000:
