@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,12 +38,13 @@ import (
 // measure is what roles and memberships cost, not a catalog of 100,000
 // schemas. The tenants measured are real (schema, tables, role, grants,
 // registry rows in one transaction, as the owner: CREATEROLE, no
-// superuser).
+// superuser). CONDO_SCALE_REAL=1 seeds real tenants through
+// Registry.Create instead (4 at a time), to see what the catalog adds.
 func BenchmarkTenantRolesScale(b *testing.B) {
 	sizes := envInts(b, "CONDO_SCALE_SIZES", "1000,10000")
 	shards := envInts(b, "CONDO_SCALE_SHARDS", "0")[0]
 	provs := envInts(b, "CONDO_SCALE_PROVISIONERS", strconv.Itoa(shards))[0]
-	e := newEnv(b, nil, &condotest.DatabaseOpts{MaxConns: 2})
+	e := newEnv(b, nil, &condotest.DatabaseOpts{MaxConns: 5})
 	ctx := b.Context()
 	var num int
 	if err := e.pool.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&num); err != nil {
@@ -70,7 +72,11 @@ func BenchmarkTenantRolesScale(b *testing.B) {
 	created := 0
 	for _, n := range sizes {
 		start := time.Now()
-		seedHollow(b, admin, e.db.Role, num, runtimes, provs, have, n)
+		if os.Getenv("CONDO_SCALE_REAL") != "" {
+			seedReal(b, e, have, n)
+		} else {
+			seedHollow(b, admin, e.db.Role, num, runtimes, provs, have, n)
+		}
 		b.Logf("seeded to %d in %s", n, time.Since(start).Round(time.Millisecond))
 		have = n
 		b.Run(fmt.Sprintf("tenants=%d", n), func(b *testing.B) {
@@ -224,4 +230,44 @@ func firstRequest(b *testing.B, e *env, runtimes []string, t *condo.Tenant) (tim
 		b.Fatal(err)
 	}
 	return time.Since(connected), time.Since(start)
+}
+
+// seedReal creates real tenants from have up to n through the registry,
+// four at a time.
+func seedReal(b *testing.B, e *env, have, n int) {
+	b.Helper()
+	ctx := b.Context()
+	jobs := make(chan int)
+	errc := make(chan error, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i := range jobs {
+				slug := fmt.Sprintf("r%06d", i)
+				if _, err := e.reg.Create(ctx, condo.CreateParams{Slug: slug, Name: slug, Domains: []string{slug + ".example.test"}}); err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+					return
+				}
+			}
+		})
+	}
+	for i := have; i < n; i++ {
+		select {
+		case jobs <- i:
+		case err := <-errc:
+			close(jobs)
+			wg.Wait()
+			b.Fatal(err)
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		b.Fatal(err)
+	default:
+	}
 }
