@@ -37,8 +37,7 @@ type ProvisionResult struct {
 }
 
 // Provision makes n provisioning roles (NOLOGIN CREATEROLE, named by
-// [ProvisionerName]) that the owner, the role db connects as, may SET ROLE
-// to, and records them in the registry: from then on [Registry.Create]
+// [ProvisionerName]) as the owner, the role db connects as, and records them in the registry: from then on [Registry.Create]
 // creates each tenant role as the provisioning role that made the fewest,
 // whichever process creates it, so roles added later take the new
 // tenants until they hold as many as the others.
@@ -68,9 +67,8 @@ func Provision(ctx context.Context, db DBTX, n int) (*ProvisionResult, error) {
 		return nil, fmt.Errorf("provision %d roles: %w (1 to %d)", n, ErrTooManyShards, MaxShards)
 	}
 	var owner string
-	var num, have int
-	err := db.QueryRow(ctx, `SELECT current_user, current_setting('server_version_num')::int,
-		(SELECT count(*) FROM public.condo_provisioners)`).Scan(&owner, &num, &have)
+	var have int
+	err := db.QueryRow(ctx, `SELECT current_user, (SELECT count(*) FROM public.condo_provisioners)`).Scan(&owner, &have)
 	if err != nil {
 		return nil, fmt.Errorf("provision: %w", err)
 	}
@@ -78,19 +76,15 @@ func Provision(ctx context.Context, db DBTX, n int) (*ProvisionResult, error) {
 	if have >= n {
 		return res, nil
 	}
-	member := (&Registry{serverNum: num}).memberOptions()
 	var b strings.Builder
 	for k := have; k < n; k++ {
 		name, err := ProvisionerName(owner, k)
 		if err != nil {
 			return nil, err
 		}
-		q := pgident.Quote(name)
-		// SET TRUE, INHERIT FALSE: the owner takes the role for one
-		// transaction's CREATE ROLE and GRANTs, and never holds the
-		// tenant roles it administers.
-		b.WriteString("CREATE ROLE " + q + " NOLOGIN NOINHERIT CREATEROLE;\n" +
-			"GRANT " + q + " TO CURRENT_USER" + member + ";\n" +
+		// The owner is not made a member: it becomes one for the length
+		// of one transaction at a time ([asProvisionerSQL]).
+		b.WriteString("CREATE ROLE " + pgident.Quote(name) + " NOLOGIN NOINHERIT CREATEROLE;\n" +
 			"INSERT INTO public.condo_provisioners (shard, role_name) VALUES (" + strconv.Itoa(k) + ", " + quoteLiteral(name) + ");\n")
 		res.Created++
 	}
@@ -118,6 +112,30 @@ const provisionerCTE = `p AS (SELECT p.shard FROM public.condo_provisioners p
 const provisionerSQL = `SELECT coalesce((SELECT role_name FROM pu), (SELECT p.role_name FROM public.condo_provisioners p
 	JOIN pg_catalog.pg_roles r ON r.rolname = p.role_name
 	WHERE p.shard = condo_tenants.id % nullif((SELECT count(*) FROM public.condo_provisioners), 0)))`
+
+// asProvisionerSQL wraps sql (statements, each ending in ";\n") so that it
+// runs as provisioning role prov (quoted) inside the caller's transaction:
+// the owner grants itself prov, takes it, and gives it back before the
+// transaction ends.
+//
+// Why not a standing membership: PostgreSQL computes the owner's
+// memberships for every SET ROLE after any GRANT in the cluster, walking
+// each role it may SET ROLE to and that role's own memberships. A member
+// of every provisioning role would walk every tenant role's ADMIN row, on
+// each creation: 90 ms at 100,000 tenants on PostgreSQL 18 (BENCHMARKS.md).
+// Held for one transaction, it walks one provisioning role's share. The
+// owner may grant it: it created prov (the ADMIN OPTION on 16+,
+// CREATEROLE on 15).
+func asProvisionerSQL(serverNum int, prov, sql string) string {
+	member := ""
+	if serverNum >= 160000 {
+		member = " WITH INHERIT FALSE, SET TRUE"
+	}
+	return "GRANT " + prov + " TO CURRENT_USER" + member + ";\n" +
+		"SET LOCAL ROLE " + prov + ";\n" + sql +
+		"SET LOCAL ROLE NONE;\n" +
+		"REVOKE " + prov + " FROM CURRENT_USER;\n"
+}
 
 // adminProvisionerSQL finds the provisioning role that holds the ADMIN
 // OPTION on tenant role $1 (it created it), if any: PostgreSQL 16+ lets

@@ -135,6 +135,13 @@ func TestShardedRoles(t *testing.T) {
 		checkShardedTenant(t, e, ten, []string{rt0, rt1})
 	}
 
+	// Between transactions the owner is a member of no provisioning role.
+	var held int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
+		WHERE m.member = current_user::regrole AND m.grantor = current_user::regrole
+		AND r.rolname LIKE current_user || '\_prov\_%'`).Scan(&held); err != nil || held != 0 {
+		t.Fatalf("provisioning roles the owner holds after creating: %d, %v; want none", held, err)
+	}
 	// The provisioning roles took turns: each made half (PostgreSQL 16+
 	// records the maker as the ADMIN OPTION's holder).
 	var made [2]int
@@ -151,7 +158,11 @@ func TestShardedRoles(t *testing.T) {
 		WHERE m.roleid = $1::regrole AND m.admin_option LIMIT 1), current_user)`, lost.Role).Scan(&admin); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.pool.Exec(ctx, "SET ROLE "+admin+"; REVOKE "+lost.Role+" FROM "+rt+"; RESET ROLE"); err != nil {
+	revoke := "REVOKE " + lost.Role + " FROM " + rt
+	if admin != e.db.Role {
+		revoke = "GRANT " + admin + " TO CURRENT_USER WITH SET TRUE; SET ROLE " + admin + "; " + revoke + "; RESET ROLE; REVOKE " + admin + " FROM CURRENT_USER"
+	}
+	if _, err := e.pool.Exec(ctx, revoke); err != nil {
 		t.Fatal(err)
 	}
 	if res, err := condo.GrantRuntime(ctx, e.pool, rt, &condo.GrantRuntimeOpts{Shards: 2, Shard: int(lost.ID % 2)}); err != nil || res.TenantRoles != 1 {

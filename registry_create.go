@@ -172,12 +172,11 @@ func (r *Registry) createRoleSQL(ro, login string, prov *string, runtimeRoles []
 	if err := pgident.ValidateGiven("role", *prov); err != nil {
 		return "", err
 	}
-	sql := "SET LOCAL ROLE " + pgident.Quote(*prov) + ";\n" +
-		"CREATE ROLE " + ro + login + ";\n"
+	sql := "CREATE ROLE " + ro + login + ";\n"
 	if len(runtimeRoles) == 0 {
 		sql += "GRANT " + ro + " TO SESSION_USER" + r.memberOptions() + ";\n"
 	}
-	return sql + grantRuntime + "SET LOCAL ROLE NONE;\n", nil
+	return asProvisionerSQL(r.serverNum, pgident.Quote(*prov), sql+grantRuntime), nil
 }
 
 // createVersion is the tenant migration version a creation reaches: the

@@ -166,31 +166,30 @@ func (r *Registry) Delete(ctx context.Context, slug string, opts *DeleteOpts) er
 				return err
 			}
 		}
+		var roleSQL string
+		switch {
+		case r.serverNum >= 160000:
+			// DROP OWNED BY needs the privileges of the role, which the
+			// membership made by Create does not inherit.
+			roleSQL = "GRANT " + ro + " TO CURRENT_USER WITH INHERIT TRUE;\n"
+		default:
+			// On 15 the owner's membership inherits, but with
+			// provisioning roles the owner may not be a member at all;
+			// CREATEROLE may grant it (a notice when it is one already).
+			roleSQL = "GRANT " + ro + " TO CURRENT_USER;\n"
+		}
+		roleSQL += "DROP OWNED BY " + ro + ";\n" +
+			"DROP ROLE " + ro + ";\n"
 		if prov != "" {
 			if err := pgident.ValidateGiven("role", prov); err != nil {
 				return err
 			}
 			sql += "UPDATE public.condo_provisioners SET roles = greatest(roles - 1, 0) WHERE role_name = " + quoteLiteral(prov) + ";\n" +
-				"SET LOCAL ROLE " + pgident.Quote(prov) + ";\n"
-		}
-		switch {
-		case r.serverNum >= 160000:
-			// DROP OWNED BY needs the privileges of the role, which the
-			// membership made by Create does not inherit.
-			sql += "GRANT " + ro + " TO CURRENT_USER WITH INHERIT TRUE;\n"
-		case prov == "":
-			// On 15 the owner's membership inherits, but with
-			// provisioning roles the owner may not be a member at all;
-			// CREATEROLE may grant it (a notice when it is one already).
-			sql += "GRANT " + ro + " TO CURRENT_USER;\n"
-		}
-		sql += "DROP OWNED BY " + ro + ";\n" +
-			"DROP ROLE " + ro + ";\n"
-		if prov != "" {
-			sql += "SET LOCAL ROLE NONE;\n"
+				asProvisionerSQL(r.serverNum, pgident.Quote(prov), roleSQL)
+		} else {
+			sql += roleSQL
 		}
 		sql += fmt.Sprintf("DELETE FROM public.condo_tenants WHERE id = %d;\n", t.ID) +
-			fmt.Sprintf("DELETE FROM public.condo_tenants WHERE id = %d;\n", t.ID) +
 			notifySQL(Change{Op: "purge", ID: t.ID, Slug: t.Slug, Hosts: hostsOf(t)})
 		return execScript(ctx, tx, sql)
 	})

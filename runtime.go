@@ -256,26 +256,24 @@ func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeO
 	if err != nil {
 		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
 	}
-	as := ""
-	for _, g := range missing {
-		if err := pgident.Validate("role", g.role); err != nil {
-			return nil, err
-		}
-		if g.prov != as {
-			if err := pgident.ValidateGiven("role", g.prov); g.prov != "" && err != nil {
+	// Grouped by provisioning role (the query orders them so).
+	for i := 0; i < len(missing); {
+		prov := missing[i].prov
+		var grants strings.Builder
+		for ; i < len(missing) && missing[i].prov == prov; i++ {
+			if err := pgident.Validate("role", missing[i].role); err != nil {
 				return nil, err
 			}
-			if g.prov == "" {
-				b.WriteString("SET LOCAL ROLE NONE;\n")
-			} else {
-				b.WriteString("SET LOCAL ROLE " + pgident.Quote(g.prov) + ";\n")
-			}
-			as = g.prov
+			grants.WriteString("GRANT " + pgident.Quote(missing[i].role) + " TO " + rt + member + ";\n")
 		}
-		b.WriteString("GRANT " + pgident.Quote(g.role) + " TO " + rt + member + ";\n")
-	}
-	if as != "" {
-		b.WriteString("SET LOCAL ROLE NONE;\n")
+		if prov == "" {
+			b.WriteString(grants.String())
+			continue
+		}
+		if err := pgident.ValidateGiven("role", prov); err != nil {
+			return nil, err
+		}
+		b.WriteString(asProvisionerSQL(num, pgident.Quote(prov), grants.String()))
 	}
 	res.TenantRoles = len(missing)
 	b.WriteString(tables)
