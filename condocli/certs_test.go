@@ -119,6 +119,8 @@ func TestServeCertificateFlags(t *testing.T) {
 	c.fails("--https needs certificates", "serve", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0")
 	c.fails("--tenant-pools: want 0 (off) to --db-conns (4)", "serve", "--http", "127.0.0.1:0", "--db-conns", "4", "--tenant-pools", "5")
 	c.fails("--tenant-pools: want 0 (off) to --db-conns (20)", "serve", "--http", "127.0.0.1:0", "--tenant-pools", "-1")
+	c.fails("runtime shard urls: give them or a runtime database url, not both", "serve", "--http", "127.0.0.1:0",
+		"--runtime-database-url", db.URL, "--runtime-shard-url", db.URL, "--runtime-shard-url", db.URL)
 	c.fails("DNS provider", "serve", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0",
 		"--base-domain", "example.test", "--acme-email", "ops@example.test", "--dns-provider", "nope")
 	c.fails("certificate storage key", "serve", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0",

@@ -68,6 +68,8 @@ type ServeFlags struct {
 	shutdownTimeout                  time.Duration
 	dbConns, tenantPools             int
 	runtimeURL                       string
+	runtimeShardURLs                 []string
+	provisioners                     int
 	statementTimeout, acquireTimeout time.Duration
 	dbWait                           time.Duration
 	cert                             *certFlags
@@ -107,6 +109,8 @@ func (c *CLI) ServeFlags(fs *pflag.FlagSet) *ServeFlags {
 	fs.IntVar(&f.dbConns, "db-conns", cmp.Or(envInt(getenv(dbConnsEnv)), defaultDBConns), "database connections in the pool [CONDO_DB_CONNS]")
 	fs.IntVar(&f.tenantPools, "tenant-pools", envInt(getenv("CONDO_TENANT_POOLS")), "split --db-conns more connections into this many tenant-affine pools for the app's tenant reads (condo.TenantPools; for thousands of tenants), 0: off [CONDO_TENANT_POOLS]")
 	fs.StringVar(&f.runtimeURL, "runtime-database-url", env("CONDO_RUNTIME_DATABASE_URL", ""), "split roles: run tenant transactions, and the app's own shared-table queries (as ROLE_shared, with the app's declared grants), as this login role, which owns nothing (see runtime-grant); DATABASE_URL stays the owner, for signup, tenant changes and the rest. Empty: one role for everything, the weaker mode [CONDO_RUNTIME_DATABASE_URL]")
+	fs.StringSliceVar(&f.runtimeShardURLs, "runtime-shard-url", list("CONDO_RUNTIME_SHARD_URLS"), "split roles over shards, for tens of thousands of tenants (instead of --runtime-database-url): URL K logs in as its own runtime role, which serves the tenants whose id % (number of URLs) = K on its own pool (repeatable; see runtime-grant --shards and doctor's tenant roles) [CONDO_RUNTIME_SHARD_URLS, comma-separated]")
+	fs.IntVar(&f.provisioners, "provisioners", envInt(getenv("CONDO_PROVISIONERS")), "make sure this many provisioning roles create the tenant roles, so that none administers more than its share (see runtime-grant --provisioners); 0: leave them as they are [CONDO_PROVISIONERS]")
 	fs.DurationVar(&f.statementTimeout, "statement-timeout", dur("CONDO_STATEMENT_TIMEOUT", 30*time.Second), "cancel a tenant query running longer than this, answered 503 (set per transaction, so it works behind a pooler); 0: the server's setting [CONDO_STATEMENT_TIMEOUT]")
 	fs.DurationVar(&f.acquireTimeout, "db-acquire-timeout", dur("CONDO_DB_ACQUIRE_TIMEOUT", 3*time.Second), "how long a tenant request waits for a free database connection before it is answered 503; 0: as long as the client waits [CONDO_DB_ACQUIRE_TIMEOUT]")
 	fs.DurationVar(&f.dbWait, "db-wait", dur("CONDO_DB_WAIT", 5*time.Minute), "at start, how long to keep retrying a database that cannot be reached (answering /readyz 503 meanwhile); 0: until stopped [CONDO_DB_WAIT]")
@@ -154,6 +158,8 @@ func (f *ServeFlags) Apply(cfg *condostack.Config) error {
 	cfg.PoolSize = max(cfg.PoolSize, f.dbConns)
 	cfg.TenantPools = f.tenantPools
 	cfg.RuntimeDatabaseURL = f.runtimeURL
+	cfg.RuntimeShardURLs = f.runtimeShardURLs
+	cfg.Provisioners = f.provisioners
 	cfg.StatementTimeout, cfg.AcquireTimeout = f.statementTimeout, f.acquireTimeout
 	cfg.DBWait = f.dbWait
 	if cfg.DBWait == 0 {

@@ -37,6 +37,22 @@ type Config struct {
 	// nothing; Open grants it what it lacks ([condo.GrantRuntime]).
 	// Empty: one role for everything, the weaker mode.
 	RuntimeDatabaseURL string
+	// RuntimeShardURLs, when set instead of RuntimeDatabaseURL, splits the
+	// roles over shards, for tens of thousands of tenants (the README's
+	// "How tenancy is enforced"): URL k logs in as its own runtime role,
+	// which Open grants only the tenants whose id % len(RuntimeShardURLs)
+	// is k; tenant transactions and queries run on the shard's pool
+	// ([Stack].TenantPools, which the registry uses), and the
+	// application's shared-table queries as shard 0's shared role. The
+	// shards share PoolSize connections. Changing the number of shards
+	// grants the roles their new shares and revokes nothing. Defaults to
+	// none.
+	RuntimeShardURLs []string
+	// Provisioners, when above zero, has Open make sure that many
+	// provisioning roles create the tenant roles ([condo.Provision]), so
+	// that no role administers more than its share of them. At most
+	// [condo.MaxShards]. Zero leaves the roles as they are.
+	Provisioners int
 	// Pooler is what sits in front of DatabaseURL. Defaults to
 	// [condo.PoolerAuto]: detected with [condo.DetectPooler].
 	Pooler condo.PoolerMode
@@ -160,6 +176,20 @@ func (c *Config) validate() error {
 	}
 	if c.Mail != nil && c.Jobs == nil {
 		errs = append(errs, errors.New("mail needs jobs: set Config.Jobs too"))
+	}
+	if n := len(c.RuntimeShardURLs); n > 0 {
+		if c.RuntimeDatabaseURL != "" {
+			errs = append(errs, errors.New("runtime shard urls: give them or a runtime database url, not both"))
+		}
+		if c.TenantPools != 0 {
+			errs = append(errs, errors.New("runtime shard urls: the shards are the tenant pools; leave tenant pools at 0"))
+		}
+		if n > condo.MaxShards {
+			errs = append(errs, fmt.Errorf("runtime shard urls: at most %d, got %d", condo.MaxShards, n))
+		}
+	}
+	if c.Provisioners < 0 || c.Provisioners > condo.MaxShards {
+		errs = append(errs, fmt.Errorf("provisioners: want 0 to %d, got %d", condo.MaxShards, c.Provisioners))
 	}
 	s := &c.Serve
 	sources := 0

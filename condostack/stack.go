@@ -36,7 +36,8 @@ type Stack struct {
 	// direct URL is given and no transaction pooler is in front of Pool,
 	// and nil when one is (see [Stack.RequireDirect]).
 	Direct *pgxpool.Pool
-	// Runtime is the runtime role's pool with split roles, nil otherwise.
+	// Runtime is the runtime role's pool with split roles (shard 0's with
+	// [Config].RuntimeShardURLs), nil otherwise.
 	Runtime *pgxpool.Pool
 	// SharedPool is for the application's own queries on its shared
 	// tables on the request path (sessions, accounts, counters): with
@@ -44,7 +45,9 @@ type Stack struct {
 	// only [Config].RuntimeGrants ([condo.SharedPool]); otherwise on Pool.
 	SharedPool *condo.SharedPool
 	// TenantPools are tenant-affine pools for the application's tenant
-	// reads ([Config].TenantPools); nil when off: use Registry then.
+	// reads ([Config].TenantPools), or the runtime shards' pools
+	// ([Config].RuntimeShardURLs), which the registry's tenant
+	// transactions use too; nil when off: use Registry then.
 	TenantPools *condo.TenantPools
 	// Pooler is what sits between Pool and PostgreSQL, as configured or
 	// detected.
@@ -109,8 +112,19 @@ func Open(ctx context.Context, cfg *Config) (_ *Stack, err error) {
 	}
 	tenantPool := s.Pool
 	s.SharedPool = condo.NewSharedPool(s.Pool, "")
+	if c.Provisioners > 0 {
+		if _, err := condo.Provision(ctx, s.Pool, c.Provisioners); err != nil {
+			return nil, err
+		}
+	}
 	if c.RuntimeDatabaseURL != "" {
 		if err := s.openRuntime(ctx); err != nil {
+			return nil, err
+		}
+		tenantPool = s.Runtime
+	}
+	if len(c.RuntimeShardURLs) > 0 {
+		if err := s.openRuntimeShards(ctx); err != nil {
 			return nil, err
 		}
 		tenantPool = s.Runtime
@@ -121,7 +135,7 @@ func Open(ctx context.Context, cfg *Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if pools > 0 {
+	if pools > 0 && s.TenantPools == nil {
 		pcfg := tenantPool.Config()
 		pcfg.MaxConns, pcfg.MinConns = int32(c.PoolSize), 0
 		if s.TenantPools, err = condo.NewTenantPools(ctx, pcfg, pools); err != nil {
@@ -132,7 +146,7 @@ func Open(ctx context.Context, cfg *Config) (_ *Stack, err error) {
 	rcfg := &condo.RegistryConfig{
 		Reserved: c.Reserved, OnTenantCreated: c.OnTenantCreated, Logger: c.Logger, TenantPool: tenantPool,
 	}
-	if onCitus {
+	if onCitus || len(c.RuntimeShardURLs) > 0 {
 		rcfg.TenantPools = s.TenantPools
 	}
 	if c.Files != nil {

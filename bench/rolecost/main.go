@@ -6,9 +6,10 @@
 //   - flat: the owner creates every tenant role, is a member of each and
 //     grants each to the one runtime login role (Condo before issue 15);
 //   - sharded: tenant i belongs to shard i mod S; the owner creates it as
-//     the shard's provisioning role (NOLOGIN CREATEROLE) and grants it to
-//     the shard's runtime login role only, so no role has more than N/S
-//     memberships (Condo after issue 15).
+//     the shard's provisioning role (NOLOGIN CREATEROLE, held by the owner
+//     only inside the creating transaction) and grants it to the shard's
+//     runtime login role only, so no role has more than N/S memberships
+//     (Condo after issue 15).
 //
 // It seeds role-only tenants fast (no schemas: the measure is the role
 // cost) as the superuser, in batches of 2,000 per transaction, with the
@@ -149,7 +150,13 @@ func (r *run) setup(ctx context.Context) error {
 	for k := range r.shards {
 		// The provisioning role is made by the owner in production
 		// (runtime-grant), so on 16+ the owner holds ADMIN on it.
-		sql += fmt.Sprintf("CREATE ROLE rt_%d LOGIN NOINHERIT;\nCREATE ROLE prov_%d NOLOGIN CREATEROLE;\nGRANT prov_%d TO app%s;\n", k, k, k, r.member())
+		// The owner made it (so on 16+ it may grant it to itself), and
+		// holds it only inside each creating transaction, as
+		// Registry.Create does.
+		sql += fmt.Sprintf("CREATE ROLE rt_%d LOGIN NOINHERIT;\nCREATE ROLE prov_%d NOLOGIN NOINHERIT CREATEROLE;\n", k, k)
+		if r.num >= 160000 {
+			sql += fmt.Sprintf("GRANT prov_%d TO app WITH ADMIN OPTION, INHERIT FALSE, SET FALSE;\n", k)
+		}
 	}
 	_, err = c.Exec(ctx, sql)
 	return err
@@ -202,7 +209,8 @@ func (r *run) createSQL(i int, seed bool) string {
 	}
 	p, rt := r.prov(i), r.runtime(i)
 	if !seed {
-		return "SET LOCAL ROLE " + p + ";\nCREATE ROLE " + t + " NOLOGIN;\nGRANT " + t + " TO " + rt + r.member() + ";\nRESET ROLE;\n"
+		return "GRANT " + p + " TO CURRENT_USER" + r.member() + ";\nSET LOCAL ROLE " + p + ";\nCREATE ROLE " + t + " NOLOGIN;\nGRANT " + t + " TO " + rt + r.member() +
+			";\nSET LOCAL ROLE NONE;\nREVOKE " + p + " FROM CURRENT_USER;\n"
 	}
 	s := "CREATE ROLE " + t + " NOLOGIN;\n"
 	if r.num >= 160000 {
