@@ -37,10 +37,13 @@ type ProvisionResult struct {
 }
 
 // Provision makes n provisioning roles (NOLOGIN CREATEROLE, named by
-// [ProvisionerName]) as the owner, the role db connects as, and records them in the registry: from then on [Registry.Create]
-// creates each tenant role as the provisioning role that made the fewest,
-// whichever process creates it, so roles added later take the new
-// tenants until they hold as many as the others.
+// [ProvisionerName]), each with a SECURITY DEFINER function it owns
+// (condo_provision.p_<k>) that creates, grants and drops tenant roles and
+// that only the owner may execute, and records them in the registry: from
+// then on [Registry.Create] creates each tenant role through the
+// provisioning role that made the fewest, whichever process creates it, so
+// roles added later take the new tenants until they hold as many as the
+// others. Run it as the owner, the role db connects as; it can run again.
 //
 // Why: PostgreSQL 16 and later make the creator of a role (a CREATEROLE
 // role that is not a superuser: the managed-database set-up) a member of
@@ -48,16 +51,22 @@ type ProvisionResult struct {
 // creator's memberships, so with one creating role the cost of each new
 // tenant grows with the number of tenants (issue 15: 11 ms each for the
 // first 5,000, 49 ms for the next 5,000). Spread over n creators, each
-// holds only its share. With provisioning roles the owner is no longer a
-// member of the tenant roles that runtime roles serve (see [GrantRuntime]),
-// which keeps its own membership list (recomputed by every backend after
-// each GRANT) short too.
+// holds only its share.
+//
+// Why functions, and no membership of the owner in them: PostgreSQL
+// computes a role's memberships by walking every membership of every role
+// it reaches, including rows it then ignores (a provisioning role's ADMIN
+// rows when the question is SET ROLE). An owner that was a member of every
+// provisioning role walked every tenant role's row after each GRANT in the
+// cluster: 22 ms per creation at 1,000 tenants, 91 ms at 100,000 on 18; an
+// owner granting itself one for each transaction paid the same walk in the
+// GRANT's ADMIN check (1.5 s at 50,000). Calling a function needs no
+// membership.
 //
 // It only adds: with m roles recorded already it makes m…n-1, and never
 // removes one (tenant roles stay administered by the role that made them).
 // Each should make at most about 1,000 tenant roles on PostgreSQL 16+
 // (doctor's "tenant roles" check): n = tenants expected / 1,000.
-// Run it as the owner; it can run again.
 //
 // Returns [ErrTooManyShards] when n > [MaxShards], a [*NameError] when the
 // owner's name leaves no room for the suffix, and the database's error
@@ -67,8 +76,9 @@ func Provision(ctx context.Context, db DBTX, n int) (*ProvisionResult, error) {
 		return nil, fmt.Errorf("provision %d roles: %w (1 to %d)", n, ErrTooManyShards, MaxShards)
 	}
 	var owner string
-	var have int
-	err := db.QueryRow(ctx, `SELECT current_user, (SELECT count(*) FROM public.condo_provisioners)`).Scan(&owner, &have)
+	var num, have int
+	err := db.QueryRow(ctx, `SELECT current_user, current_setting('server_version_num')::int,
+		(SELECT count(*) FROM public.condo_provisioners)`).Scan(&owner, &num, &have)
 	if err != nil {
 		return nil, fmt.Errorf("provision: %w", err)
 	}
@@ -76,71 +86,117 @@ func Provision(ctx context.Context, db DBTX, n int) (*ProvisionResult, error) {
 	if have >= n {
 		return res, nil
 	}
+	member := (&Registry{serverNum: num}).memberOptions()
 	var b strings.Builder
+	b.WriteString("CREATE SCHEMA IF NOT EXISTS condo_provision;\n")
 	for k := have; k < n; k++ {
 		name, err := ProvisionerName(owner, k)
 		if err != nil {
 			return nil, err
 		}
-		// The owner is not made a member: it becomes one for the length
-		// of one transaction at a time ([asProvisionerSQL]).
-		b.WriteString("CREATE ROLE " + pgident.Quote(name) + " NOLOGIN NOINHERIT CREATEROLE;\n" +
+		q, fn := pgident.Quote(name), provisionFunc(k)
+		sig := fn + "(text, text, text[], boolean)"
+		// The owner holds the role only while it hands it the function:
+		// ALTER … OWNER needs SET ROLE to the new owner, which needs
+		// CREATE on the schema; the function's ACL is set as its owner,
+		// after the hand-over (which would rewrite the old owner's
+		// entries).
+		b.WriteString("CREATE ROLE " + q + " NOLOGIN NOINHERIT CREATEROLE;\n" +
+			"GRANT " + q + " TO CURRENT_USER" + member + ";\n" +
+			"GRANT USAGE, CREATE ON SCHEMA condo_provision TO " + q + ";\n" +
+			"CREATE FUNCTION " + fn + provisionFuncBody + ";\n" +
+			"ALTER FUNCTION " + sig + " OWNER TO " + q + ";\n" +
+			"SET LOCAL ROLE " + q + ";\n" +
+			"REVOKE ALL ON FUNCTION " + sig + " FROM PUBLIC;\n" +
+			"GRANT EXECUTE ON FUNCTION " + sig + " TO SESSION_USER;\n" +
+			"SET LOCAL ROLE NONE;\n" +
+			"REVOKE CREATE ON SCHEMA condo_provision FROM " + q + ";\n" +
+			"REVOKE " + q + " FROM CURRENT_USER;\n" +
 			"INSERT INTO public.condo_provisioners (shard, role_name) VALUES (" + strconv.Itoa(k) + ", " + quoteLiteral(name) + ");\n")
 		res.Created++
 	}
-	// One simple-protocol message: one implicit transaction.
+	// Several statements in one simple-protocol message run as one
+	// implicit transaction (which SET LOCAL needs): all of them or none.
 	if _, err := db.Exec(ctx, b.String()); err != nil {
 		return nil, fmt.Errorf("provision: %w", err)
 	}
 	return res, nil
 }
 
+// provisionFunc is the quoted name of provisioning role k's function.
+func provisionFunc(k int) string {
+	return pgident.QuoteQualified("condo_provision", "p_"+strconv.Itoa(k))
+}
+
+// provisionFuncBody is the rest of a provisioning role's function after
+// its name: create (op "create", LOGIN when login: tenant roles on Citus
+// log in), grant to each of grantees (WITH INHERIT FALSE, SET TRUE on
+// 16+), or drop (op "drop") tenant role ro, as the provisioning role.
+// It accepts only tenant role names.
+const provisionFuncBody = `(op text, ro text, grantees text[], login boolean) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $f$
+DECLARE
+	g text;
+	v16 boolean := current_setting('server_version_num')::int >= 160000;
+BEGIN
+	IF ro !~ '^[a-z0-9_]*tenant_[0-9]+$' THEN
+		RAISE EXCEPTION 'condo provision: % is not a tenant role', ro USING ERRCODE = '42939';
+	END IF;
+	IF op = 'create' THEN
+		EXECUTE format('CREATE ROLE %I %s', ro, CASE WHEN login THEN 'LOGIN' ELSE 'NOLOGIN' END);
+	ELSIF op = 'drop' THEN
+		EXECUTE format('GRANT %I TO CURRENT_USER%s', ro, CASE WHEN v16 THEN ' WITH INHERIT TRUE' ELSE '' END);
+		EXECUTE format('DROP OWNED BY %I', ro);
+		EXECUTE format('DROP ROLE %I', ro);
+		RETURN;
+	ELSIF op <> 'grant' THEN
+		RAISE EXCEPTION 'condo provision: unknown operation %', op;
+	END IF;
+	FOREACH g IN ARRAY coalesce(grantees, '{}') LOOP
+		EXECUTE format('GRANT %I TO %I%s', ro, g, CASE WHEN v16 THEN ' WITH INHERIT FALSE, SET TRUE' ELSE '' END);
+	END LOOP;
+END
+$f$`
+
+// provisionCallSQL is the statement that runs op on tenant role ro (not
+// quoted) through provisioning role k's function, granting to the roles
+// of grantees, an SQL text[] expression.
+func provisionCallSQL(k int, op, ro, grantees string, login bool) string {
+	return "SELECT " + provisionFunc(k) + "(" + quoteLiteral(op) + ", " + quoteLiteral(ro) +
+		", " + grantees + ", " + strconv.FormatBool(login) + ");\n"
+}
+
+// textArraySQL is an SQL text[] literal of ss.
+func textArraySQL(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = quoteLiteral(s)
+	}
+	return "ARRAY[" + strings.Join(q, ", ") + "]::text[]"
+}
+
 // provisionerCTE picks the provisioning role of a new tenant: the one
 // that made the fewest tenant roles, counted up in the same statement.
 // SKIP LOCKED: concurrent creations take different ones instead of
-// queueing on one row; when all are taken, provisionerFallbackSQL picks
-// one by id without counting (the count only balances, the cost follows
+// queueing on one row; when all are taken, provisionerSQL picks one by id
+// without counting (the count only balances, the cost follows
 // pg_auth_members).
 const provisionerCTE = `p AS (SELECT p.shard FROM public.condo_provisioners p
 		JOIN pg_catalog.pg_roles r ON r.rolname = p.role_name
 		ORDER BY p.roles, p.shard LIMIT 1 FOR UPDATE OF p SKIP LOCKED),
-	pu AS (UPDATE public.condo_provisioners c SET roles = c.roles + 1 FROM p WHERE c.shard = p.shard RETURNING c.role_name)`
+	pu AS (UPDATE public.condo_provisioners c SET roles = c.roles + 1 FROM p WHERE c.shard = p.shard RETURNING c.shard)`
 
 // provisionerSQL is a scalar subquery for Create's RETURNING (with
-// provisionerCTE): the provisioning role of the new tenant
+// provisionerCTE): the shard of the provisioning role of the new tenant
 // (condo_tenants.id), or NULL when there is none.
-const provisionerSQL = `SELECT coalesce((SELECT role_name FROM pu), (SELECT p.role_name FROM public.condo_provisioners p
+const provisionerSQL = `SELECT coalesce((SELECT shard FROM pu), (SELECT p.shard FROM public.condo_provisioners p
 	JOIN pg_catalog.pg_roles r ON r.rolname = p.role_name
 	WHERE p.shard = condo_tenants.id % nullif((SELECT count(*) FROM public.condo_provisioners), 0)))`
 
-// asProvisionerSQL wraps sql (statements, each ending in ";\n") so that it
-// runs as provisioning role prov (quoted) inside the caller's transaction:
-// the owner grants itself prov, takes it, and gives it back before the
-// transaction ends.
-//
-// Why not a standing membership: PostgreSQL computes the owner's
-// memberships for every SET ROLE after any GRANT in the cluster, walking
-// each role it may SET ROLE to and that role's own memberships. A member
-// of every provisioning role would walk every tenant role's ADMIN row, on
-// each creation: 90 ms at 100,000 tenants on PostgreSQL 18 (BENCHMARKS.md).
-// Held for one transaction, it walks one provisioning role's share. The
-// owner may grant it: it created prov (the ADMIN OPTION on 16+,
-// CREATEROLE on 15).
-func asProvisionerSQL(serverNum int, prov, sql string) string {
-	member := ""
-	if serverNum >= 160000 {
-		member = " WITH INHERIT FALSE, SET TRUE"
-	}
-	return "GRANT " + prov + " TO CURRENT_USER" + member + ";\n" +
-		"SET LOCAL ROLE " + prov + ";\n" + sql +
-		"SET LOCAL ROLE NONE;\n" +
-		"REVOKE " + prov + " FROM CURRENT_USER;\n"
-}
-
-// adminProvisionerSQL finds the provisioning role that holds the ADMIN
-// OPTION on tenant role $1 (it created it), if any: PostgreSQL 16+ lets
-// only a role's admins drop it.
-const adminProvisionerSQL = `SELECT p.role_name FROM public.condo_provisioners p
+// adminProvisionerSQL finds the shard of the provisioning role that holds
+// the ADMIN OPTION on tenant role $1 (it created it), if any: PostgreSQL
+// 16+ lets only a role's admins grant and drop it.
+const adminProvisionerSQL = `SELECT p.shard FROM public.condo_provisioners p
 	JOIN pg_catalog.pg_roles pr ON pr.rolname = p.role_name
 	JOIN pg_catalog.pg_roles tr ON tr.rolname = $1
 	JOIN pg_catalog.pg_auth_members m ON m.member = pr.oid AND m.roleid = tr.oid AND m.admin_option

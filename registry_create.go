@@ -68,7 +68,7 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 		// registry row: no round trip of their own on every creation.
 		target := r.createVersion(p.version)
 		var runtimeRoles []string
-		var prov *string
+		var prov *int
 		err = tx.QueryRow(ctx, `
 			WITH n AS (SELECT nextval('public.condo_tenants_id_seq') AS id), `+provisionerCTE+`
 			INSERT INTO public.condo_tenants (id, slug, name, schema_name, role_name, paid_until, on_trial, migration_version)
@@ -102,7 +102,7 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 		if err != nil {
 			return err
 		}
-		roleSQL, err := r.createRoleSQL(ro, citusRoleLogin(citus), prov, runtimeRoles)
+		roleSQL, err := r.createRoleSQL(t.Role, citus != "", prov, runtimeRoles)
 		if err != nil {
 			return err
 		}
@@ -147,36 +147,37 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 	return t, nil
 }
 
-// createRoleSQL returns the statements that make tenant role ro (quoted,
-// with login: " NOLOGIN", or " LOGIN" on Citus) and let the runtime roles serving it (runtimeRoles, from
-// [runtimeRolesSQL]) SET ROLE to it.
+// createRoleSQL returns the statements that make tenant role role (LOGIN
+// on Citus, where tenant roles log in to the workers) and let the runtime
+// roles serving it (runtimeRoles, from [runtimeRolesSQL]) SET ROLE to it.
 //
 // Without provisioning roles (prov nil) the owner makes it and is a
-// member of it, as it is of every tenant role. With one ([Provision]), the
-// provisioning role makes it and grants it, so that the ADMIN OPTION
+// member of it, as it is of every tenant role. With one ([Provision]),
+// that role's function makes and grants it, so that the ADMIN OPTION
 // PostgreSQL 16+ gives a creator lands on a role holding only its share of
 // the tenant roles, and the owner becomes a member only when no runtime
 // role serves the tenant (one role for everything): its membership list,
 // which every backend of the owner recomputes after each GRANT, stays as
 // short as the set-up allows.
-func (r *Registry) createRoleSQL(ro, login string, prov *string, runtimeRoles []string) (string, error) {
-	grantRuntime, err := r.grantRuntimeSQL(runtimeRoles, ro)
-	if err != nil {
-		return "", err
-	}
+func (r *Registry) createRoleSQL(role string, login bool, prov *int, runtimeRoles []string) (string, error) {
 	if prov == nil {
-		return "CREATE ROLE " + ro + login + ";\n" +
+		grantRuntime, err := r.grantRuntimeSQL(runtimeRoles, pgident.Quote(role))
+		if err != nil {
+			return "", err
+		}
+		ro := pgident.Quote(role)
+		return "CREATE ROLE " + ro + map[bool]string{true: " LOGIN", false: " NOLOGIN"}[login] + ";\n" +
 			"GRANT " + ro + " TO CURRENT_USER" + r.memberOptions() + ";\n" +
 			grantRuntime, nil
 	}
-	if err := pgident.ValidateGiven("role", *prov); err != nil {
-		return "", err
+	// With no runtime role, the owner: session_user, which the function,
+	// running as the provisioning role, still sees as the caller.
+	grantees := "ARRAY[session_user::text]"
+	if len(runtimeRoles) > 0 {
+		grantees = textArraySQL(runtimeRoles)
 	}
-	sql := "CREATE ROLE " + ro + login + ";\n"
-	if len(runtimeRoles) == 0 {
-		sql += "GRANT " + ro + " TO SESSION_USER" + r.memberOptions() + ";\n"
-	}
-	return asProvisionerSQL(r.serverNum, pgident.Quote(*prov), sql+grantRuntime), nil
+	return provisionCallSQL(*prov, "create", role, "NULL", login) +
+		provisionCallSQL(*prov, "grant", role, grantees, false), nil
 }
 
 // createVersion is the tenant migration version a creation reaches: the

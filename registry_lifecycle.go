@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -159,35 +160,28 @@ func (r *Registry) Delete(ctx context.Context, slug string, opts *DeleteOpts) er
 		sql := "DROP SCHEMA IF EXISTS " + s + " CASCADE;\n"
 		// On 16+ only a role's admins may drop it: the provisioning role
 		// that created it, if one did ([Provision]), else the owner.
-		var prov string
+		var prov *int
 		if r.serverNum >= 160000 {
 			err := tx.QueryRow(ctx, adminProvisionerSQL, t.Role).Scan(&prov)
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
 		}
-		var roleSQL string
 		switch {
+		case prov != nil:
+			sql += "UPDATE public.condo_provisioners SET roles = greatest(roles - 1, 0) WHERE shard = " + strconv.Itoa(*prov) + ";\n" +
+				provisionCallSQL(*prov, "drop", t.Role, "NULL", false)
 		case r.serverNum >= 160000:
 			// DROP OWNED BY needs the privileges of the role, which the
 			// membership made by Create does not inherit.
-			roleSQL = "GRANT " + ro + " TO CURRENT_USER WITH INHERIT TRUE;\n"
+			sql += "GRANT " + ro + " TO CURRENT_USER WITH INHERIT TRUE;\n" +
+				"DROP OWNED BY " + ro + ";\nDROP ROLE " + ro + ";\n"
 		default:
 			// On 15 the owner's membership inherits, but with
 			// provisioning roles the owner may not be a member at all;
 			// CREATEROLE may grant it (a notice when it is one already).
-			roleSQL = "GRANT " + ro + " TO CURRENT_USER;\n"
-		}
-		roleSQL += "DROP OWNED BY " + ro + ";\n" +
-			"DROP ROLE " + ro + ";\n"
-		if prov != "" {
-			if err := pgident.ValidateGiven("role", prov); err != nil {
-				return err
-			}
-			sql += "UPDATE public.condo_provisioners SET roles = greatest(roles - 1, 0) WHERE role_name = " + quoteLiteral(prov) + ";\n" +
-				asProvisionerSQL(r.serverNum, pgident.Quote(prov), roleSQL)
-		} else {
-			sql += roleSQL
+			sql += "GRANT " + ro + " TO CURRENT_USER;\n" +
+				"DROP OWNED BY " + ro + ";\nDROP ROLE " + ro + ";\n"
 		}
 		sql += fmt.Sprintf("DELETE FROM public.condo_tenants WHERE id = %d;\n", t.ID) +
 			notifySQL(Change{Op: "purge", ID: t.ID, Slug: t.Slug, Hosts: hostsOf(t)})

@@ -236,18 +236,23 @@ func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeO
 	// A tenant role made by a provisioning role ([Provision]) is granted
 	// as that role: on 16+ only it holds the ADMIN OPTION, and the
 	// owner's membership in it does not inherit.
-	rows, err := db.Query(ctx, `SELECT t.role_name, coalesce((SELECT p.role_name FROM public.condo_provisioners p
+	// A tenant role made by a provisioning role ([Provision]) is granted
+	// through its function: on 16+ only it holds the ADMIN OPTION.
+	rows, err := db.Query(ctx, `SELECT t.role_name, (SELECT p.shard FROM public.condo_provisioners p
 			JOIN pg_catalog.pg_roles pr ON pr.rolname = p.role_name
 			JOIN pg_catalog.pg_auth_members m ON m.member = pr.oid AND m.roleid = r.oid AND m.admin_option
-			ORDER BY p.shard LIMIT 1), '')
+			ORDER BY p.shard LIMIT 1)
 		FROM public.condo_tenants t
 		JOIN pg_catalog.pg_roles r ON r.rolname = t.role_name
-		WHERE ($2 = 0 OR t.id % $2 = $3) AND NOT pg_has_role($1, t.role_name, 'MEMBER') ORDER BY 2, t.id`,
+		WHERE ($2 = 0 OR t.id % $2 = $3) AND NOT pg_has_role($1, t.role_name, 'MEMBER') ORDER BY t.id`,
 		role, shards, shard)
 	if err != nil {
 		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
 	}
-	type grant struct{ role, prov string }
+	type grant struct {
+		role string
+		prov *int
+	}
 	missing, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (grant, error) {
 		var g grant
 		err := row.Scan(&g.role, &g.prov)
@@ -256,24 +261,15 @@ func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeO
 	if err != nil {
 		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
 	}
-	// Grouped by provisioning role (the query orders them so).
-	for i := 0; i < len(missing); {
-		prov := missing[i].prov
-		var grants strings.Builder
-		for ; i < len(missing) && missing[i].prov == prov; i++ {
-			if err := pgident.Validate("role", missing[i].role); err != nil {
-				return nil, err
-			}
-			grants.WriteString("GRANT " + pgident.Quote(missing[i].role) + " TO " + rt + member + ";\n")
-		}
-		if prov == "" {
-			b.WriteString(grants.String())
-			continue
-		}
-		if err := pgident.ValidateGiven("role", prov); err != nil {
+	for _, g := range missing {
+		if err := pgident.Validate("role", g.role); err != nil {
 			return nil, err
 		}
-		b.WriteString(asProvisionerSQL(num, pgident.Quote(prov), grants.String()))
+		if g.prov != nil {
+			b.WriteString(provisionCallSQL(*g.prov, "grant", g.role, textArraySQL([]string{role}), false))
+			continue
+		}
+		b.WriteString("GRANT " + pgident.Quote(g.role) + " TO " + rt + member + ";\n")
 	}
 	res.TenantRoles = len(missing)
 	b.WriteString(tables)
