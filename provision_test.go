@@ -82,6 +82,18 @@ func TestShardedRoles(t *testing.T) {
 		t.Fatalf("shard 1's runtime role takes shard 0's tenant role: got %v, want insufficient_privilege", err)
 	}
 
+	// The provisioning functions are the owner's alone: a runtime role
+	// (one injected statement away from a tenant) can't call them.
+	_, err = pool1.Exec(ctx, "SELECT condo_provision.p_0('create', 'x_tenant_999999', NULL, false)")
+	if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != "42501" {
+		t.Fatalf("runtime role calls a provisioning function: got %v, want insufficient_privilege", err)
+	}
+	// And the owner can't make them touch a role that is not a tenant's.
+	_, err = e.pool.Exec(ctx, "SELECT condo_provision.p_0('grant', $1, ARRAY[$2], false)", e.db.Role+"_prov_1", rt0)
+	if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != "42939" {
+		t.Fatalf("provisioning function on a provisioning role: got %v, want reserved_name", err)
+	}
+
 	// Serve the existing tenants while new ones are created: every read
 	// returns the reading tenant's rows, none fails.
 	for _, ten := range tenants {
