@@ -46,8 +46,9 @@
 // the same name ([HistoryTable]). It does not own the tables its "condo"
 // line creates, only their DDL:
 //
-//   - condo_tenants, condo_domains, condo_runtime_roles: package condo.
-//     Only condo.Registry (and condo's GrantRuntime) reads or writes them,
+//   - condo_tenants, condo_domains, condo_runtime_roles,
+//     condo_provisioners: package condo. Only condo.Registry (and condo's
+//     GrantRuntime and Provision) reads or writes them,
 //     and only it sends on their notification channel; condomigrate reaches
 //     them through [TenantStore], condocert through Registry methods. A test
 //     in package condo fails if SQL elsewhere names them.
