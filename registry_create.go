@@ -102,7 +102,7 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 		if err != nil {
 			return err
 		}
-		roleSQL, err := r.createRoleSQL(t.Role, citus != "", prov, runtimeRoles)
+		roleSQL, err := r.createRoleSQL(t.Role, citus, prov, runtimeRoles)
 		if err != nil {
 			return err
 		}
@@ -148,7 +148,8 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 }
 
 // createRoleSQL returns the statements that make tenant role role (LOGIN
-// on Citus, where tenant roles log in to the workers) and let the runtime
+// on Citus, citus being its version: tenant roles log in to the workers)
+// and let the runtime
 // roles serving it (runtimeRoles, from [runtimeRolesSQL]) SET ROLE to it.
 //
 // Without provisioning roles (prov nil) the owner makes it and is a
@@ -159,14 +160,14 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 // role serves the tenant (one role for everything): its membership list,
 // which every backend of the owner recomputes after each GRANT, stays as
 // short as the set-up allows.
-func (r *Registry) createRoleSQL(role string, login bool, prov *int, runtimeRoles []string) (string, error) {
+func (r *Registry) createRoleSQL(role, citus string, prov *int, runtimeRoles []string) (string, error) {
 	if prov == nil {
 		grantRuntime, err := r.grantRuntimeSQL(runtimeRoles, pgident.Quote(role))
 		if err != nil {
 			return "", err
 		}
 		ro := pgident.Quote(role)
-		return "CREATE ROLE " + ro + map[bool]string{true: " LOGIN", false: " NOLOGIN"}[login] + ";\n" +
+		return "CREATE ROLE " + ro + citusRoleLogin(citus) + ";\n" +
 			"GRANT " + ro + " TO CURRENT_USER" + r.memberOptions() + ";\n" +
 			grantRuntime, nil
 	}
@@ -176,7 +177,7 @@ func (r *Registry) createRoleSQL(role string, login bool, prov *int, runtimeRole
 	if len(runtimeRoles) > 0 {
 		grantees = textArraySQL(runtimeRoles)
 	}
-	return provisionCallSQL(*prov, "create", role, "NULL", login) +
+	return provisionCallSQL(*prov, "create", role, "NULL", citus != "") +
 		provisionCallSQL(*prov, "grant", role, grantees, false), nil
 }
 
