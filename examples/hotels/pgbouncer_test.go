@@ -2,16 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,7 +19,6 @@ import (
 	"github.com/condo-dev/condo/condostack"
 	"github.com/condo-dev/condo/condotest"
 	"github.com/condo-dev/condo/examples/hotels/migrations"
-	"github.com/condo-dev/condo/examples/hotels/web"
 )
 
 // TestServeBehindPgBouncer is the issue's set-up: the reference app's
@@ -60,102 +53,11 @@ func TestServeBehindPgBouncer(t *testing.T) {
 	if _, err := condojobs.Migrate(ctx, env.Direct, condotest.Logger(t)); err != nil {
 		t.Fatal(err)
 	}
-	const tenants = 100
-	slugs := make([]string, tenants)
-	for i := range slugs {
-		slugs[i] = fmt.Sprintf("pb%03d", i)
-		_, err := env.Registry.Create(ctx, condo.CreateParams{Slug: slugs[i], Name: slugs[i],
-			OnCreated: func(ctx context.Context, tx pgx.Tx, _ *condo.Tenant) error {
-				if _, err := tx.Exec(ctx, "INSERT INTO hotel (name, city, stars) SELECT $1 || ' Hotel ' || g, 'Testville', 3 FROM generate_series(1, 1 + $2::int % 3) g", slugs[i], i); err != nil {
-					return err
-				}
-				// The test reads the public directory, off by default.
-				return web.SetDirectoryTx(ctx, tx, true)
-			}})
-		if err != nil {
-			t.Fatalf("create %s: %v", slugs[i], err)
-		}
-	}
+	slugs := createLoadTenants(ctx, t, env.Registry, "pb", 100, 1)
 
 	addr, _ := startServe(t, bouncer.URL, db.URL)
-	tr := &http.Transport{MaxIdleConnsPerHost: 32, DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}}
-	t.Cleanup(tr.CloseIdleConnections)
-	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-
-	// get asks a random tenant for its hotels: ok is a 200 whose rows are
-	// all the tenant's; a 200 with another tenant's rows fails the test.
-	var wrong atomic.Int64
-	get := func(r *rand.Rand) (ok bool, detail string) {
-		i := r.IntN(tenants)
-		resp, err := hc.Get("http://" + slugs[i] + ".localhost/hotels/")
-		if err != nil {
-			return false, err.Error()
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return false, err.Error()
-		}
-		if resp.StatusCode != http.StatusOK {
-			return false, fmt.Sprintf("%s: status %d: %.200s", slugs[i], resp.StatusCode, b)
-		}
-		var hotels []struct{ Name string }
-		if err := json.Unmarshal(b, &hotels); err != nil {
-			return false, err.Error()
-		}
-		if len(hotels) != 1+i%3 {
-			wrong.Add(1)
-			t.Errorf("%s: %d hotels, want %d", slugs[i], len(hotels), 1+i%3)
-		}
-		for _, h := range hotels {
-			if !strings.HasPrefix(h.Name, slugs[i]+" ") {
-				wrong.Add(1)
-				t.Errorf("%s got another tenant's row: %q", slugs[i], h.Name)
-			}
-		}
-		return true, ""
-	}
-	// phase runs 16 clients for d, or until limit requests, or until
-	// done returns true, and counts; progress counts every request.
-	type result struct {
-		ok, failed int64
-		first      string
-	}
-	var progress atomic.Int64
-	phase := func(d time.Duration, limit int64, done func() bool) result {
-		var res result
-		var mu sync.Mutex
-		var n atomic.Int64
-		deadline := time.Now().Add(d)
-		var wg sync.WaitGroup
-		for g := range 16 {
-			wg.Go(func() {
-				r := rand.New(rand.NewPCG(uint64(g), uint64(time.Now().UnixNano())))
-				for time.Now().Before(deadline) && n.Add(1) <= limit && !done() && ctx.Err() == nil {
-					ok, detail := get(r)
-					progress.Add(1)
-					mu.Lock()
-					if ok {
-						res.ok++
-					} else {
-						res.failed++
-						if res.first == "" {
-							res.first = detail
-						}
-					}
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		return res
-	}
-	never := func() bool { return false }
-
-	calm := phase(3*time.Second, 100_000, never)
+	load := newHotelLoad(t, addr, slugs)
+	calm := load.phase(ctx, 0, 3*time.Second, 100_000, never)
 	t.Logf("no faults: %d ok, %d failed", calm.ok, calm.failed)
 	if calm.failed > 0 || calm.ok == 0 {
 		t.Fatalf("no faults: %d failed (first: %s), %d ok", calm.failed, calm.first, calm.ok)
@@ -174,13 +76,13 @@ func TestServeBehindPgBouncer(t *testing.T) {
 	var rounds, killed atomic.Int64
 	var killer sync.WaitGroup
 	killer.Go(func() {
-		next := progress.Load() + killEvery/2
+		next := load.progress.Load() + killEvery/2
 		for rounds.Load() < kills && ctx.Err() == nil {
-			if progress.Load() < next {
+			if load.progress.Load() < next {
 				time.Sleep(5 * time.Millisecond) // polls a counter, bounded by the phase
 				continue
 			}
-			next = progress.Load() + killEvery
+			next = load.progress.Load() + killEvery
 			var n int64
 			err := admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
 				WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'`, db.Name).Scan(&n)
@@ -193,7 +95,7 @@ func TestServeBehindPgBouncer(t *testing.T) {
 			rounds.Add(1)
 		}
 	})
-	chaos := phase(60*time.Second, 100_000, func() bool { return rounds.Load() >= kills })
+	chaos := load.phase(ctx, 0, 60*time.Second, 100_000, func() bool { return rounds.Load() >= kills })
 	rounds.Store(kills)
 	killer.Wait()
 	total := chaos.ok + chaos.failed
@@ -213,20 +115,20 @@ func TestServeBehindPgBouncer(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	streak := 0
 	condotest.WaitFor(t, 15*time.Second, "100 successes in a row after the kills", func() bool {
-		if ok, _ := get(r); ok {
+		if ok, _ := load.getRandom(r, len(slugs)); ok {
 			streak++
 		} else {
 			streak = 0
 		}
 		return streak >= 100
 	})
-	after := phase(2*time.Second, 2000, never)
+	after := load.phase(ctx, 0, 2*time.Second, 2000, never)
 	t.Logf("after: %d ok, %d failed", after.ok, after.failed)
 	if after.failed > 0 || after.ok == 0 {
 		t.Errorf("after the kills: %d failed (first: %s), %d ok", after.failed, after.first, after.ok)
 	}
-	if wrong.Load() > 0 {
-		t.Errorf("%d wrong-tenant answers", wrong.Load())
+	if load.wrong.Load() > 0 {
+		t.Errorf("%d wrong-tenant answers", load.wrong.Load())
 	}
 }
 
