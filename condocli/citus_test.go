@@ -39,6 +39,15 @@ func TestCitusCLI(t *testing.T) {
 		t.Fatalf("after the move acme is on %s, want %s (from %s)", got, to, from)
 	}
 	c.fails("--node: want HOST:PORT", "tenants", "move", "acme", "--node", "nowhere")
+	// tenants list has a NODE column on Citus.
+	list := c.ok("tenants", "list")
+	if lines := strings.Split(list, "\n"); !strings.HasSuffix(strings.TrimSpace(lines[0]), "NODE") || !strings.Contains(list, to) {
+		t.Fatalf("tenants list on Citus: want a NODE column with %s:\n%s", to, list)
+	}
+	// One tenant: nothing to rebalance.
+	if got := c.ok("tenants", "rebalance", "--dry-run"); !strings.Contains(got, "balanced: nothing to move") {
+		t.Fatalf("tenants rebalance --dry-run:\n%s", got)
+	}
 	out, _, _ := c.run("doctor")
 	if !strings.Contains(out, "ok    citus: Citus 13.") || !strings.Contains(out, "3 nodes") {
 		t.Fatalf("doctor on Citus:\n%s", out)

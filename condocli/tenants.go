@@ -2,6 +2,7 @@ package condocli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,7 +34,7 @@ func newTenantsCmd(c *CLI) *cobra.Command {
 		tenantsStatusCmd(c, "restore", "Bring back a deleted (not purged) tenant", (*condo.Registry).Restore),
 		tenantsRenameCmd(c), tenantsDomainsCmd(c), tenantsDeleteCmd(c),
 		tenantsExportCmd(c), tenantsImportCmd(c), tenantsExecCmd(c),
-		tenantsMoveCmd(c), tenantsNodesCmd(c),
+		tenantsMoveCmd(c), tenantsNodesCmd(c), tenantsRebalanceCmd(c),
 	)
 	return cmd
 }
@@ -100,6 +101,9 @@ type tenantJSON struct {
 	CreatedOn        string         `json:"created_on"`
 	MigrationVersion int64          `json:"migration_version"`
 	Domains          []condo.Domain `json:"domains"`
+	// Node is where the tenant's schema lives on Citus ("" elsewhere, or
+	// when it is not distributed).
+	Node string `json:"node,omitempty"`
 }
 
 func tenantView(t *condo.Tenant) tenantJSON {
@@ -151,13 +155,28 @@ func tenantsListCmd(c *CLI) *cobra.Command {
 				return err
 			}
 			var all []tenantJSON
+			onCitus := true
 			for {
 				page, err := st.Registry.List(ctx, p)
 				if err != nil {
 					return err
 				}
+				// On Citus each tenant's node is a column (one query a page).
+				var nodes map[string]condo.Node
+				if onCitus {
+					nodes, err = st.Registry.Nodes(ctx, page.Tenants)
+					if errors.Is(err, condo.ErrNotCitus) {
+						onCitus = false
+					} else if err != nil {
+						return err
+					}
+				}
 				for _, t := range page.Tenants {
-					all = append(all, tenantView(t))
+					v := tenantView(t)
+					if n, ok := nodes[t.Schema]; ok {
+						v.Node = n.String()
+					}
+					all = append(all, v)
 				}
 				if page.Next == "" || p.Limit > 0 {
 					break
@@ -171,7 +190,11 @@ func tenantsListCmd(c *CLI) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), all)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SLUG\tNAME\tSTATUS\tPAID UNTIL\tTRIAL\tCREATED\tSCHEMA\tDOMAINS")
+			head := "SLUG\tNAME\tSTATUS\tPAID UNTIL\tTRIAL\tCREATED\tSCHEMA\tDOMAINS"
+			if onCitus {
+				head += "\tNODE"
+			}
+			fmt.Fprintln(tw, head)
 			for _, t := range all {
 				paid := "-"
 				if t.PaidUntil != nil {
@@ -181,7 +204,11 @@ func tenantsListCmd(c *CLI) *cobra.Command {
 				for i, d := range t.Domains {
 					hosts[i] = d.Host
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", t.Slug, t.Name, t.Status, paid, t.OnTrial, t.CreatedOn, t.Schema, strings.Join(hosts, ","))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s", t.Slug, t.Name, t.Status, paid, t.OnTrial, t.CreatedOn, t.Schema, strings.Join(hosts, ","))
+				if onCitus {
+					fmt.Fprintf(tw, "\t%s", cmp.Or(t.Node, "-"))
+				}
+				fmt.Fprintln(tw)
 			}
 			return tw.Flush()
 		}),
