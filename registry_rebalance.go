@@ -41,12 +41,15 @@ type RebalanceResult struct {
 // Each move is [Registry.Move]: online, one tenant at a time, the next
 // planned only from sizes read at the start.
 //
-// Condo plans rather than calling Citus's citus_rebalance_start: that
-// rebalancer weighs shard groups by shard count (a tenant with many
-// tables weighs more than a larger one with few) or, by disk size, with a
-// fixed 100 MB cost per shard that drowns small tenants; it balances every
-// distributed table, not just tenants; and it runs as background jobs
-// that report per shard, not per tenant.
+// Condo plans rather than calling Citus's citus_rebalance_start. That
+// rebalancer does move schema shard groups (Citus 12+ treats the
+// single-shard tables of distributed schemas as one colocation group to
+// spread), but its default strategy, by_shard_count, weighs a tenant by its
+// number of tables, not its size; by_disk_size adds a fixed cost per shard
+// (citus.rebalancer_by_disk_size_base_cost, 100 MB) that drowns tenants
+// smaller than that; it balances every distributed table, not just
+// tenants; and it runs as background jobs reporting per shard, where Condo
+// logs and reports per tenant (Citus 13.2's shard_rebalancer.c).
 //
 // Tenants of every status count (a deleted tenant's data is still on its
 // node); tenants whose schema is not distributed (made before Citus) do not
