@@ -140,7 +140,13 @@ func TestWildcard(t *testing.T) {
 // issuance per name and serve the same certificate.
 func TestCluster(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, "cluster", pebbleOpts{})
+	testCluster(t, newEnv(t, "cluster", pebbleOpts{}))
+}
+
+// testCluster: two managers on two pools of e's database start at once,
+// issue once through the shared storage and its locks, and serve the same
+// certificate.
+func testCluster(t *testing.T, e *env) {
 	ctx := t.Context()
 	second := secondPool(t, e.db.URL)
 
