@@ -49,7 +49,8 @@ func TestCitusCLI(t *testing.T) {
 		t.Fatalf("tenants rebalance --dry-run:\n%s", got)
 	}
 	out, _, _ := c.run("doctor")
-	if !strings.Contains(out, "ok    citus: Citus 13.") || !strings.Contains(out, "3 nodes") {
+	if !strings.Contains(out, "ok    citus: Citus 13.") || !strings.Contains(out, "3 nodes") ||
+		!strings.Contains(out, "20 more for the tenant pools serve opens on Citus") {
 		t.Fatalf("doctor on Citus:\n%s", out)
 	}
 }

@@ -83,8 +83,9 @@ type dbFacts struct {
 	createInPub bool // may create tables in public
 	dbOwner     string
 	maxConns    int
-	reserved    int // superuser_reserved_connections + reserved_connections (16+)
-	inUse       int // client backends connected now
+	reserved    int  // superuser_reserved_connections + reserved_connections (16+)
+	inUse       int  // client backends connected now
+	citus       bool // a Citus coordinator: serve opens tenant pools by default
 	skew        time.Duration
 	skewError   time.Duration // half the query's round trip: the measure's uncertainty
 }
@@ -96,7 +97,8 @@ const factsSQL = `SELECT current_setting('server_version'), current_setting('ser
 	pg_get_userbyid(d.datdba),
 	current_setting('max_connections')::int,
 	current_setting('superuser_reserved_connections')::int + coalesce(current_setting('reserved_connections', true)::int, 0),
-	(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int
+	(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int,
+	EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')
 FROM pg_roles r, pg_database d, pg_namespace n
 WHERE r.rolname = current_user AND d.datname = current_database() AND n.nspname = 'public'`
 
@@ -197,7 +199,7 @@ func readFacts(ctx context.Context, st *condostack.Stack) (*dbFacts, error) {
 	var d dbFacts
 	err := st.Pool.QueryRow(ctx, factsSQL).Scan(&d.version, &d.versionNum, &d.user, &d.db,
 		&d.superuser, &d.createRole, &d.connLimit, &d.ownsDB, &d.ownsPublic, &d.createInDB, &d.createInPub,
-		&d.dbOwner, &d.maxConns, &d.reserved, &d.inUse)
+		&d.dbOwner, &d.maxConns, &d.reserved, &d.inUse, &d.citus)
 	if err != nil {
 		return nil, err
 	}
@@ -264,12 +266,13 @@ func checkOwnership(d *dbFacts) checkResult {
 }
 
 // perInstance is how many server connections one serve process may open
-// with these flags: its pool (--db-conns), the tenant-affine pools
-// (--db-conns more when --tenant-pools is set) and the resolver's LISTEN
-// connection.
-func perInstance(f doctorFlags) int {
+// with these flags on this server: its pool (--db-conns), the
+// tenant-affine pools (--db-conns more when --tenant-pools is set, and
+// always on a Citus coordinator, where condostack opens them by default)
+// and the resolver's LISTEN connection.
+func perInstance(d *dbFacts, f doctorFlags) int {
 	n := f.dbConns + 1
-	if f.tenantPools > 0 {
+	if f.tenantPools > 0 || d.citus {
 		n += f.dbConns
 	}
 	return n
@@ -277,12 +280,15 @@ func perInstance(f doctorFlags) int {
 
 func checkConnections(d *dbFacts, f doctorFlags) checkResult {
 	const name = "connections"
-	per := perInstance(f)
+	per := perInstance(d, f)
 	need := f.instances * per
 	limit, why := connLimit(d)
 	plan := fmt.Sprintf("%d instance(s) × %d (--db-conns %d", f.instances, per, f.dbConns)
-	if f.tenantPools > 0 {
+	switch {
+	case f.tenantPools > 0:
 		plan += fmt.Sprintf(", %d more for --tenant-pools", f.dbConns)
+	case d.citus:
+		plan += fmt.Sprintf(", %d more for the tenant pools serve opens on Citus", f.dbConns)
 	}
 	plan += ", 1 listener)"
 	switch {

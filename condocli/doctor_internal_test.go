@@ -32,6 +32,8 @@ func TestDoctorVerdicts(t *testing.T) {
 		{"tight", checkConnections(&base, doctorFlags{instances: 4, dbConns: 20}), statusWarn, "= 84 of 97"},
 		{"too many", checkConnections(&base, doctorFlags{instances: 5, dbConns: 20}), statusFail, "= 105, but the server takes 97"},
 		{"tenant pools double", checkConnections(&base, doctorFlags{instances: 1, dbConns: 20, tenantPools: 4}), statusOK, "(--db-conns 20, 20 more for --tenant-pools, 1 listener) = 41 of 97"},
+		{"tenant pools on Citus", checkConnections(with(func(d *dbFacts) { d.citus = true }), one), statusOK, "(--db-conns 20, 20 more for the tenant pools serve opens on Citus, 1 listener) = 41 of 97"},
+		{"tenant pools on Citus, too many", checkConnections(with(func(d *dbFacts) { d.citus = true }), doctorFlags{instances: 3, dbConns: 20}), statusFail, "= 123, but the server takes 97"},
 		{"role limit", checkConnections(with(func(d *dbFacts) { d.connLimit = 10 }), one), statusFail, "connection limit of role app"},
 		{"superuser gets the reserved slots", checkConnections(with(func(d *dbFacts) { d.superuser = true }), doctorFlags{instances: 1, dbConns: 98}), statusWarn, "= 99 of 100"},
 		{"clock in step", checkClock(with(func(d *dbFacts) { d.skew, d.skewError = 300*time.Millisecond, time.Millisecond })), statusOK, "agree within"},
