@@ -5,6 +5,7 @@
 //	go run ./bench w3         # W3 (and W4, measured during W3)
 //	go run ./bench w6         # W3 and W6, interleaved
 //	go run ./bench w5         # W3 and W5, interleaved
+//	go run ./bench w9         # W3 single node, W3 and W5 (-w9-tenants) on a 3-node Citus cluster, interleaved
 //	go run ./bench w8         # W3 direct and W3 through PgBouncer (transaction mode, pool 16), interleaved
 //	go run ./bench versions -pg-bin /usr/lib/postgresql/15/bin,/opt/condo/pg18/native/bin
 //	                          # W3 and W6 on each PostgreSQL, interleaved
@@ -48,6 +49,7 @@ type options struct {
 	threads  int
 	dbConns  int
 	w5       int
+	w9       int
 	sample   int
 	profile  bool
 	extra    []string
@@ -78,6 +80,7 @@ func main() {
 	fs.IntVar(&o.threads, "t", 2, "wrk threads")
 	fs.IntVar(&o.dbConns, "db-conns", 16, "server pool size")
 	fs.IntVar(&o.w5, "w5-tenants", 10000, "tenants for W5")
+	fs.IntVar(&o.w9, "w9-tenants", 1000, "tenants for W5 on Citus (W9)")
 	fs.IntVar(&o.sample, "sample", 1000, "responses checked for wrong-tenant rows")
 	fs.BoolVar(&o.profile, "profile", false, "write a CPU profile of the server during each run to the state directory")
 	noLog := fs.Bool("no-access-log", false, "turn the server's access log off")

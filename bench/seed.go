@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,23 +58,51 @@ func seed(ctx context.Context, admin string, cl *pgcluster.Cluster, name string,
 	if err := pgcluster.CreateDatabase(ctx, admin, pgcluster.DatabaseParams{Name: name}); err != nil {
 		return "", err
 	}
+	if err := seedTenants(ctx, url, cl.URL(pgcluster.Superuser, name), name, n, true); err != nil {
+		return "", err
+	}
+	return url, nil
+}
+
+// seedSQL is a tenant's (or the single schema's) hotels and rooms, one
+// statement a string.
+func seedSQL(slug string) []string {
+	return []string{`INSERT INTO hotel (name, city, stars)
+SELECT '` + slug + ` Hotel ' || g, (ARRAY['Lisbon','Porto','Madrid','Paris','Berlin'])[1 + g % 5], 1 + g % 5
+FROM generate_series(1, 10) g`, `INSERT INTO room (hotel_id, number, beds, price)
+SELECT h.id, r::text, 1 + r % 3, 80 + 10 * r FROM hotel h, generate_series(1, 3) r`}
+}
+
+func migrationSQL() string {
+	b, err := fs.ReadFile(migrations.Tenant(), "0001_hotels.sql")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// seedTenants migrates database name (at url, its owner's) and creates n
+// tenants t0001… through the registry, 4 at a time, then the single schema
+// W6 reads (when single), the seeded marker, VACUUM (ANALYZE) and
+// CHECKPOINT as superURL.
+func seedTenants(ctx context.Context, url, superURL, name string, n int, single bool) error {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return "", err
+		return err
 	}
 	cfg.MaxConns = 8
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer pool.Close()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m, err := condomigrate.New(pool, &condomigrate.Config{Shared: migrations.Shared(), Tenant: migrations.Tenant(), Logger: quiet})
 	if err != nil {
-		return "", err
+		return err
 	}
 	if _, err := m.MigrateShared(ctx, nil); err != nil {
-		return "", err
+		return err
 	}
 	reg := condo.NewRegistry(pool, m, &condo.RegistryConfig{Logger: quiet})
 	start := time.Now()
@@ -88,8 +117,11 @@ func seed(ctx context.Context, admin string, cl *pgcluster.Cluster, name string,
 				_, err := reg.Create(ctx, condo.CreateParams{
 					Slug: slug, Name: "Tenant " + slug, Domains: []string{slug + ".example.test"},
 					OnCreated: func(ctx context.Context, tx pgx.Tx, t *condo.Tenant) error {
-						if _, err := tx.Exec(ctx, seedSQL(slug)); err != nil {
-							return err
+						// One statement per query string, as on Citus.
+						for _, q := range seedSQL(slug) {
+							if _, err := tx.Exec(ctx, q); err != nil {
+								return err
+							}
 						}
 						// W3 reads the public directory, off by default.
 						_, err := tx.Exec(ctx, "UPDATE settings SET public_directory = true")
@@ -109,7 +141,7 @@ func seed(ctx context.Context, admin string, cl *pgcluster.Cluster, name string,
 		case err := <-errc:
 			close(jobs)
 			wg.Wait()
-			return "", err
+			return err
 		}
 		if i%1000 == 0 {
 			logf("%s: %d tenants (%.0f s)", name, i, time.Since(start).Seconds())
@@ -119,44 +151,32 @@ func seed(ctx context.Context, admin string, cl *pgcluster.Cluster, name string,
 	wg.Wait()
 	select {
 	case err := <-errc:
-		return "", err
+		return err
 	default:
 	}
 	// The table W6 reads: the same tables in one schema, no tenancy.
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA single; SET search_path TO single; "+migrationSQL()+"; "+seedSQL("single")+"; RESET search_path"); err != nil {
-		return "", fmt.Errorf("single schema: %w", err)
+	if single {
+		if _, err := pool.Exec(ctx, "CREATE SCHEMA single; SET search_path TO single; "+migrationSQL()+"; "+strings.Join(seedSQL("single"), ";\n")+"; RESET search_path"); err != nil {
+			return fmt.Errorf("single schema: %w", err)
+		}
 	}
 	// _v2: databases seeded before the public directory became a per-tenant
 	// setting (off by default) are seeded again, with it on.
-	if _, err := pool.Exec(ctx, "CREATE TABLE public.bench_seeded_v2 (n int); INSERT INTO public.bench_seeded_v2 VALUES ("+strconv.Itoa(n)+")"); err != nil {
-		return "", err
+	for _, q := range []string{"CREATE TABLE public.bench_seeded_v2 (n int)", "INSERT INTO public.bench_seeded_v2 VALUES (" + strconv.Itoa(n) + ")"} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			return err
+		}
 	}
 	logf("%s: seeded %d tenants in %.1f s; VACUUM (ANALYZE), CHECKPOINT", name, n, time.Since(start).Seconds())
-	dc, err := pgx.Connect(ctx, cl.URL(pgcluster.Superuser, name))
+	dc, err := pgx.Connect(ctx, superURL)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer dc.Close(context.Background())
 	for _, q := range []string{"VACUUM (ANALYZE)", "CHECKPOINT"} {
 		if _, err := dc.Exec(ctx, q); err != nil {
-			return "", fmt.Errorf("%s: %w", q, err)
+			return fmt.Errorf("%s: %w", q, err)
 		}
 	}
-	return url, nil
-}
-
-func seedSQL(slug string) string {
-	return `INSERT INTO hotel (name, city, stars)
-SELECT '` + slug + ` Hotel ' || g, (ARRAY['Lisbon','Porto','Madrid','Paris','Berlin'])[1 + g % 5], 1 + g % 5
-FROM generate_series(1, 10) g;
-INSERT INTO room (hotel_id, number, beds, price)
-SELECT h.id, r::text, 1 + r % 3, 80 + 10 * r FROM hotel h, generate_series(1, 3) r`
-}
-
-func migrationSQL() string {
-	b, err := fs.ReadFile(migrations.Tenant(), "0001_hotels.sql")
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
+	return nil
 }

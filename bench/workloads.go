@@ -32,6 +32,7 @@ func workloads() []workload {
 		{name: "w6", run: runW6},
 		{name: "w7", run: runW7},
 		{name: "w8", run: runW8},
+		{name: "w9", run: runW9},
 		{name: "ceiling", run: runCeiling},
 		{name: "versions", alone: runVersions},
 	}
