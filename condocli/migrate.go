@@ -11,6 +11,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condomigrate"
 )
 
@@ -64,6 +65,17 @@ do not stop the others (unless --stop-on-error). Run it again to resume.`,
 						return fmt.Errorf("jobs: %w", err)
 					}
 					fmt.Fprintf(out, "jobs: River's tables installed (%d migration(s) applied)\n", len(jr.Applied))
+				}
+				// On Citus, tenants made before it was installed join the
+				// cluster (Registry.DistributeTenants).
+				if !dryRun {
+					brought, err := st.Registry.DistributeTenants(ctx)
+					for _, s := range brought {
+						fmt.Fprintf(out, "citus: distributed tenant %s (made before Citus)\n", s)
+					}
+					if err != nil && !errors.Is(err, condo.ErrNotCitus) {
+						return fmt.Errorf("citus: %w", err)
+					}
 				}
 			}
 			if !dryRun {
