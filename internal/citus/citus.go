@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/condo-dev/condo/internal/pgcluster"
 	"github.com/condo-dev/condo/internal/pgident"
@@ -238,12 +241,41 @@ func (c *Cluster) setUp(ctx context.Context, db string) error {
 			return err
 		}
 	}
-	stmts := []string{"CREATE EXTENSION IF NOT EXISTS citus",
-		fmt.Sprintf("SELECT citus_set_coordinator_host('127.0.0.1', %d)", c.coord.Port())}
-	for _, w := range c.workers {
-		stmts = append(stmts, fmt.Sprintf("SELECT citus_add_node('127.0.0.1', %d)", w.Port()))
+	if err := execAll(ctx, c.coord.URL(Superuser, db), "CREATE EXTENSION IF NOT EXISTS citus",
+		fmt.Sprintf("SELECT citus_set_coordinator_host('127.0.0.1', %d)", c.coord.Port())); err != nil {
+		return err
 	}
-	return execAll(ctx, c.coord.URL(Superuser, db), stmts...)
+	for _, w := range c.workers {
+		if err := addNode(ctx, c.coord.URL(Superuser, db), w.Port()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addNode registers the worker on port with the coordinator. citus_add_node
+// connects to the worker, and under a loaded test run (several test
+// processes, each with its own cluster, making databases at once) that
+// connection has failed now and then ("failure on connection marked as
+// essential", SQLSTATE XX000); adding a node that is already there returns
+// its id, so the call is retried a few times before the error is returned.
+func addNode(ctx context.Context, url string, port int) error {
+	q := fmt.Sprintf("SELECT citus_add_node('127.0.0.1', %d)", port)
+	var err error
+	for attempt := range 6 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return errors.Join(err, ctx.Err())
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
+		var pgErr *pgconn.PgError
+		if err = execAll(ctx, url, q); err == nil || !errors.As(err, &pgErr) || pgErr.Code != pgerrcode.InternalError {
+			return err
+		}
+	}
+	return err
 }
 
 func execAll(ctx context.Context, url string, stmts ...string) error {
