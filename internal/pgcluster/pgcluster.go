@@ -242,16 +242,37 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	_ = os.Remove(filepath.Join(data, "postmaster.pid"))
 
-	port := cfg.Port
-	if port == 0 {
-		if port, err = FreePort(); err != nil {
+	// A free port is free only a moment ago: another test process starting
+	// its own server may take it first. A server that could not bind a
+	// port Condo chose is started again on another, twice at most.
+	for attempt := 0; ; attempt++ {
+		port := cfg.Port
+		if port == 0 {
+			if port, err = FreePort(); err != nil {
+				return nil, err
+			}
+		}
+		c, logged, err := startServer(ctx, bin, dir, data, port, cfg)
+		if err == nil {
+			return c, nil
+		}
+		if cfg.Port != 0 || attempt == 2 || !strings.Contains(logged, "Address already in use") {
 			return nil, err
 		}
 	}
+}
+
+// startServer starts postgres on port and waits for it to accept
+// connections. On failure it returns what the server logged meanwhile.
+func startServer(ctx context.Context, bin, dir, data string, port int, cfg Config) (*Cluster, string, error) {
 	logPath := filepath.Join(dir, "postgres.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("cluster log: %w", err)
+		return nil, "", fmt.Errorf("cluster log: %w", err)
+	}
+	var from int64
+	if fi, err := logf.Stat(); err == nil {
+		from = fi.Size()
 	}
 	args := []string{"-D", data, "-p", strconv.Itoa(port), "-h", "127.0.0.1", "-k", dir,
 		"-c", "max_connections=300", "-c", "shared_buffers=128MB",
@@ -262,6 +283,11 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	for k, v := range cfg.Settings {
 		args = append(args, "-c", k+"="+v)
 	}
+	cred, _, _, err := runAs()
+	if err != nil {
+		logf.Close()
+		return nil, "", err
+	}
 	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Pdeathsig SIGQUIT: immediate shutdown if we die; Setpgid keeps a
@@ -269,7 +295,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("start postgres: %w", err)
+		return nil, "", fmt.Errorf("start postgres: %w", err)
 	}
 	cfg.Dir, cfg.Port = dir, port
 	c := &Cluster{dir: dir, port: port, cmd: cmd, done: make(chan struct{}), log: logf, cfg: cfg}
@@ -277,9 +303,12 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := c.waitReady(ctx, 30*time.Second); err != nil {
 		c.Stop()
 		out, _ := os.ReadFile(logPath)
-		return nil, fmt.Errorf("postgres did not start: %w: %s", err, lastLines(out, 10))
+		if from <= int64(len(out)) {
+			out = out[from:]
+		}
+		return nil, string(out), fmt.Errorf("postgres did not start: %w: %s", err, lastLines(out, 10))
 	}
-	return c, nil
+	return c, "", nil
 }
 
 // Port is the server's TCP port on 127.0.0.1.

@@ -2,6 +2,7 @@ package pgcluster_test
 
 import (
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,4 +175,38 @@ func TestShutdownRestart(t *testing.T) {
 			t.Fatalf("%s: Running after Restart = %d, %d, %v; want a new pid (not %d) on port %d", tc.name, p, port, err, pid, c.Port())
 		}
 	}
+}
+
+// A port that is taken: with the port chosen by the caller, Start fails
+// and says why (the server's own log line); with Port 0 it would pick
+// another and start again, which is what keeps parallel test processes
+// from failing when one takes the port another was about to bind.
+func TestStartOnATakenPort(t *testing.T) {
+	t.Parallel()
+	if _, err := pgcluster.FindBinDir(); err != nil {
+		if os.Getenv("CONDO_REQUIRE_TOOLS") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir, err := os.MkdirTemp("", "pgcluster-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	port := ln.Addr().(*net.TCPAddr).Port
+	if c, err := pgcluster.Start(t.Context(), pgcluster.Config{Dir: dir, Fast: true, Port: port}); err == nil || !strings.Contains(err.Error(), "Address already in use") {
+		c.Stop()
+		t.Fatalf("Start on taken port %d: got %v, want the server's bind error", port, err)
+	}
+	c, err := pgcluster.Start(t.Context(), pgcluster.Config{Dir: dir, Fast: true})
+	if err != nil {
+		t.Fatalf("Start on a free port after a failed one: %v", err)
+	}
+	c.Stop()
 }
