@@ -90,7 +90,7 @@ func TestCitusDistributeTenants(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	m, err := condomigrate.New(pool, &condomigrate.Config{Tenant: hotelMigrations(), Logger: condotest.Logger(t)})
+	m, err := condomigrate.New(pool, &condomigrate.Config{Tenant: condotest.HotelMigrations(), Logger: condotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

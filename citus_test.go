@@ -25,7 +25,7 @@ func newCitusEnv(t testing.TB, tenantFS fstest.MapFS) *env {
 	t.Helper()
 	db := condotest.NewCitusDatabase(t, nil)
 	if tenantFS == nil {
-		tenantFS = hotelMigrations()
+		tenantFS = condotest.HotelMigrations()
 	}
 	m, err := condomigrate.New(db.Pool, &condomigrate.Config{Tenant: tenantFS, Logger: condotest.Logger(t)})
 	if err != nil {
@@ -119,7 +119,7 @@ func TestCitusLifecycle(t *testing.T) {
 
 	// A fleet migration with an index and an ALTER TABLE (DDL whose text
 	// Citus forwards to the workers).
-	tenantFS := hotelMigrations()
+	tenantFS := condotest.HotelMigrations()
 	tenantFS["0002_rating.sql"] = &fstest.MapFile{Data: []byte(`
 ALTER TABLE hotel ADD COLUMN rating numeric(2,1); -- a comment; with a semicolon
 CREATE INDEX hotel_city ON hotel (city);

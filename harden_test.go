@@ -161,7 +161,7 @@ func TestSplitRoles(t *testing.T) {
 	t.Parallel()
 	db := condotest.NewDatabaseInfo(t, &condotest.DatabaseOpts{Runtime: true})
 	ctx := t.Context()
-	m, err := condomigrate.New(db.Pool, &condomigrate.Config{Tenant: hotelMigrations(), Logger: condotest.Logger(t)})
+	m, err := condomigrate.New(db.Pool, &condomigrate.Config{Tenant: condotest.HotelMigrations(), Logger: condotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,27 +12,6 @@ import (
 	"github.com/condo-dev/condo/condotest"
 )
 
-// hotelMigrations is the reference app's tenant line (W1/W2 of WORKLOADS.md).
-func hotelMigrations() fstest.MapFS {
-	return fstest.MapFS{
-		"0001_hotels.sql": {Data: []byte(`
-CREATE TABLE hotel (
-    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    name       varchar(100) NOT NULL,
-    city       varchar(100) NOT NULL,
-    stars      smallint NOT NULL CHECK (stars BETWEEN 1 AND 5),
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE room (
-    id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    hotel_id bigint NOT NULL REFERENCES hotel (id) ON DELETE CASCADE,
-    number   varchar(10) NOT NULL,
-    beds     smallint NOT NULL,
-    price    numeric(8,2) NOT NULL
-);`)},
-	}
-}
-
 type env struct {
 	pool     *pgxpool.Pool
 	migrator *condomigrate.Migrator
@@ -44,7 +23,7 @@ func newEnv(t testing.TB, tenantFS fstest.MapFS, opts *condotest.DatabaseOpts) *
 	t.Helper()
 	db := condotest.NewDatabaseInfo(t, opts)
 	if tenantFS == nil {
-		tenantFS = hotelMigrations()
+		tenantFS = condotest.HotelMigrations()
 	}
 	m, err := condomigrate.New(db.Pool, &condomigrate.Config{Tenant: tenantFS, Logger: condotest.Logger(t)})
 	if err != nil {

@@ -29,7 +29,7 @@ func TestPgBouncerTransactionMode(t *testing.T) {
 	bouncer := condotest.NewPgBouncer(t, db, &condotest.PgBouncerOpts{PoolSize: 2})
 	pool := bouncer.Pool(t, 8)
 	ctx := t.Context()
-	m, err := condomigrate.New(db.Pool, &condomigrate.Config{Tenant: hotelMigrations(), Logger: condotest.Logger(t)})
+	m, err := condomigrate.New(db.Pool, &condomigrate.Config{Tenant: condotest.HotelMigrations(), Logger: condotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestPgBouncerTransactionMode(t *testing.T) {
 			t.Fatalf("before the migration: %d columns, %v", n, err)
 		}
 	}
-	line := hotelMigrations()
+	line := condotest.HotelMigrations()
 	line["0002_rating.sql"] = &fstest.MapFile{Data: []byte("ALTER TABLE hotel ADD COLUMN rating numeric(3,1)")}
 	m2, err := condomigrate.New(db.Pool, &condomigrate.Config{Tenant: line, Logger: condotest.Logger(t)})
 	if err != nil {

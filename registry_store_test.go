@@ -27,7 +27,7 @@ func TestRegistryAsMigrationStore(t *testing.T) {
 	if err := e.reg.Delete(ctx, "gone", nil); err != nil {
 		t.Fatal(err)
 	}
-	line := hotelMigrations()
+	line := condotest.HotelMigrations()
 	line["0002_rating.sql"] = &fstest.MapFile{Data: []byte("ALTER TABLE hotel ADD COLUMN rating numeric(3,1)")}
 	m2, err := condomigrate.New(e.pool, &condomigrate.Config{Tenant: line, Logger: condotest.Logger(t)})
 	if err != nil {

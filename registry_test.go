@@ -14,6 +14,7 @@ import (
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condomigrate"
+	"github.com/condo-dev/condo/condotest"
 )
 
 func TestCreateGetList(t *testing.T) {
@@ -205,7 +206,7 @@ func snapshot(t testing.TB, e *env) string {
 
 func TestCreateIsAtomic(t *testing.T) {
 	t.Parallel()
-	failing := hotelMigrations()
+	failing := condotest.HotelMigrations()
 	failing["0002_broken.sql"] = &fstest.MapFile{Data: []byte("ALTER TABLE hotel ADD COLUMN x int;\nSELECT 1/0;")}
 	e := newEnv(t, nil, nil)
 	ctx := t.Context()

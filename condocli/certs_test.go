@@ -133,7 +133,7 @@ func TestServeStoppedHook(t *testing.T) {
 	db := condotest.NewDatabaseInfo(t, nil)
 	stopped := make(chan struct{})
 	var out bytes.Buffer
-	logs := &lockedBuffer{}
+	logs := &condotest.Buffer{}
 	cl := newCLI(&condocli.Config{
 		Getenv: func(k string) string { return map[string]string{"DATABASE_URL": db.URL}[k] },
 		Stdin:  strings.NewReader(""), Stdout: &out, Stderr: &out,

@@ -7,30 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/condo-dev/condo/condotest"
 )
-
-// lockedBuffer is a process's stderr, read while the process writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestServeWaitsForDatabase starts serve while its database is down: serve
 // keeps running, answers /healthz 200 and /readyz 503 with Retry-After,
@@ -55,7 +36,7 @@ func TestServeWaitsForDatabase(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServeHelperProcess$", "-test.count=1", "--",
 		"serve", "--http", addr, "--base-domain", "example.test", "--db-wait", "2m")
 	cmd.Env = append(os.Environ(), "CONDO_SERVE_HELPER="+t.TempDir()+"/entered", "DATABASE_URL="+db.URL)
-	stderr := &lockedBuffer{}
+	stderr := &condotest.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

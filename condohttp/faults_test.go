@@ -575,7 +575,7 @@ func TestTenantSchemaDropped(t *testing.T) {
 func TestResolveFailuresLogSparingly(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil, nil)
-	var logs syncBuffer
+	var logs condotest.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	res, err := condo.NewResolver(e.reg, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, Logger: logger})
 	if err != nil {

@@ -1,7 +1,6 @@
 package condohttp_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -341,7 +340,7 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	for _, s := range []string{"acme", "globex", "initech"} {
 		e.create(t, s)
 	}
-	var logBuf syncBuffer
+	var logBuf condotest.Buffer
 	metrics := condohttp.NewMetrics(&condohttp.MetricsConfig{TenantLimit: 2})
 	ed := newEdge(t, e, &edgeOpts{server: &condohttp.ServerConfig{
 		Metrics: metrics,
@@ -391,23 +390,6 @@ func TestMetricsAndAccessLog(t *testing.T) {
 	if !found {
 		t.Errorf("no access log line for tenant globex in:\n%s", logBuf.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestNoHSTSForDevHosts checks that HTTPS responses for localhost, its

@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,27 +26,9 @@ import (
 	"github.com/condo-dev/condo/internal/pgcluster"
 )
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // devRun is one run of the dev command, in this process.
 type devRun struct {
-	out       *syncBuffer
+	out       *condotest.Buffer
 	port      string
 	httpsPort string
 	cancel    context.CancelFunc
@@ -57,7 +38,7 @@ type devRun struct {
 func startDev(t *testing.T, stateDir string) *devRun {
 	t.Helper()
 	start := time.Now()
-	r := &devRun{out: &syncBuffer{}, errc: make(chan error, 1)}
+	r := &devRun{out: &condotest.Buffer{}, errc: make(chan error, 1)}
 	cli := newCLI(&options{
 		stateDir: stateDir,
 		stdout:   r.out,
@@ -230,14 +211,14 @@ func TestDev(t *testing.T) {
 // binary, running main).
 type devProcess struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *condotest.Buffer
 	done chan error
 	devRun
 }
 
 func startDevProcess(t *testing.T, stateDir string) *devProcess {
 	t.Helper()
-	p := &devProcess{out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &devProcess{out: &condotest.Buffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(os.Args[0], "dev", "--state-dir", stateDir, "--addr", "127.0.0.1:0", "--https", "")
 	p.cmd.Env = append(os.Environ(), runMainEnv+"=1", "DATABASE_URL=")
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

@@ -136,9 +136,9 @@ func TestServeBehindPgBouncer(t *testing.T) {
 // DATABASE_URL and CONDO_DIRECT_DATABASE_URL, and env (NAME=value) on top,
 // on a loopback port, and returns its address and its output (which grows
 // as serve logs). It is stopped with SIGTERM when the test ends.
-func startServe(t *testing.T, url, directURL string, env ...string) (string, *syncBuffer) {
+func startServe(t *testing.T, url, directURL string, env ...string) (string, *condotest.Buffer) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &condotest.Buffer{}
 	cmd := exec.Command(os.Args[0], "serve", "--http", "127.0.0.1:0", "--base-domain", "localhost", "--no-access-log")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1", "DATABASE_URL="+url, "CONDO_DIRECT_DATABASE_URL="+directURL, "CONDO_POOLER=")
 	cmd.Env = append(cmd.Env, env...)
