@@ -100,6 +100,7 @@ type Registry struct {
 	logger   *slog.Logger
 	named    bool // QueryTenant may prepare statements (no transaction pooler)
 	limits   atomic.Pointer[queryLimits]
+	claimed  chan struct{} // a pending tenant was claimed: wakes a PendingPool
 
 	prefixMu   sync.Mutex
 	rolePrefix string
@@ -127,6 +128,7 @@ func NewRegistry(pool *pgxpool.Pool, migrator *condomigrate.Migrator, cfg *Regis
 		files:      cfg.Files,
 		logger:     cmp.Or(cfg.Logger, slog.Default()),
 		rolePrefix: cfg.RolePrefix,
+		claimed:    make(chan struct{}, 1),
 	}
 	if r.reserved == nil {
 		r.reserved = DefaultReserved()
@@ -217,19 +219,20 @@ func scanTenant(row pgx.Row) (*Tenant, error) {
 	return t, nil
 }
 
-// Get returns the tenant with that slug, in any status. Returns
-// [ErrTenantNotFound] if there is none.
+// Get returns the tenant with that slug, in any status but pending.
+// Returns [ErrTenantNotFound] if there is none.
 func (r *Registry) Get(ctx context.Context, slug string) (*Tenant, error) {
-	t, err := scanTenant(r.pool.QueryRow(ctx, "SELECT "+tenantColumns+" FROM public.condo_tenants t WHERE t.slug = $1", slug))
+	t, err := scanTenant(r.pool.QueryRow(ctx, "SELECT "+tenantColumns+" FROM public.condo_tenants t WHERE t.slug = $1 AND t.status <> 'pending'", slug))
 	if err != nil {
 		return nil, fmt.Errorf("get tenant %q: %w", slug, err)
 	}
 	return t, nil
 }
 
-// GetByID returns the tenant with that id. Returns [ErrTenantNotFound].
+// GetByID returns the tenant with that id, unless it is pending. Returns
+// [ErrTenantNotFound].
 func (r *Registry) GetByID(ctx context.Context, id int64) (*Tenant, error) {
-	t, err := scanTenant(r.pool.QueryRow(ctx, "SELECT "+tenantColumns+" FROM public.condo_tenants t WHERE t.id = $1", id))
+	t, err := scanTenant(r.pool.QueryRow(ctx, "SELECT "+tenantColumns+" FROM public.condo_tenants t WHERE t.id = $1 AND t.status <> 'pending'", id))
 	if err != nil {
 		return nil, fmt.Errorf("get tenant %d: %w", id, err)
 	}
@@ -252,8 +255,11 @@ func (r *Registry) GetByHost(ctx context.Context, host string) (*Tenant, error) 
 // first 50 tenants that are not deleted, by slug.
 type ListParams struct {
 	// Status filters by status. Empty means active and suspended.
+	// [StatusPending] lists the pending tenants, which no other value
+	// shows.
 	Status Status
-	// AllStatuses includes deleted tenants too (Status must be empty).
+	// AllStatuses includes deleted tenants too (Status must be empty), not
+	// pending ones.
 	AllStatuses bool
 	// OnTrial, when set, filters by trial.
 	OnTrial *bool
@@ -288,7 +294,9 @@ func (r *Registry) List(ctx context.Context, p ListParams) (*ListResult, error) 
 	case p.Status != "":
 		where = append(where, "t.status = "+arg(string(p.Status)))
 	case !p.AllStatuses:
-		where = append(where, "t.status <> 'deleted'")
+		where = append(where, "t.status NOT IN ('deleted', 'pending')")
+	default:
+		where = append(where, "t.status <> 'pending'")
 	}
 	if p.OnTrial != nil {
 		where = append(where, "t.on_trial = "+arg(*p.OnTrial))

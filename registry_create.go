@@ -38,7 +38,9 @@ type CreateParams struct {
 
 // Create makes a tenant: registry row, domains, schema, role, grants and all
 // tenant migrations, then the creation hooks, in one transaction. Either all
-// of it commits or none of it does.
+// of it commits or none of it does. When a pending tenant at the latest
+// tenant migration version exists ([PendingPool]), Create claims it
+// instead: the same tenant, hooks and notification, without the DDL.
 //
 // Returns a [*NameError] for a bad slug, name or host, [ErrTenantExists] if
 // the slug is taken, [ErrDomainTaken] if a host belongs to another tenant,
@@ -53,6 +55,13 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 	hosts, err := normalizeHosts(p.Domains)
 	if err != nil {
 		return nil, err
+	}
+	// A ready-made tenant, when there is one, is claimed in one short
+	// transaction instead (registry_pending.go); else the full path.
+	if p.version == 0 && !p.skipHooks {
+		if t, err := r.claimPending(ctx, p, hosts); !errors.Is(err, errNoPending) {
+			return t, err
+		}
 	}
 	var t *Tenant
 	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {

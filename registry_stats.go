@@ -23,7 +23,7 @@ func (r *Registry) Counts(ctx context.Context) (*TenantCounts, error) {
 			count(*) FILTER (WHERE status = 'active'),
 			count(*) FILTER (WHERE status = 'suspended'),
 			count(*) FILTER (WHERE status = 'deleted'),
-			count(*) FILTER (WHERE on_trial AND status <> 'deleted')
+			count(*) FILTER (WHERE on_trial AND status NOT IN ('deleted', 'pending'))
 		FROM public.condo_tenants`).Scan(&c.Active, &c.Suspended, &c.Deleted, &c.Trial)
 	if err != nil {
 		return nil, fmt.Errorf("count tenants: %w", err)
@@ -39,7 +39,7 @@ type WeekCount struct {
 }
 
 // CreatedPerWeek counts the tenants created (in any status now, purged
-// ones aside) in each of the last weeks weeks, the current one included,
+// and pending ones aside; a claimed tenant counts from its claim) in each of the last weeks weeks, the current one included,
 // oldest first; weeks without any are there with zero. weeks must be 1 to
 // 520.
 func (r *Registry) CreatedPerWeek(ctx context.Context, weeks int) ([]WeekCount, error) {
@@ -49,7 +49,7 @@ func (r *Registry) CreatedPerWeek(ctx context.Context, weeks int) ([]WeekCount, 
 	rows, err := r.pool.Query(ctx, `
 		SELECT w::date, count(t.id)
 		FROM generate_series(date_trunc('week', current_date) - $1 * interval '1 week', date_trunc('week', current_date), interval '1 week') AS w
-		LEFT JOIN public.condo_tenants t ON date_trunc('week', t.created_on) = w
+		LEFT JOIN public.condo_tenants t ON date_trunc('week', t.created_on) = w AND t.status <> 'pending'
 		GROUP BY w ORDER BY w`, weeks-1)
 	if err != nil {
 		return nil, fmt.Errorf("tenants created per week: %w", err)
@@ -62,10 +62,10 @@ func (r *Registry) CreatedPerWeek(ctx context.Context, weeks int) ([]WeekCount, 
 }
 
 // Slugs returns the slugs of the tenants with those ids, by id; ids of
-// purged tenants are left out. For pages that show rows of the
+// purged and pending tenants are left out. For pages that show rows of the
 // application's own tables, which refer to tenants by id.
 func (r *Registry) Slugs(ctx context.Context, ids []int64) (map[int64]string, error) {
-	rows, err := r.pool.Query(ctx, "SELECT id, slug FROM public.condo_tenants WHERE id = ANY($1)", ids)
+	rows, err := r.pool.Query(ctx, "SELECT id, slug FROM public.condo_tenants WHERE id = ANY($1) AND status <> 'pending'", ids)
 	if err != nil {
 		return nil, fmt.Errorf("tenant slugs: %w", err)
 	}

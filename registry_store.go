@@ -82,5 +82,5 @@ func setVersionTx(ctx context.Context, tx pgx.Tx, id, version int64) error {
 // recentTenantRows returns up to limit tenants, newest first, as rows of
 // tenantColumns for scanTenant: the resolver's cache preload.
 func (r *Registry) recentTenantRows(ctx context.Context, limit int) (pgx.Rows, error) {
-	return r.pool.Query(ctx, "SELECT "+tenantColumns+" FROM public.condo_tenants t ORDER BY t.id DESC LIMIT $1", limit)
+	return r.pool.Query(ctx, "SELECT "+tenantColumns+" FROM public.condo_tenants t WHERE t.status <> 'pending' ORDER BY t.id DESC LIMIT $1", limit)
 }

@@ -284,7 +284,7 @@ func route(host, base, label string, t *Tenant, err error) (Route, error) {
 		return rt, err
 	}
 	switch {
-	case t == nil || t.Status == StatusDeleted:
+	case t == nil || t.Status == StatusDeleted || t.Status == StatusPending:
 		return rt, ErrUnknownHost
 	case t.Status == StatusSuspended:
 		rt.Kind, rt.Tenant = RouteSuspended, t

@@ -10,11 +10,14 @@ type Status string
 
 // Tenant states. Only active tenants are served; a suspended tenant's site
 // shows a suspended page; a deleted tenant is kept (data and slug) until it
-// is purged, and is served like an unknown host.
+// is purged, and is served like an unknown host. A pending tenant is a
+// ready-made one no customer has claimed yet ([PendingPool]): hidden from
+// lookups and listings unless asked for, never served.
 const (
 	StatusActive    Status = "active"
 	StatusSuspended Status = "suspended"
 	StatusDeleted   Status = "deleted"
+	StatusPending   Status = "pending"
 )
 
 // Tenant is one customer: a row in the shared registry, a schema and a
