@@ -394,3 +394,60 @@ func TestPendingBehind(t *testing.T) {
 		t.Fatalf("old code claimed a newer pending tenant: %v (%+v, %v)", got, c, err)
 	}
 }
+
+// TestPendingPgBouncer: refill and claims through PgBouncer in
+// transaction mode (the advisory lock is transaction-level; nothing needs
+// a session), two pools racing to fill.
+func TestPendingPgBouncer(t *testing.T) {
+	t.Parallel()
+	db := condotest.NewDatabaseInfo(t, nil)
+	bouncer := condotest.NewPgBouncer(t, db, &condotest.PgBouncerOpts{PoolSize: 2})
+	pool := bouncer.Pool(t, 8)
+	m, err := condomigrate.New(db.Pool, &condomigrate.Config{Tenant: condotest.HotelMigrations(), Logger: condotest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := condo.NewRegistry(pool, m, &condo.RegistryConfig{Logger: condotest.Logger(t)})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { fill(t, reg, 3) })
+	}
+	wg.Wait()
+	pending := pendingIDs(t, db.Pool)
+	if len(pending) != 3 {
+		t.Fatalf("two fills of 3 through PgBouncer: %v pending, want 3", pending)
+	}
+	for i, slug := range []string{"acme", "globex"} {
+		ten, err := reg.Create(t.Context(), condo.CreateParams{Slug: slug, Name: slug, Domains: []string{slug + ".example.org"}})
+		if err != nil || ten.ID != pending[i] {
+			t.Fatalf("claim %s: %+v, %v; want tenant %d", slug, ten, err, pending[i])
+		}
+		if n := hotelCount(t, reg, ten); n != 1 {
+			t.Fatalf("%s: %d hotels", slug, n)
+		}
+	}
+}
+
+// TestPendingCitus: pending tenants on a Citus cluster: made (their
+// schemas distributed) and claimed.
+func TestPendingCitus(t *testing.T) {
+	t.Parallel()
+	e := newCitusEnv(t, nil)
+	fill(t, e.reg, 2)
+	pending := pendingIDs(t, e.pool)
+	acme, err := e.reg.Create(t.Context(), condo.CreateParams{Slug: "acme", Name: "Acme"})
+	if err != nil || acme.ID != pending[0] {
+		t.Fatalf("claim: %+v, %v; want tenant %d", acme, err, pending[0])
+	}
+	if n := hotelCount(t, e.reg, acme); n != 1 {
+		t.Fatalf("acme: %d hotels", n)
+	}
+	rows, _ := e.pool.Query(t.Context(), "SELECT schema_name::text FROM public.citus_schemas ORDER BY 1")
+	schemas, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(schemas) != 2 {
+		t.Fatalf("citus_schemas = %v, %v; want both tenants' schemas", schemas, err)
+	}
+	if got := fill(t, e.reg, 0); got != (condo.FillResult{Purged: 1}) {
+		t.Fatalf("shrink to 0: %+v", got)
+	}
+}
