@@ -104,6 +104,13 @@ type Config struct {
 	// delivery worker joins Jobs' workers. Needs Jobs. Nil: off.
 	Mail *condomail.Config
 
+	// PendingTenants, when above zero, has [Stack.Serve] keep that many
+	// pending tenants ready ([condo.PendingPool]), so that signup claims
+	// one in a short transaction instead of running the tenant's DDL.
+	// Instances sharing a database should agree on it. Zero: no refill
+	// (pending tenants made before are still claimed). Defaults to 0.
+	PendingTenants int
+
 	// Serve configures [Stack.Serve] (and the resolver Open builds).
 	Serve ServeConfig
 	// Logger defaults to slog.Default().
@@ -187,6 +194,9 @@ func (c *Config) validate() error {
 		if n > condo.MaxShards {
 			errs = append(errs, fmt.Errorf("runtime shard urls: at most %d, got %d", condo.MaxShards, n))
 		}
+	}
+	if c.PendingTenants < 0 {
+		errs = append(errs, fmt.Errorf("pending tenants: want 0 (off) or more, got %d", c.PendingTenants))
 	}
 	if c.Provisioners < 0 || c.Provisioners > condo.MaxShards {
 		errs = append(errs, fmt.Errorf("provisioners: want 0 to %d, got %d", condo.MaxShards, c.Provisioners))

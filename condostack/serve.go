@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocert"
 	"github.com/condo-dev/condo/condohttp"
 )
@@ -23,7 +24,8 @@ import (
 // URL), the jobs client when jobs are configured (stopped after the
 // server) and, with [ServeConfig].Certs, condocert's manager, which answers
 // domain-ownership proofs and HTTP-01 challenges on the plain-HTTP
-// listener. /readyz pings Pool; /metrics is served on MetricsAddr.
+// listener, and with [Config].PendingTenants the pending tenants' refill.
+// /readyz pings Pool; /metrics is served on MetricsAddr.
 func (s *Stack) Serve(ctx context.Context, handlers condohttp.Handlers) error {
 	sc := s.cfg.Serve
 	if err := s.RequireDirect(); err != nil {
@@ -92,6 +94,17 @@ func (s *Stack) Serve(ctx context.Context, handlers condohttp.Handlers) error {
 				s.Logger.LogAttrs(sctx, slog.LevelWarn, "jobs stop", slog.String("error", err.Error()))
 			}
 		}()
+	}
+	if n := s.cfg.PendingTenants; n > 0 {
+		// Stopped after the server: a signup in flight may still claim.
+		pending := condo.NewPendingPool(s.Registry, &condo.PendingPoolConfig{Size: n, Logger: s.Logger})
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = pending.Run(pctx) // it logs its own failures and returns nil
+		}()
+		defer func() { cancel(); <-done }()
 	}
 	if sc.Listeners.HTTP != nil || sc.Listeners.HTTPS != nil {
 		return srv.Serve(ctx, sc.Listeners)
