@@ -174,6 +174,7 @@ func (c *CLI) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 			report(r)
 		}
 		report(checkTenantRoles(ctx, st))
+		report(checkPending(ctx, st))
 	}
 	report(c.checkCertKey(ctx, st, f))
 

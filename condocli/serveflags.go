@@ -69,7 +69,7 @@ type ServeFlags struct {
 	dbConns, tenantPools             int
 	runtimeURL                       string
 	runtimeShardURLs                 []string
-	provisioners                     int
+	provisioners, pendingTenants     int
 	statementTimeout, acquireTimeout time.Duration
 	dbWait                           time.Duration
 	cert                             *certFlags
@@ -114,6 +114,7 @@ func (c *CLI) ServeFlags(fs *pflag.FlagSet) *ServeFlags {
 	fs.DurationVar(&f.statementTimeout, "statement-timeout", dur("CONDO_STATEMENT_TIMEOUT", 30*time.Second), "cancel a tenant query running longer than this, answered 503 (set per transaction, so it works behind a pooler); 0: the server's setting [CONDO_STATEMENT_TIMEOUT]")
 	fs.DurationVar(&f.acquireTimeout, "db-acquire-timeout", dur("CONDO_DB_ACQUIRE_TIMEOUT", 3*time.Second), "how long a tenant request waits for a free database connection before it is answered 503; 0: as long as the client waits [CONDO_DB_ACQUIRE_TIMEOUT]")
 	fs.DurationVar(&f.dbWait, "db-wait", dur("CONDO_DB_WAIT", 5*time.Minute), "at start, how long to keep retrying a database that cannot be reached (answering /readyz 503 meanwhile); 0: until stopped [CONDO_DB_WAIT]")
+	fs.IntVar(&f.pendingTenants, "pending-tenants", envInt(getenv("CONDO_PENDING_TENANTS")), "keep this many pending tenants (ready-made: schema, role, migrations) for signups to claim in one short transaction; instances sharing a database should agree; 0: no refill [CONDO_PENDING_TENANTS]")
 	f.cert.registerACME(fs)
 	return f
 }
@@ -151,6 +152,14 @@ func (f *ServeFlags) Apply(cfg *condostack.Config) error {
 			return fmt.Errorf("%s: want a number of connections, got %q", dbConnsEnv, v)
 		}
 	}
+	if v := f.getenv("CONDO_PENDING_TENANTS"); v != "" && !f.fs.Changed("pending-tenants") {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			return fmt.Errorf("CONDO_PENDING_TENANTS: want a number of tenants, got %q", v)
+		}
+	}
+	if f.pendingTenants < 0 {
+		return fmt.Errorf("--pending-tenants: want 0 (off) or more, got %d", f.pendingTenants)
+	}
 	if f.tenantPools < 0 || f.tenantPools > f.dbConns {
 		return fmt.Errorf("--tenant-pools: want 0 (off) to --db-conns (%d), got %d", f.dbConns, f.tenantPools)
 	}
@@ -160,6 +169,7 @@ func (f *ServeFlags) Apply(cfg *condostack.Config) error {
 	cfg.RuntimeDatabaseURL = f.runtimeURL
 	cfg.RuntimeShardURLs = f.runtimeShardURLs
 	cfg.Provisioners = f.provisioners
+	cfg.PendingTenants = f.pendingTenants
 	cfg.StatementTimeout, cfg.AcquireTimeout = f.statementTimeout, f.acquireTimeout
 	cfg.DBWait = f.dbWait
 	if cfg.DBWait == 0 {

@@ -35,6 +35,7 @@ func newTenantsCmd(c *CLI) *cobra.Command {
 		tenantsRenameCmd(c), tenantsDomainsCmd(c), tenantsDeleteCmd(c),
 		tenantsExportCmd(c), tenantsImportCmd(c), tenantsExecCmd(c),
 		tenantsMoveCmd(c), tenantsNodesCmd(c), tenantsRebalanceCmd(c),
+		tenantsPendingCmd(c),
 	)
 	return cmd
 }
@@ -130,7 +131,7 @@ func tenantsListCmd(c *CLI) *cobra.Command {
 		p                  condo.ListParams
 		status, paidBefore string
 		trial, asJSON, all bool
-		noTrial            bool
+		noTrial, pending   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -140,9 +141,15 @@ func tenantsListCmd(c *CLI) *cobra.Command {
 			p.Status = condo.Status(status)
 			p.AllStatuses = all
 			switch p.Status {
-			case "", condo.StatusActive, condo.StatusSuspended, condo.StatusDeleted:
+			case "", condo.StatusActive, condo.StatusSuspended, condo.StatusDeleted, condo.StatusPending:
 			default:
-				return fmt.Errorf("--status: want active, suspended or deleted, got %q", status)
+				return fmt.Errorf("--status: want active, suspended, deleted or pending, got %q", status)
+			}
+			if pending {
+				if status != "" || all {
+					return errors.New("--pending excludes --status and --all")
+				}
+				p.Status = condo.StatusPending
 			}
 			if trial && noTrial {
 				return errors.New("--trial and --no-trial exclude each other")
@@ -214,8 +221,9 @@ func tenantsListCmd(c *CLI) *cobra.Command {
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&status, "status", "", "only tenants in this status (active, suspended, deleted)")
+	f.StringVar(&status, "status", "", "only tenants in this status (active, suspended, deleted, pending)")
 	f.BoolVar(&all, "all", false, "include deleted tenants")
+	f.BoolVar(&pending, "pending", false, "only pending tenants (ready-made, not yet claimed by a signup; hidden otherwise)")
 	f.BoolVar(&trial, "trial", false, "only tenants on trial")
 	f.BoolVar(&noTrial, "no-trial", false, "only tenants not on trial")
 	f.StringVar(&paidBefore, "paid-before", "", "only tenants paid until before this date (or never)")
