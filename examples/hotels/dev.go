@@ -22,6 +22,9 @@ import (
 	"github.com/condo-dev/condo/examples/hotels/notify"
 )
 
+// devPendingTenants is the pending tenants dev keeps ready for signups.
+const devPendingTenants = 2
+
 type devFlags struct {
 	addr, httpsAddr, stateDir, base string
 }
@@ -46,7 +49,9 @@ a demo login (first run only), and serves:
 and the same over HTTPS on --https (127.0.0.1:8443), with certificates from
 a development CA kept in --state-dir: trust it once (the first run prints
 how) and https://acme.localhost:8443 works without warnings. The CA can
-sign nothing but localhost names.
+sign nothing but localhost names. Two pending tenants are kept ready, so
+a signup claims one instead of waiting for its tables (see the README's
+"Pending tenants").
 
 Ctrl-C stops the server and PostgreSQL; nothing is left running.`,
 		Args: cobra.NoArgs,
@@ -79,6 +84,9 @@ func runDev(cmd *cobra.Command, cli *condocli.CLI, o *options, f devFlags) error
 	}
 	cfg := stackConfig(o)
 	cfg.DatabaseURL, cfg.PoolSize, cfg.Logger = url, 16, cli.Logger()
+	// A small pool of ready-made tenants: a signup claims one instead of
+	// running the DDL (README, "Pending tenants").
+	cfg.PendingTenants = devPendingTenants
 	if err := setFiles(cfg, o.getenv, f.stateDir); err != nil {
 		return err
 	}

@@ -90,6 +90,9 @@ type appOpts struct {
 	// mail turns background jobs on, with mail to an outbox (as dev
 	// does), worked while the test runs.
 	mail bool
+	// pending fills a pool of that many pending tenants before the test
+	// (what serve --pending-tenants keeps filled).
+	pending int
 }
 
 // errorCounter passes records on to next and counts those at level Error.
@@ -179,6 +182,11 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	a, err := newApp(ctx, env, appOptions)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.pending > 0 {
+		if _, err := condo.NewPendingPool(env.Registry, &condo.PendingPoolConfig{Size: o.pending, Logger: logger}).Fill(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if o.mail {
 		if err := env.Jobs.Start(ctx); err != nil {
