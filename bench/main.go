@@ -7,6 +7,7 @@
 //	go run ./bench w5         # W3 and W5, interleaved
 //	go run ./bench w9         # W3 single node, W3 and W5 (-w9-tenants) on a 3-node Citus cluster, interleaved
 //	go run ./bench w8         # W3 direct and W3 through PgBouncer (transaction mode, pool 16), interleaved
+//	go run ./bench w1p        # W1 without and with a warm pool of pending tenants (W1p), alternated
 //	go run ./bench versions -pg-bin /usr/lib/postgresql/15/bin,/opt/condo/pg18/native/bin
 //	                          # W3 and W6 on each PostgreSQL, interleaved
 //
@@ -50,6 +51,7 @@ type options struct {
 	dbConns  int
 	w5       int
 	w9       int
+	w1p      int
 	sample   int
 	profile  bool
 	extra    []string
@@ -81,6 +83,7 @@ func main() {
 	fs.IntVar(&o.dbConns, "db-conns", 16, "server pool size")
 	fs.IntVar(&o.w5, "w5-tenants", 10000, "tenants for W5")
 	fs.IntVar(&o.w9, "w9-tenants", 1000, "tenants for W5 on Citus (W9)")
+	fs.IntVar(&o.w1p, "w1p-tenants", 1000, "tenants created per side of W1p")
 	fs.IntVar(&o.sample, "sample", 1000, "responses checked for wrong-tenant rows")
 	fs.BoolVar(&o.profile, "profile", false, "write a CPU profile of the server during each run to the state directory")
 	noLog := fs.Bool("no-access-log", false, "turn the server's access log off")

@@ -35,6 +35,7 @@ func workloads() []workload {
 		{name: "w9", run: runW9},
 		{name: "ceiling", run: runCeiling},
 		{name: "versions", alone: runVersions},
+		{name: "w1p", alone: runW1p},
 	}
 }
 
