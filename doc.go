@@ -21,6 +21,11 @@
 // [Registry.ConfirmDomain] and [Registry.ActiveDomainTenant];
 // dashboards through [Registry.Counts] and [Registry.CreatedPerWeek].
 //
+// A [PendingPool] keeps ready-made (pending) tenants, which
+// [Registry.Create] claims in one short transaction instead of running the
+// DDL; they are hidden from lookups, listings and counts, and migrated
+// like any tenant.
+//
 // # Tenant transactions
 //
 // Tenant code runs only inside [Registry.InTenantTx] (or [Registry.InTx]):
