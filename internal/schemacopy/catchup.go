@@ -66,7 +66,7 @@ func (m *Mover) CatchUp(ctx context.Context) (*PhaseResult, error) {
 // change is the logged keys of one table and the rows they have now.
 type change struct {
 	t    table
-	keys string // JSON array of {pk column: value}
+	gone string // JSON array of the keys ({pk column: value}) whose rows are gone
 	rows string // JSON array of the rows that still exist
 }
 
@@ -102,13 +102,21 @@ SELECT tbl, jsonb_agg(DISTINCT pk)::text, count(DISTINCT pk) FROM d GROUP BY tbl
 			continue
 		}
 		srcT := pgident.QuoteQualified(m.src.Schema, t.Name)
-		var r string
+		var r, gone string
 		err := src.QueryRow(ctx, "SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]')::text FROM "+srcT+" t WHERE ("+
 			colList("t", t.PK)+") IN (SELECT "+colList("k", t.PK)+" FROM jsonb_populate_recordset(NULL::"+srcT+", $1::jsonb) k)", k).Scan(&r)
 		if err != nil {
 			return 0, fmt.Errorf("read changed rows of %s: %w", t.Name, err)
 		}
-		changes = append(changes, change{t: t, keys: k, rows: r})
+		// The keys whose rows are gone, found by primary key lookups here
+		// rather than by comparing both key lists on the target.
+		err = src.QueryRow(ctx, "SELECT coalesce(jsonb_agg(k.x), '[]')::text FROM jsonb_array_elements($1::jsonb) k(x) "+
+			"WHERE NOT EXISTS (SELECT FROM "+srcT+" t WHERE ("+colList("t", t.PK)+") = (SELECT "+colList("p", t.PK)+
+			" FROM jsonb_populate_record(NULL::"+srcT+", k.x) p))", k).Scan(&gone)
+		if err != nil {
+			return 0, fmt.Errorf("read deleted keys of %s: %w", t.Name, err)
+		}
+		changes = append(changes, change{t: t, gone: gone, rows: r})
 	}
 	if len(changes) == 0 && before == nil {
 		return 0, nil
@@ -117,7 +125,7 @@ SELECT tbl, jsonb_agg(DISTINCT pk)::text, count(DISTINCT pk) FROM d GROUP BY tbl
 		// Children first for deletes, parents first for the rest: the
 		// target's foreign keys hold after every statement.
 		for _, c := range slices.Backward(changes) {
-			if _, err := dst.Exec(ctx, deleteSQL(m.dst.Schema, c.t), c.keys, c.rows); err != nil {
+			if _, err := dst.Exec(ctx, deleteSQL(m.dst.Schema, c.t), c.gone); err != nil {
 				return fmt.Errorf("delete from %s: %w", c.t.Name, err)
 			}
 		}
@@ -137,13 +145,11 @@ SELECT tbl, jsonb_agg(DISTINCT pk)::text, count(DISTINCT pk) FROM d GROUP BY tbl
 	return total, nil
 }
 
-// deleteSQL deletes the target rows whose key was logged ($1) and that
-// no longer exist on the source (not in $2).
+// deleteSQL deletes the target rows whose keys are in $1.
 func deleteSQL(schema string, t table) string {
 	qt := pgident.QuoteQualified(schema, t.Name)
 	return "DELETE FROM " + qt + " t USING jsonb_populate_recordset(NULL::" + qt + ", $1::jsonb) k WHERE (" +
-		colList("t", t.PK) + ") = (" + colList("k", t.PK) + ") AND NOT EXISTS (SELECT FROM jsonb_populate_recordset(NULL::" +
-		qt + ", $2::jsonb) r WHERE (" + colList("r", t.PK) + ") = (" + colList("k", t.PK) + "))"
+		colList("t", t.PK) + ") = (" + colList("k", t.PK) + ")"
 }
 
 // upsertSQL writes the source's rows ($1) over the target's.

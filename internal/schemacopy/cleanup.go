@@ -54,6 +54,28 @@ func (m *Mover) Rollback(ctx context.Context) error {
 	if err := m.Unfence(ctx); err != nil {
 		return err
 	}
+	// The target first: the foreign keys a killed Copy dropped are
+	// recorded in the move's row, which the source's part deletes.
+	fks, err := m.savedKeys(ctx)
+	if err != nil {
+		return err
+	}
+	dts, _, err := tables(ctx, m.dst.Pool, m.dst.Schema)
+	if err != nil {
+		return err
+	}
+	if len(dts) > 0 {
+		names := make([]string, len(dts))
+		for i, t := range dts {
+			names[i] = pgident.QuoteQualified(m.dst.Schema, t.Name)
+		}
+		if _, err := m.dst.Pool.Exec(ctx, "TRUNCATE "+strings.Join(names, ", ")); err != nil {
+			return fmt.Errorf("roll back %s: empty target: %w", m.src.Schema, err)
+		}
+	}
+	if err := m.restoreTargetKeys(ctx, fks); err != nil {
+		return fmt.Errorf("roll back %s: %w", m.src.Schema, err)
+	}
 	ts, _, err := tables(ctx, m.src.Pool, m.src.Schema)
 	if err != nil {
 		return err
@@ -75,19 +97,6 @@ func (m *Mover) Rollback(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("roll back %s: %w", m.src.Schema, err)
-	}
-	dts, _, err := tables(ctx, m.dst.Pool, m.dst.Schema)
-	if err != nil {
-		return err
-	}
-	if len(dts) > 0 {
-		names := make([]string, len(dts))
-		for i, t := range dts {
-			names[i] = pgident.QuoteQualified(m.dst.Schema, t.Name)
-		}
-		if _, err := m.dst.Pool.Exec(ctx, "TRUNCATE "+strings.Join(names, ", ")); err != nil {
-			return fmt.Errorf("roll back %s: empty target: %w", m.src.Schema, err)
-		}
 	}
 	return nil
 }

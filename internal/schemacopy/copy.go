@@ -19,9 +19,9 @@ import (
 // Copy empties the target's tables and copies every source table into
 // them from one snapshot of the source, while the tenant keeps reading and
 // writing; the changes made meanwhile are in the log for [Mover.CatchUp].
-// Tables are streamed with COPY in binary form, parents before the tables
-// referencing them (the target's foreign keys stay on), up to
-// Config.Parallel at once. Sequences get the source's values.
+// Tables are streamed with COPY in binary form, up to Config.Parallel at
+// once, with the target's foreign keys dropped and then added back (see
+// fkey). Sequences get the source's values.
 //
 // A Copy killed half-way leaves a partial target that only a new Copy
 // repairs: the move's phase becomes "copied" in the same transaction that
@@ -46,6 +46,10 @@ func (m *Mover) Copy(ctx context.Context) (*PhaseResult, error) {
 	for i, t := range ts {
 		names[i] = pgident.QuoteQualified(m.dst.Schema, t.Name)
 	}
+	fks, err := m.dropTargetKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("copy %s: %w", m.src.Schema, err)
+	}
 	if len(ts) > 0 {
 		if _, err := m.dst.Pool.Exec(ctx, "TRUNCATE "+strings.Join(names, ", ")); err != nil {
 			return nil, fmt.Errorf("empty target %s: %w", m.dst.Schema, err)
@@ -68,25 +72,27 @@ func (m *Mover) Copy(ctx context.Context) (*PhaseResult, error) {
 	}
 
 	var rows atomic.Int64
-	for _, level := range byLevel(ts) {
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(m.parallel)
-		for _, t := range level {
-			g.Go(func() error {
-				n, err := m.copyTable(gctx, snapshot, t)
-				rows.Add(n)
-				return err
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return nil, fmt.Errorf("copy %s: %w", m.src.Schema, err)
-		}
-		m.hook(ctx, "copy:level")
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(m.parallel)
+	for _, t := range ts {
+		g.Go(func() error {
+			n, err := m.copyTable(gctx, snapshot, t)
+			rows.Add(n)
+			m.hook(gctx, "copy:table")
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("copy %s: %w", m.src.Schema, err)
 	}
 	if err := copySequences(ctx, snap, m.dst.Pool, m.src.Schema, m.dst.Schema, seqs); err != nil {
 		return nil, fmt.Errorf("copy %s: %w", m.src.Schema, err)
 	}
-	if _, err := snap.Exec(ctx, "UPDATE condo_schemacopy.move SET phase = 'copied' WHERE schema = $1", m.src.Schema); err != nil {
+	m.hook(ctx, "copy:loaded")
+	if err := m.restoreTargetKeys(ctx, fks); err != nil {
+		return nil, fmt.Errorf("copy %s: %w", m.src.Schema, err)
+	}
+	if _, err := snap.Exec(ctx, "UPDATE condo_schemacopy.move SET phase = 'copied', fks = NULL WHERE schema = $1", m.src.Schema); err != nil {
 		return nil, fmt.Errorf("copy %s: %w", m.src.Schema, err)
 	}
 	if err := snap.Commit(ctx); err != nil {
@@ -95,28 +101,6 @@ func (m *Mover) Copy(ctx context.Context) (*PhaseResult, error) {
 	res := &PhaseResult{Duration: time.Since(start), Rows: rows.Load()}
 	m.log.LogAttrs(ctx, slog.LevelInfo, "schemacopy copied", slogSchema(m.src.Schema), slogRows(res.Rows), slogDur(res.Duration))
 	return res, nil
-}
-
-// byLevel groups ts (ordered parents first) into levels whose tables
-// reference only tables of earlier levels, so each level can be copied in
-// parallel.
-func byLevel(ts []table) [][]table {
-	lv := map[string]int{}
-	var out [][]table
-	for _, t := range ts {
-		l := 0
-		for _, p := range t.Parents {
-			if pl, ok := lv[p]; ok {
-				l = max(l, pl+1)
-			}
-		}
-		lv[t.Name] = l
-		for len(out) <= l {
-			out = append(out, nil)
-		}
-		out[l] = append(out[l], t)
-	}
-	return out
 }
 
 // copyTable streams one table from the exported snapshot to the target:

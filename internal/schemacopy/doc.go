@@ -26,8 +26,11 @@
 //  2. [Mover.Copy] empties the target, opens a REPEATABLE READ transaction
 //     on the source that deletes the log entries it can see (they are in
 //     its snapshot) and exports its snapshot; workers import it and
-//     stream each table with binary COPY from source to target, parents
-//     before children so the target's foreign keys stay on. Sequences
+//     stream each table with binary COPY from source to target. The
+//     target's foreign keys are dropped while it loads and added back
+//     after (one validating join instead of a lookup per row: 25 s of a
+//     100 MB copy); their definitions are recorded in the move's row
+//     first, so a Copy or Rollback after a kill puts them back. Sequences
 //     take the source's values. The phase becomes "copied" in the same
 //     commit as the log trim; a Copy killed half-way is simply run again.
 //  3. [Mover.CatchUp] deletes the log entries one snapshot sees, reads

@@ -77,7 +77,8 @@ func TestKillAndResume(t *testing.T) {
 		inSource bool
 	}{
 		{"prepare:trigger", 0, false},
-		{"copy:level", 1, false},
+		{"copy:table", 1, false},
+		{"copy:loaded", 1, false},
 		{"catchup:applied", 2, false},
 		{"finish:locked", 3, true},
 		{"finish:verified", 3, false},
@@ -139,6 +140,7 @@ func TestKillAndResume(t *testing.T) {
 					if got := e.live(t, reg); got != "target" {
 						t.Fatalf("after resume served from %s, want target", got)
 					}
+					e.targetKeys(t)
 					for _, table := range []string{"hotel", "room"} {
 						if diff := cmp.Diff(contents(t, e.src.Pool, "condo_moved_"+schema, table), contents(t, e.dst.Pool, schema, table)); diff != "" {
 							t.Errorf("%s: fenced source and target differ (-source +target):\n%s", table, diff)
@@ -167,10 +169,21 @@ func TestKillAndResume(t *testing.T) {
 				if err := e.dst.Pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM tenant_1.hotel) + (SELECT count(*) FROM tenant_1.room)").Scan(&target); err != nil {
 					t.Fatal(err)
 				}
+				e.targetKeys(t)
 				if triggers != 0 || target != 0 {
 					t.Errorf("after rollback: %d capture triggers, %d target rows; want 0, 0", triggers, target)
 				}
 			})
 		}
+	}
+}
+
+// targetKeys fails the test unless the target has its foreign key (Copy
+// drops it while loading).
+func (e *env) targetKeys(t testing.TB) {
+	t.Helper()
+	var n int
+	if err := e.dst.Pool.QueryRow(t.Context(), "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid = 'tenant_1.room'::regclass").Scan(&n); err != nil || n != 1 {
+		t.Errorf("target foreign keys on room: %d (%v), want 1", n, err)
 	}
 }

@@ -162,6 +162,7 @@ func TestMoveUnderLoad(t *testing.T) {
 			if err := <-blockedDone; sqlState(err) != "42P01" {
 				t.Errorf("blocked writer: got %v, want undefined_table (42P01)", err)
 			}
+			e.targetKeys(t)
 			if got := placement(t, reg); got != "target" {
 				t.Errorf("placement: got %q, want target", got)
 			}

@@ -25,7 +25,8 @@ var stateDDL = []string{
 	`CREATE TABLE IF NOT EXISTS condo_schemacopy.move (
     schema text PRIMARY KEY,
     phase  text NOT NULL CHECK (phase IN ('prepared', 'copied', 'fenced')),
-    acl    text
+    acl    text,
+    fks    jsonb
 )`,
 	`CREATE TABLE IF NOT EXISTS condo_schemacopy.log (
     id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
