@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/condo-dev/condo/internal/pgident"
 )
@@ -58,6 +60,7 @@ type FinishResult struct {
 //
 // Returns a [*MismatchError] (matching [ErrMismatch]) when verification
 // fails: the lock is released, nothing is fenced or switched. Returns
+// [ErrBusy] when writes did not pause within Config.LockTimeout,
 // [ErrNotPrepared] or [ErrNotCopied] out of order, and Switch's error.
 func (m *Mover) Finish(ctx context.Context, opts FinishOpts) (*FinishResult, error) {
 	if opts.Switch == nil {
@@ -107,6 +110,10 @@ func (m *Mover) Finish(ctx context.Context, opts FinishOpts) (*FinishResult, err
 		// EXCLUSIVE conflicts with the ROW EXCLUSIVE lock of INSERT,
 		// UPDATE and DELETE, not with the ACCESS SHARE of SELECT.
 		if _, err := tx.Exec(ctx, "LOCK TABLE "+strings.Join(names, ", ")+" IN EXCLUSIVE MODE"); err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == pgerrcode.LockNotAvailable {
+				err = ErrBusy
+			}
 			return nil, fmt.Errorf("finish %s: pause writes: %w", m.src.Schema, err)
 		}
 	}

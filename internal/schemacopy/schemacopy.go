@@ -28,6 +28,10 @@ var (
 	// source is fenced: only [Mover.Finish] (resume), [Mover.Unfence],
 	// [Mover.Rollback] and [Mover.Cleanup] apply then.
 	ErrFenced = errors.New("schemacopy: source fenced")
+	// ErrBusy is returned by [Mover.Finish] when the write lock was not
+	// granted within Config.LockTimeout (a long write transaction on the
+	// source): nothing changed, writes resumed; try again later.
+	ErrBusy = errors.New("schemacopy: source writes did not pause in time")
 	// ErrMismatch is returned (wrapped in a [*MismatchError]) by
 	// [Mover.Finish] when the target differs from the source.
 	ErrMismatch = errors.New("schemacopy: target differs from source")
