@@ -92,6 +92,13 @@ func (m *Mover) Copy(ctx context.Context) (*PhaseResult, error) {
 	if err := m.restoreTargetKeys(ctx, fks); err != nil {
 		return nil, fmt.Errorf("copy %s: %w", m.src.Schema, err)
 	}
+	if len(ts) > 0 {
+		// The target serves the tenant's queries after the switch: it
+		// needs statistics, and autovacuum would come later.
+		if _, err := m.dst.Pool.Exec(ctx, "ANALYZE "+strings.Join(names, ", ")); err != nil {
+			return nil, fmt.Errorf("copy %s: analyze target: %w", m.src.Schema, err)
+		}
+	}
 	if _, err := snap.Exec(ctx, "UPDATE condo_schemacopy.move SET phase = 'copied', fks = NULL WHERE schema = $1", m.src.Schema); err != nil {
 		return nil, fmt.Errorf("copy %s: %w", m.src.Schema, err)
 	}
@@ -125,6 +132,17 @@ func (m *Mover) copyTable(ctx context.Context, snapshot string, t table) (int64,
 	if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)); err != nil {
 		return 0, fmt.Errorf("import snapshot: %w", err)
 	}
+	// Emptied and loaded in one transaction, so COPY may write the rows
+	// frozen: the first reads of the target (verification, in the write
+	// pause) then need not set hint bits on every page.
+	dtx, err := dst.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer rollbackTx(ctx, dtx)
+	if _, err := dtx.Exec(ctx, "TRUNCATE "+pgident.QuoteQualified(m.dst.Schema, t.Name)); err != nil {
+		return 0, fmt.Errorf("table %s: %w", t.Name, err)
+	}
 	cols := colList("", t.Cols)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -135,10 +153,13 @@ func (m *Mover) copyTable(ctx context.Context, snapshot string, t table) (int64,
 		done <- err
 	}()
 	tag, err := dst.Conn().PgConn().CopyFrom(ctx, pr,
-		"COPY "+pgident.QuoteQualified(m.dst.Schema, t.Name)+" ("+cols+") FROM STDIN (FORMAT binary)")
+		"COPY "+pgident.QuoteQualified(m.dst.Schema, t.Name)+" ("+cols+") FROM STDIN (FORMAT binary, FREEZE)")
 	pr.CloseWithError(errors.New("target copy ended"))
 	if srcErr := <-done; srcErr != nil && err == nil {
 		err = srcErr
+	}
+	if err == nil {
+		err = dtx.Commit(ctx)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("table %s: %w", t.Name, err)
