@@ -34,6 +34,10 @@ type ProvisionResult struct {
 	Created int
 	// Total is how many there are, made now or before.
 	Total int
+	// Upgraded is how many functions of provisioning roles made before
+	// were replaced by this version's (the "revoke" operation
+	// [GrantRuntime] needs came later).
+	Upgraded int
 }
 
 // Provision makes n provisioning roles (NOLOGIN CREATEROLE, named by
@@ -63,8 +67,9 @@ type ProvisionResult struct {
 // GRANT's ADMIN check (1.5 s at 50,000). Calling a function needs no
 // membership.
 //
-// It only adds: with m roles recorded already it makes m…n-1, and never
-// removes one (tenant roles stay administered by the role that made them).
+// It only adds: with m roles recorded already it makes m…n-1 (and
+// replaces the functions of the m whose body is not this version's), and
+// never removes one (tenant roles stay administered by the role that made them).
 // Each should make at most about 1,000 tenant roles on PostgreSQL 16+
 // (doctor's "tenant roles" check): n = tenants expected / 1,000.
 //
@@ -83,12 +88,22 @@ func Provision(ctx context.Context, db DBTX, n int) (*ProvisionResult, error) {
 		return nil, fmt.Errorf("provision: %w", err)
 	}
 	res := &ProvisionResult{Total: max(have, n)}
-	if have >= n {
-		return res, nil
-	}
 	member := (&Registry{serverNum: num}).memberOptions()
 	var b strings.Builder
-	b.WriteString("CREATE SCHEMA IF NOT EXISTS condo_provision;\n")
+	if have > 0 {
+		up, err := upgradeProvisionSQL(ctx, db, member)
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(up.sql)
+		res.Upgraded = up.n
+	}
+	if have >= n && b.Len() == 0 {
+		return res, nil
+	}
+	if have < n {
+		b.WriteString("CREATE SCHEMA IF NOT EXISTS condo_provision;\n")
+	}
 	for k := have; k < n; k++ {
 		name, err := ProvisionerName(owner, k)
 		if err != nil {
@@ -131,7 +146,9 @@ func provisionFunc(k int) string {
 // provisionFuncBody is the rest of a provisioning role's function after
 // its name: create (op "create", LOGIN when login: tenant roles on Citus
 // log in), grant to each of grantees (WITH INHERIT FALSE, SET TRUE on
-// 16+), or drop (op "drop") tenant role ro, as the provisioning role.
+// 16+), revoke from each of them (op "revoke": a runtime role moved to
+// another shard, see [GrantRuntime]) or drop (op "drop") tenant role ro,
+// as the provisioning role.
 // It accepts only tenant role names.
 const provisionFuncBody = `(op text, ro text, grantees text[], login boolean) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $f$
@@ -148,6 +165,11 @@ BEGIN
 		EXECUTE format('GRANT %I TO CURRENT_USER%s', ro, CASE WHEN v16 THEN ' WITH INHERIT TRUE' ELSE '' END);
 		EXECUTE format('DROP OWNED BY %I', ro);
 		EXECUTE format('DROP ROLE %I', ro);
+		RETURN;
+	ELSIF op = 'revoke' THEN
+		FOREACH g IN ARRAY coalesce(grantees, '{}') LOOP
+			EXECUTE format('REVOKE %I FROM %I', ro, g);
+		END LOOP;
 		RETURN;
 	ELSIF op <> 'grant' THEN
 		RAISE EXCEPTION 'condo provision: unknown operation %', op;

@@ -59,6 +59,9 @@ type GrantRuntimeResult struct {
 	// Tables is how many of [GrantRuntimeOpts].Tables were granted (every
 	// one each time: granting a privilege held already changes nothing).
 	Tables int
+	// Revoked is how many tenant roles outside the runtime role's shard
+	// it was a member of and no longer is (it moved to another shard).
+	Revoked int
 }
 
 // TableGrant is what the application's request-path code may do on one of
@@ -96,7 +99,12 @@ type GrantRuntimeOpts struct {
 	// the README's "How tenancy is enforced". Shards 0 keeps the shard the
 	// role was given before (what serve's start-up grant needs), and a
 	// role never given one serves every tenant. Changing a role's shard
-	// grants it the new shard's tenants and revokes nothing.
+	// grants it the new shard's tenants (one transaction) and then
+	// revokes the tenant roles outside it, a few hundred per transaction
+	// (through the provisioning function that made each one: on 16+ only
+	// the grantor may revoke; run [Provision] first on a database
+	// provisioned by an older Condo). Move the pools over in between: the
+	// role serves the old shard until the revoke starts.
 	Shards, Shard int
 }
 
@@ -145,8 +153,9 @@ func tableGrantsSQL(gs []TableGrant, rt string) (string, error) {
 // set_config, no tenant role), lets role SET ROLE to it as to a tenant
 // role, and grants it opts.Tables (the application's, never Condo's); a
 // [SharedPool] runs the application's shared-table code as it. Run it on the owner role's connection; it
-// can run again, and only grants what is missing. It revokes nothing: a
-// table dropped from opts.Tables keeps its grant until revoked by hand.
+// can run again, and only grants what is missing. It revokes only tenant
+// roles outside the role's shard (see [GrantRuntimeOpts].Shards): a table
+// dropped from opts.Tables keeps its grant until revoked by hand.
 // It records role in the registry, so that [Registry.Create] grants it
 // every new tenant role, whichever process creates it.
 //
@@ -280,6 +289,10 @@ func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeO
 	// implicit transaction: all of them or none.
 	if _, err := db.Exec(ctx, b.String()); err != nil {
 		return nil, fmt.Errorf("grant runtime role %q: %w", role, err)
+	}
+	res.Revoked, err = revokeOutsideShard(ctx, db, role, shards, shard, revokeBatch)
+	if err != nil {
+		return res, fmt.Errorf("grant runtime role %q: revoke tenant roles outside shard %d of %d (%d revoked): %w", role, shard, shards, res.Revoked, err)
 	}
 	return res, nil
 }

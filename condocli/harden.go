@@ -138,7 +138,9 @@ With tens of thousands of tenants no role should be a member of them all
 (see doctor's "tenant roles" check and the README's "How tenancy is
 enforced"): --provisioners N has N provisioning roles create the tenant
 roles, and --shards N --shard K makes ROLE serve only the tenants whose
-id % N = K (one runtime login role per shard, each on its own pool).`,
+id % N = K (one runtime login role per shard, each on its own pool). Moving
+ROLE to another shard grants the new shard's tenant roles first and then
+revokes the old shard's, a few hundred per transaction.`,
 		Args: Args("ROLE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -158,6 +160,9 @@ id % N = K (one runtime login role per shard, each on its own pool).`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: granted %d tenant role(s), %d shared table(s), set_config: %v\n", args[0], res.TenantRoles, res.Tables, res.SetConfig)
+			if res.Revoked > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: revoked %d tenant role(s) outside shard %d of %d\n", args[0], res.Revoked, shard, shards)
+			}
 			return nil
 		},
 	}

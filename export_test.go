@@ -1,0 +1,10 @@
+package condo
+
+import "context"
+
+// RevokeOutsideShard is GrantRuntime's revoke of the tenant roles outside
+// a runtime role's shard, with the batch size a test chooses (a few
+// tenants, several batches).
+func RevokeOutsideShard(ctx context.Context, db DBTX, rt string, shards, shard, batchSize int) (int, error) {
+	return revokeOutsideShard(ctx, db, rt, shards, shard, batchSize)
+}
