@@ -88,10 +88,10 @@ func Provision(ctx context.Context, db DBTX, n int) (*ProvisionResult, error) {
 		return nil, fmt.Errorf("provision: %w", err)
 	}
 	res := &ProvisionResult{Total: max(have, n)}
-	member := (&Registry{serverNum: num}).memberOptions()
+	inherit := provisionerMemberOptions(num)
 	var b strings.Builder
 	if have > 0 {
-		up, err := upgradeProvisionSQL(ctx, db, member)
+		up, err := upgradeProvisionSQL(ctx, db, inherit)
 		if err != nil {
 			return nil, err
 		}
@@ -111,20 +111,21 @@ func Provision(ctx context.Context, db DBTX, n int) (*ProvisionResult, error) {
 		}
 		q, fn := pgident.Quote(name), provisionFunc(k)
 		sig := fn + "(text, text, text[], boolean)"
-		// The owner holds the role only while it hands it the function:
-		// ALTER … OWNER needs SET ROLE to the new owner, which needs
-		// CREATE on the schema; the function's ACL is set as its owner,
-		// after the hand-over (which would rewrite the old owner's
-		// entries).
+		// The owner holds the role (inheriting its privileges) only while
+		// it hands it the function: ALTER … OWNER needs SET ROLE to the
+		// new owner, which needs CREATE on the schema; the function's ACL
+		// is set after the hand-over (which would rewrite the old owner's
+		// entries), and a member that has the owner's privileges grants as
+		// the owner. No SET ROLE to it: on Citus the statements that
+		// follow would then reach the workers over a new connection as the
+		// provisioning role, which exists there only at the commit.
 		b.WriteString("CREATE ROLE " + q + " NOLOGIN NOINHERIT CREATEROLE;\n" +
-			"GRANT " + q + " TO CURRENT_USER" + member + ";\n" +
+			"GRANT " + q + " TO CURRENT_USER" + inherit + ";\n" +
 			"GRANT USAGE, CREATE ON SCHEMA condo_provision TO " + q + ";\n" +
 			"CREATE FUNCTION " + fn + provisionFuncBody + ";\n" +
 			"ALTER FUNCTION " + sig + " OWNER TO " + q + ";\n" +
-			"SET LOCAL ROLE " + q + ";\n" +
 			"REVOKE ALL ON FUNCTION " + sig + " FROM PUBLIC;\n" +
 			"GRANT EXECUTE ON FUNCTION " + sig + " TO SESSION_USER;\n" +
-			"SET LOCAL ROLE NONE;\n" +
 			"REVOKE CREATE ON SCHEMA condo_provision FROM " + q + ";\n" +
 			"REVOKE " + q + " FROM CURRENT_USER;\n" +
 			"INSERT INTO public.condo_provisioners (shard, role_name) VALUES (" + strconv.Itoa(k) + ", " + quoteLiteral(name) + ");\n")
@@ -136,6 +137,17 @@ func Provision(ctx context.Context, db DBTX, n int) (*ProvisionResult, error) {
 		return nil, fmt.Errorf("provision: %w", err)
 	}
 	return res, nil
+}
+
+// provisionerMemberOptions are the options of the owner's membership in a
+// provisioning role during [Provision]: it must have the role's
+// privileges (to own, replace and grant on its function as it), which
+// 16+ gives only WITH INHERIT TRUE (the owner role is INHERIT on 15).
+func provisionerMemberOptions(serverNum int) string {
+	if serverNum >= 160000 {
+		return " WITH INHERIT TRUE, SET TRUE"
+	}
+	return ""
 }
 
 // provisionFunc is the quoted name of provisioning role k's function.
@@ -202,9 +214,11 @@ func textArraySQL(ss []string) string {
 // SKIP LOCKED: concurrent creations take different ones instead of
 // queueing on one row; when all are taken, provisionerSQL picks one by id
 // without counting (the count only balances, the cost follows
-// pg_auth_members).
+// pg_auth_members). $7 is false where provisioning roles are not used
+// (on Citus, see [Registry.Create]).
 const provisionerCTE = `p AS (SELECT p.shard FROM public.condo_provisioners p
 		JOIN pg_catalog.pg_roles r ON r.rolname = p.role_name
+		WHERE $7
 		ORDER BY p.roles, p.shard LIMIT 1 FOR UPDATE OF p SKIP LOCKED),
 	pu AS (UPDATE public.condo_provisioners c SET roles = c.roles + 1 FROM p WHERE c.shard = p.shard RETURNING c.shard)`
 
@@ -213,7 +227,7 @@ const provisionerCTE = `p AS (SELECT p.shard FROM public.condo_provisioners p
 // (condo_tenants.id), or NULL when there is none.
 const provisionerSQL = `SELECT coalesce((SELECT shard FROM pu), (SELECT p.shard FROM public.condo_provisioners p
 	JOIN pg_catalog.pg_roles r ON r.rolname = p.role_name
-	WHERE p.shard = condo_tenants.id % nullif((SELECT count(*) FROM public.condo_provisioners), 0)))`
+	WHERE $7 AND p.shard = condo_tenants.id % nullif((SELECT count(*) FROM public.condo_provisioners), 0)))`
 
 // adminProvisionerSQL finds the shard of the provisioning role that holds
 // the ADMIN OPTION on tenant role $1 (it created it), if any: PostgreSQL

@@ -26,8 +26,8 @@ func provisionFuncSource() string {
 
 // upgradeProvisionSQL returns the statements that replace every recorded
 // provisioning function whose body differs from this version's, each as
-// its owner: the owner takes the provisioning role (and CREATE on the
-// schema, which CREATE OR REPLACE checks) for the statement only, as
+// its owner: the owner holds the provisioning role (inheriting, member
+// being [provisionerMemberOptions]) for the transaction only, as
 // [Provision] does when it makes one, so that between transactions it
 // holds none of them (see [Provision] for why). CREATE OR REPLACE keeps
 // the function's owner and ACL.
@@ -58,11 +58,7 @@ func upgradeProvisionSQL(ctx context.Context, db DBTX, member string) (provision
 		}
 		q := pgident.Quote(p.role)
 		b.WriteString("GRANT " + q + " TO CURRENT_USER" + member + ";\n" +
-			"GRANT CREATE ON SCHEMA condo_provision TO " + q + ";\n" +
-			"SET LOCAL ROLE " + q + ";\n" +
 			"CREATE OR REPLACE FUNCTION " + provisionFunc(p.shard) + provisionFuncBody + ";\n" +
-			"SET LOCAL ROLE NONE;\n" +
-			"REVOKE CREATE ON SCHEMA condo_provision FROM " + q + ";\n" +
 			"REVOKE " + q + " FROM CURRENT_USER;\n")
 	}
 	return provisionUpgrade{sql: b.String(), n: len(old)}, nil
