@@ -6,6 +6,8 @@
 //	go run ./bench w6         # W3 and W6, interleaved
 //	go run ./bench w5         # W3 and W5, interleaved
 //	go run ./bench w9         # W3 single node, W3 and W5 (-w9-tenants) on a 3-node Citus cluster, interleaved
+//	go run ./bench w5scale    # W3 and W5 at -scale-tenants (50,000, 100,000) real tenants, runtime shards and
+//	                          # provisioning roles, without and with one creation a second (issue 15)
 //	go run ./bench w8         # W3 direct and W3 through PgBouncer (transaction mode, pool 16), interleaved
 //	go run ./bench w1p        # W1 without and with a warm pool of pending tenants (W1p), alternated
 //	go run ./bench versions -pg-bin /usr/lib/postgresql/15/bin,/opt/condo/pg18/native/bin
@@ -54,7 +56,12 @@ type options struct {
 	w1p      int
 	sample   int
 	profile  bool
-	extra    []string
+
+	// W5 at scale (issue 15): sizes, runtime shards, provisioning roles.
+	scaleTenants []int
+	scaleShards  int
+	scaleProv    int
+	extra        []string
 
 	pgSettings map[string]string
 	// pgBins are PostgreSQL bin directories (-pg-bin): the first one runs
@@ -84,6 +91,19 @@ func main() {
 	fs.IntVar(&o.w5, "w5-tenants", 10000, "tenants for W5")
 	fs.IntVar(&o.w9, "w9-tenants", 1000, "tenants for W5 on Citus (W9)")
 	fs.IntVar(&o.w1p, "w1p-tenants", 1000, "tenants created per side of W1p")
+	fs.Func("scale-tenants", "w5scale: tenant counts to grow to and measure, comma-separated, ascending (default 50000,100000)", func(v string) error {
+		o.scaleTenants = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				return err
+			}
+			o.scaleTenants = append(o.scaleTenants, n)
+		}
+		return nil
+	})
+	fs.IntVar(&o.scaleShards, "scale-shards", 32, "w5scale: runtime login roles, one pool each (db-conns/shards connections each, at least 1)")
+	fs.IntVar(&o.scaleProv, "scale-provisioners", 128, "w5scale: provisioning roles")
 	fs.IntVar(&o.sample, "sample", 1000, "responses checked for wrong-tenant rows")
 	fs.BoolVar(&o.profile, "profile", false, "write a CPU profile of the server during each run to the state directory")
 	noLog := fs.Bool("no-access-log", false, "turn the server's access log off")
@@ -119,6 +139,9 @@ func main() {
 	}
 	what := os.Args[1]
 	_ = fs.Parse(os.Args[2:])
+	if o.scaleTenants == nil {
+		o.scaleTenants = []int{50000, 100000}
+	}
 	if *partitions > 1 {
 		o.extra = append(o.extra, "-partitions", strconv.Itoa(*partitions))
 	}

@@ -8,6 +8,7 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
@@ -38,6 +39,7 @@ func serveMain(args []string) error {
 	httpAddr := fs.String("http-addr", "127.0.0.1:0", "plain-HTTP listen address when -tls-cert is set")
 	pooler := fs.String("pooler", "none", "what sits in front of -db: none or transaction (W8: PgBouncer)")
 	directURL := fs.String("direct", "", "direct database URL for the resolver's LISTEN, with -pooler transaction")
+	shardURLs := fs.String("runtime-shard-urls", "", "comma-separated database URLs of runtime login roles, one per shard (issue 15): tenant transactions run on pool id % n, db-conns/n connections each")
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -65,7 +67,7 @@ func serveMain(args []string) error {
 	}
 	// With tenant pools the registry's pool only serves resolver misses.
 	regCfg := cfg.Copy()
-	if *partitions > 1 && *mode == "tenant" {
+	if (*partitions > 1 || *shardURLs != "") && *mode == "tenant" {
 		regCfg.MaxConns, regCfg.MinConns = 4, 0
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, regCfg)
@@ -90,7 +92,14 @@ func serveMain(args []string) error {
 		}
 		defer res.Stop(context.Background())
 		query := queryFunc(reg.QueryTenant)
-		if *partitions > 1 {
+		if *shardURLs != "" {
+			tp, err := shardPools(ctx, strings.Split(*shardURLs, ","), *conns, pm)
+			if err != nil {
+				return err
+			}
+			defer tp.Close()
+			query = tp.QueryTenant
+		} else if *partitions > 1 {
 			tp, err := condo.NewTenantPools(ctx, cfg, *partitions)
 			if err != nil {
 				return err
@@ -123,4 +132,29 @@ func serveMain(args []string) error {
 		return err
 	}
 	return srv.ListenAndServe(ctx)
+}
+
+// shardPools opens one pool per runtime shard URL, conns/len(urls)
+// connections each (at least one), all opened at start as the single
+// pool's are.
+func shardPools(ctx context.Context, urls []string, conns int, pm condo.PoolerMode) (*condo.TenantPools, error) {
+	per := int32(max(1, conns/len(urls)))
+	var pools []*pgxpool.Pool
+	for _, u := range urls {
+		cfg, err := pgxpool.ParseConfig(u)
+		if err == nil {
+			cfg.MaxConns, cfg.MinConns = per, per
+			condo.ConfigurePool(cfg, pm)
+			var p *pgxpool.Pool
+			if p, err = pgxpool.NewWithConfig(ctx, cfg); err == nil {
+				pools = append(pools, p)
+				continue
+			}
+		}
+		for _, p := range pools {
+			p.Close()
+		}
+		return nil, err
+	}
+	return condo.NewTenantPoolsOf(pools...), nil
 }

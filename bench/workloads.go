@@ -29,6 +29,7 @@ func workloads() []workload {
 		{name: "w3", run: runW3},
 		{name: "w4", run: runW3},
 		{name: "w5", run: runW5},
+		{name: "w5scale", run: runW5Scale},
 		{name: "w6", run: runW6},
 		{name: "w7", run: runW7},
 		{name: "w8", run: runW8},

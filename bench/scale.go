@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condomigrate"
+	"github.com/condo-dev/condo/examples/hotels/migrations"
+	"github.com/condo-dev/condo/internal/pgcluster"
+)
+
+// W5 at scale (issue 15): W5 over a database grown to -scale-tenants real
+// tenants (each made by Registry.Create: schema, tables, role, grants,
+// 10 hotels × 3 rooms) in the sharded design, runtime login roles each
+// serving id % shards of the tenants on their own pool and provisioning
+// roles making the tenant roles; interleaved with W3 as W5 is, once
+// without and once with one tenant created per second for the whole
+// pair of runs (the creations' cluster-wide membership resets reach the
+// W3 server's backends too).
+
+// scaleDB is the database W5 at scale grows, kept between runs.
+const scaleDB = "w5s"
+
+// runW5Scale is W5 at each of -scale-tenants.
+func runW5Scale(ctx context.Context, e *env) ([]string, error) {
+	url := e.cl.URL(scaleDB, scaleDB)
+	if err := pgcluster.CreateDatabase(ctx, e.admin, pgcluster.DatabaseParams{Name: scaleDB}); err != nil {
+		return nil, err
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = 8
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m, err := condomigrate.New(pool, &condomigrate.Config{Shared: migrations.Shared(), Tenant: migrations.Tenant(), Logger: quiet})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.MigrateShared(ctx, nil); err != nil {
+		return nil, err
+	}
+	reg := condo.NewRegistry(pool, m, &condo.RegistryConfig{Logger: quiet})
+	if _, err := condo.Provision(ctx, pool, e.o.scaleProv); err != nil {
+		return nil, err
+	}
+	var shardURLs []string
+	for k := range e.o.scaleShards {
+		rt := fmt.Sprintf("%s_rt_%d", scaleDB, k)
+		if _, err := pool.Exec(ctx, "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '"+rt+"') THEN CREATE ROLE "+rt+" LOGIN NOINHERIT; END IF; END$$"); err != nil {
+			return nil, err
+		}
+		if _, err := condo.GrantRuntime(ctx, pool, rt, &condo.GrantRuntimeOpts{Shards: e.o.scaleShards, Shard: k}); err != nil {
+			return nil, err
+		}
+		shardURLs = append(shardURLs, e.o.dbURL(e.cl.URL(rt, scaleDB)))
+	}
+	var lines []string
+	for _, n := range e.o.scaleTenants {
+		if err := growTenants(ctx, reg, pool, n); err != nil {
+			return lines, err
+		}
+		if err := vacuum(ctx, e.cl.URL(pgcluster.Superuser, scaleDB)); err != nil {
+			return lines, err
+		}
+		srv, err := startServer(ctx, e.o, url, "tenant", fmt.Sprintf("w5s-%d", n), "-runtime-shard-urls", strings.Join(shardURLs, ","))
+		if err != nil {
+			return lines, err
+		}
+		if err := checkSample(ctx, srv.addr, n, e.o.sample); err != nil {
+			srv.stop()
+			return lines, fmt.Errorf("W5 at %d check: %w", n, err)
+		}
+		for _, creating := range []bool{false, true} {
+			label := fmt.Sprintf("W5s %d", n)
+			var cr *creator
+			if creating {
+				label += " +1 creation/s"
+				cr = startCreator(ctx, reg, n)
+			}
+			load0 := loadAvg()
+			w3, w5, _, err := interleave(ctx, e, srv, n, " ("+label+" pair)", label)
+			var made []time.Duration
+			if cr != nil {
+				made, err = cr.stop(err)
+			}
+			if err != nil {
+				srv.stop()
+				return lines, err
+			}
+			m3, m5 := median(w3), median(w5)
+			line := fmt.Sprintf("%s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, max %.0f ms (worst run), non-2xx %d, errors %d; W5/W3 p99 %.3f, req/s %.3f (W3 same run: %.0f req/s, p99 %.2f ms, max %.0f ms); load %s → %s",
+				label, m5.rps(), ms(m5.P50), ms(m5.P99), ms(maxLat(w5)), sumNon2xx(w5), sumErrors(w5), float64(m5.P99)/float64(m3.P99), m5.rps()/m3.rps(),
+				m3.rps(), ms(m3.P99), ms(maxLat(w3)), load0, loadAvg())
+			if len(made) > 0 {
+				slices.Sort(made)
+				line += fmt.Sprintf("; %d creations, p50 %.1f ms, max %.1f ms", len(made), ms(made[len(made)/2].Microseconds()), ms(made[len(made)-1].Microseconds()))
+			}
+			logf("%s", line)
+			lines = append(lines, line)
+		}
+		srv.stop()
+	}
+	return lines, nil
+}
+
+// maxLat is the slowest request of rs.
+func maxLat(rs []wrkResult) int64 {
+	var m int64
+	for _, r := range rs {
+		m = max(m, r.Max)
+	}
+	return m
+}
+
+// hotelsHook seeds a tenant as W3's are.
+func hotelsHook(slug string) condo.OnTenantCreatedFunc {
+	return func(ctx context.Context, tx pgx.Tx, t *condo.Tenant) error {
+		for _, q := range seedSQL(slug) {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, "UPDATE settings SET public_directory = true")
+		return err
+	}
+}
+
+// growTenants creates tenants t0001… through reg, 4 at a time, until the
+// database holds n of them (those W5's hosts name; creations during runs
+// are named otherwise).
+func growTenants(ctx context.Context, reg *condo.Registry, pool *pgxpool.Pool, n int) error {
+	var have int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM public.condo_tenants WHERE slug ~ '^t[0-9]+$'`).Scan(&have); err != nil {
+		return err
+	}
+	if have >= n {
+		logf("%s: %d tenants already", scaleDB, have)
+		return nil
+	}
+	start := time.Now()
+	logf("%s: growing from %d to %d tenants through the registry", scaleDB, have, n)
+	jobs := make(chan int)
+	errc := make(chan error, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for i := range jobs {
+				slug := fmt.Sprintf("t%04d", i)
+				if _, err := reg.Create(ctx, condo.CreateParams{Slug: slug, Name: "Tenant " + slug,
+					Domains: []string{slug + ".example.test"}, OnCreated: hotelsHook(slug)}); err != nil {
+					errc <- fmt.Errorf("create %s: %w", slug, err)
+					return
+				}
+			}
+		})
+	}
+	var err error
+	lap := time.Now()
+loop:
+	for i := have + 1; i <= n; i++ {
+		select {
+		case jobs <- i:
+		case err = <-errc:
+			break loop
+		}
+		if i%5000 == 0 {
+			logf("%s: %d tenants (%.0f s, last 5,000 at %.0f/s, load %s)", scaleDB, i, time.Since(start).Seconds(), 5000/time.Since(lap).Seconds(), loadAvg())
+			lap = time.Now()
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errc:
+		default:
+		}
+	}
+	logf("%s: %d → %d tenants in %.0f s", scaleDB, have, n, time.Since(start).Seconds())
+	return err
+}
+
+// vacuum runs VACUUM (ANALYZE) and CHECKPOINT as superURL, as W3's seeding
+// does: background work after a bulk seed otherwise causes latency spikes.
+func vacuum(ctx context.Context, superURL string) error {
+	dc, err := pgx.Connect(ctx, superURL)
+	if err != nil {
+		return err
+	}
+	defer dc.Close(context.Background())
+	for _, q := range []string{"VACUUM (ANALYZE)", "CHECKPOINT"} {
+		if _, err := dc.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// creator creates one tenant a second (c<size>_<i>, seeded as W3's) until
+// stopped, and records how long each creation took.
+type creator struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	took   []time.Duration
+	err    error
+}
+
+func startCreator(ctx context.Context, reg *condo.Registry, size int) *creator {
+	ctx, cancel := context.WithCancel(ctx)
+	c := &creator{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		run := time.Now().Unix()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			slug := "c" + strconv.FormatInt(run, 36) + "-" + strconv.Itoa(i)
+			start := time.Now()
+			_, err := reg.Create(ctx, condo.CreateParams{Slug: slug, Name: "Created during W5 at " + strconv.Itoa(size), OnCreated: hotelsHook(slug)})
+			if ctx.Err() != nil {
+				return
+			}
+			c.mu.Lock()
+			if err != nil {
+				c.err = err
+				c.mu.Unlock()
+				return
+			}
+			c.took = append(c.took, time.Since(start))
+			c.mu.Unlock()
+		}
+	}()
+	return c
+}
+
+// stop stops c and returns its creation times, and err or c's error.
+func (c *creator) stop(err error) ([]time.Duration, error) {
+	c.cancel()
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err == nil && c.err != nil {
+		err = fmt.Errorf("creating during the run: %w", c.err)
+	}
+	return c.took, err
+}
