@@ -61,7 +61,9 @@ type options struct {
 	scaleTenants []int
 	scaleShards  int
 	scaleProv    int
-	extra        []string
+	// scaleStatements: pg_stat_statements snapshots while growing.
+	scaleStatements bool
+	extra           []string
 
 	pgSettings map[string]string
 	// pgBins are PostgreSQL bin directories (-pg-bin): the first one runs
@@ -104,6 +106,7 @@ func main() {
 	})
 	fs.IntVar(&o.scaleShards, "scale-shards", 32, "w5scale: runtime login roles, one pool each (db-conns/shards connections each, at least 1)")
 	fs.IntVar(&o.scaleProv, "scale-provisioners", 128, "w5scale: provisioning roles")
+	fs.BoolVar(&o.scaleStatements, "scale-statements", false, "w5scale: while growing, write the statements' mean times at 1,000 tenants and every 10,000 to w5s-statements.log (needs -pg shared_preload_libraries=pg_stat_statements -pg pg_stat_statements.track=all)")
 	fs.IntVar(&o.sample, "sample", 1000, "responses checked for wrong-tenant rows")
 	fs.BoolVar(&o.profile, "profile", false, "write a CPU profile of the server during each run to the state directory")
 	noLog := fs.Bool("no-access-log", false, "turn the server's access log off")

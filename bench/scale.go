@@ -71,9 +71,16 @@ func runW5Scale(ctx context.Context, e *env) ([]string, error) {
 		}
 		shardURLs = append(shardURLs, e.o.dbURL(e.cl.URL(rt, scaleDB)))
 	}
+	var prof *stmtProfile
+	if e.o.scaleStatements {
+		if prof, err = newStmtProfile(ctx, e.cl.URL(pgcluster.Superuser, scaleDB), e.o.out); err != nil {
+			return nil, err
+		}
+		defer prof.close()
+	}
 	var lines []string
 	for _, n := range e.o.scaleTenants {
-		if err := growTenants(ctx, reg, pool, n); err != nil {
+		if err := growTenants(ctx, reg, pool, n, prof); err != nil {
 			return lines, err
 		}
 		if err := vacuum(ctx, e.cl.URL(pgcluster.Superuser, scaleDB)); err != nil {
@@ -145,7 +152,7 @@ func hotelsHook(slug string) condo.OnTenantCreatedFunc {
 // growTenants creates tenants t0001… through reg, 4 at a time, until the
 // database holds n of them (those W5's hosts name; creations during runs
 // are named otherwise).
-func growTenants(ctx context.Context, reg *condo.Registry, pool *pgxpool.Pool, n int) error {
+func growTenants(ctx context.Context, reg *condo.Registry, pool *pgxpool.Pool, n int, prof *stmtProfile) error {
 	var have int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM public.condo_tenants WHERE slug ~ '^t[0-9]+$'`).Scan(&have); err != nil {
 		return err
@@ -179,6 +186,11 @@ loop:
 		case jobs <- i:
 		case err = <-errc:
 			break loop
+		}
+		if prof != nil && (i == 1000 || i%10000 == 0) {
+			if err = prof.snapshot(ctx, i); err != nil {
+				break loop
+			}
 		}
 		if i%5000 == 0 {
 			logf("%s: %d tenants (%.0f s, last 5,000 at %.0f/s, load %s)", scaleDB, i, time.Since(start).Seconds(), 5000/time.Since(lap).Seconds(), loadAvg())
