@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -80,7 +81,7 @@ func runW5Scale(ctx context.Context, e *env) ([]string, error) {
 	}
 	var lines []string
 	for _, n := range e.o.scaleTenants {
-		if err := growTenants(ctx, reg, pool, n, prof); err != nil {
+		if err := growTenants(ctx, reg, n, prof); err != nil {
 			return lines, err
 		}
 		if err := vacuum(ctx, e.cl.URL(pgcluster.Superuser, scaleDB)); err != nil {
@@ -152,10 +153,20 @@ func hotelsHook(slug string) condo.OnTenantCreatedFunc {
 // growTenants creates tenants t0001… through reg, 4 at a time, until the
 // database holds n of them (those W5's hosts name; creations during runs
 // are named otherwise).
-func growTenants(ctx context.Context, reg *condo.Registry, pool *pgxpool.Pool, n int, prof *stmtProfile) error {
-	var have int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM public.condo_tenants WHERE slug ~ '^t[0-9]+$'`).Scan(&have); err != nil {
-		return err
+func growTenants(ctx context.Context, reg *condo.Registry, n int, prof *stmtProfile) error {
+	// Tenants t0001…t<have> exist (made in order): find have by bisection.
+	have, hi := 0, n+1
+	for have+1 < hi {
+		mid := (have + hi) / 2
+		_, err := reg.Get(ctx, fmt.Sprintf("t%04d", mid))
+		switch {
+		case err == nil:
+			have = mid
+		case errors.Is(err, condo.ErrTenantNotFound):
+			hi = mid
+		default:
+			return err
+		}
 	}
 	if have >= n {
 		logf("%s: %d tenants already", scaleDB, have)
