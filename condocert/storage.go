@@ -3,8 +3,6 @@ package condocert
 import (
 	"cmp"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -19,6 +17,8 @@ import (
 	"github.com/caddyserver/certmagic"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/condo-dev/condo/internal/seal"
 )
 
 // StorageConfig configures a [Storage]. A nil *StorageConfig is valid but
@@ -60,7 +60,7 @@ type StorageConfig struct {
 // renews the lease in the background until Unlock.
 type Storage struct {
 	pool   *pgxpool.Pool
-	aead   cipher.AEAD
+	box    *seal.Box // nil: values are stored in plaintext
 	lease  time.Duration
 	poll   time.Duration
 	owner  string
@@ -91,16 +91,11 @@ func NewStorage(pool *pgxpool.Pool, cfg *StorageConfig) (*Storage, error) {
 		held:   map[string]context.CancelFunc{},
 	}
 	if cfg.EncryptionKey != nil {
-		if len(cfg.EncryptionKey) != 32 {
-			return nil, fmt.Errorf("encryption key: got %d bytes, want 32", len(cfg.EncryptionKey))
-		}
-		block, err := aes.NewCipher(cfg.EncryptionKey)
+		box, err := seal.New(cfg.EncryptionKey)
 		if err != nil {
-			return nil, fmt.Errorf("encryption key: %w", err)
+			return nil, err
 		}
-		if s.aead, err = cipher.NewGCM(block); err != nil {
-			return nil, fmt.Errorf("encryption key: %w", err)
-		}
+		s.box = box
 	}
 	var b [12]byte
 	_, _ = rand.Read(b[:])
@@ -109,7 +104,7 @@ func NewStorage(pool *pgxpool.Pool, cfg *StorageConfig) (*Storage, error) {
 }
 
 // Encrypted reports whether values are encrypted at rest.
-func (s *Storage) Encrypted() bool { return s.aead != nil }
+func (s *Storage) Encrypted() bool { return s.box != nil }
 
 // String names the storage in certmagic's logs.
 func (s *Storage) String() string { return "condocert.Storage" }
@@ -129,26 +124,20 @@ func normKey(key string) string { return strings.Trim(key, "/") }
 func prefixRange(dir string) (lo, hi string) { return dir + "/", dir + "0" }
 
 func (s *Storage) seal(key string, value []byte) ([]byte, bool) {
-	if s.aead == nil {
+	if s.box == nil {
 		return value, false
 	}
-	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(value)+s.aead.Overhead())
-	_, _ = rand.Read(nonce)
-	return s.aead.Seal(nonce, nonce, value, []byte(key)), true
+	return s.box.Seal(value, []byte(key)), true
 }
 
 func (s *Storage) open(key string, value []byte, encrypted bool) ([]byte, error) {
 	if !encrypted {
 		return value, nil
 	}
-	if s.aead == nil {
+	if s.box == nil {
 		return nil, fmt.Errorf("load %q: value is encrypted and no encryption key is configured: %w", key, ErrWrongKey)
 	}
-	n := s.aead.NonceSize()
-	if len(value) < n {
-		return nil, fmt.Errorf("load %q: ciphertext too short", key)
-	}
-	plain, err := s.aead.Open(nil, value[:n], value[n:], []byte(key))
+	plain, err := s.box.Open(value, []byte(key))
 	if err != nil {
 		// Wrong key, or the row was tampered with or moved.
 		return nil, fmt.Errorf("load %q: %w: %w", key, ErrWrongKey, err)
@@ -275,8 +264,8 @@ func (s *Storage) Stat(ctx context.Context, key string) (certmagic.KeyInfo, erro
 	var mod time.Time
 	err := s.pool.QueryRow(ctx, `SELECT length(value), encrypted, modified FROM public.condo_cert_storage WHERE key = $1`, key).Scan(&size, &enc, &mod)
 	if err == nil {
-		if enc && s.aead != nil {
-			size -= int64(s.aead.NonceSize() + s.aead.Overhead())
+		if enc && s.box != nil {
+			size -= int64(s.box.Overhead())
 		}
 		return certmagic.KeyInfo{Key: key, Modified: mod, Size: size, IsTerminal: true}, nil
 	}
