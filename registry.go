@@ -23,6 +23,17 @@ import (
 // schema is migrated, with search_path set to the tenant's schema alone and
 // the application's own role (so it may also write shared tables,
 // schema-qualified). Returning an error undoes the whole creation.
+//
+// For a [TierDatabase] tenant the schema is in another database, which
+// no transaction of the registry's database can write: tx is then the
+// registry's own transaction, the one that inserts the tenant's registry
+// row, with search_path empty. Shared tables (schema-qualified) are
+// written there atomically with the tenant's existence, as in the schema
+// tier. The tenant's own tables are reached with [Registry.InTx] (t is
+// complete, its database migrated and committed): that commits on its
+// own, and an error of the hook still undoes the whole creation, the
+// tenant's database included. A hook that serves both tiers checks
+// t.Tier, or writes only shared tables (the hotels signup does).
 type OnTenantCreatedFunc func(ctx context.Context, tx pgx.Tx, t *Tenant) error
 
 // RegistryConfig configures a [Registry]. A nil *RegistryConfig is valid.
@@ -70,6 +81,33 @@ type RegistryConfig struct {
 	// condofiles): [Registry.Delete] purges it with the tenant, and
 	// [Registry.Export] and [Registry.Import] carry it. Nil: none.
 	Files TenantFiles
+	// Servers names the PostgreSQL servers database-tier tenants may live
+	// on ([CreateParams].Server), each as a config that connects as a
+	// role that may administer it (CREATEDB and CREATEROLE: the owner
+	// role, usually), to a database that exists (postgres). Tenant pools
+	// connect to the same host with the tenant's role, password and
+	// database. [MainServer] is the registry's own server; it defaults
+	// to the registry pool's config, which is right unless that pool
+	// goes through a transaction pooler: then give MainServer the direct
+	// address (database-tier tenants connect directly, README "Tiers").
+	// Credentials come from the application's configuration (condocli:
+	// $CONDO_SERVERS or --servers-file), never from flags.
+	Servers map[string]*pgxpool.Config
+	// SecretKey is the 32-byte AES-256 key that seals database-tier
+	// tenants' login passwords in the registry: the certificate
+	// storage's key (condocert.LoadKey) serves. Without it (or with a key
+	// of another length) database-tier operations return
+	// [ErrNoSecretKey]; the schema tier needs none.
+	SecretKey []byte
+	// TierPoolConns is the size of each database-tier tenant's pool.
+	// Defaults to 2.
+	TierPoolConns int32
+	// TierMaxConns caps the connections of all database-tier tenants'
+	// pools together (see [Registry.Close]). Defaults to 100.
+	TierMaxConns int
+	// TierIdleTime closes a database-tier tenant's pool unused this long.
+	// Defaults to 5 minutes.
+	TierIdleTime time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -101,6 +139,7 @@ type Registry struct {
 	named    bool // QueryTenant may prepare statements (no transaction pooler)
 	limits   atomic.Pointer[queryLimits]
 	claimed  chan struct{} // a pending tenant was claimed: wakes a PendingPool
+	tier     *tierState
 
 	prefixMu   sync.Mutex
 	rolePrefix string
@@ -140,8 +179,15 @@ func NewRegistry(pool *pgxpool.Pool, migrator *condomigrate.Migrator, cfg *Regis
 		r.named = namedStatements(tp.Config().ConnConfig.DefaultQueryExecMode)
 	}
 	r.SetTimeouts(cfg.StatementTimeout, cfg.AcquireTimeout)
+	r.tier = newTierState(pool, cfg)
 	return r
 }
+
+// Close closes the pools of database-tier tenants, which the registry
+// opens on first use; the pools given to [NewRegistry] and in the config
+// stay the caller's to close. Tenant transactions of database-tier tenants
+// fail with [ErrDatabaseUnavailable] after Close.
+func (r *Registry) Close() { r.tier.pools.close() }
 
 // SetTimeouts changes the registry's StatementTimeout and AcquireTimeout
 // (see [RegistryConfig]), for programs that configure a registry after it
@@ -196,7 +242,7 @@ func (r *Registry) prefix(ctx context.Context, q pgx.Tx) (string, error) {
 }
 
 const tenantColumns = `t.id, t.slug, t.name, t.schema_name, t.role_name, t.status, t.paid_until, t.on_trial,
-	t.created_on, t.migration_version,
+	t.created_on, t.migration_version, t.tier, COALESCE(t.server, ''), COALESCE(t.database_name, ''), t.role_password,
 	COALESCE((SELECT json_agg(json_build_object('host', d.host, 'primary', d.is_primary,
 		'verified', d.verified_at IS NOT NULL, 'verify_token', COALESCE(d.verify_token, ''))
 		ORDER BY d.is_primary DESC, d.host) FROM public.condo_domains d WHERE d.tenant_id = t.id), '[]')`
@@ -206,7 +252,7 @@ func scanTenant(row pgx.Row) (*Tenant, error) {
 	var paid *time.Time
 	var domains []byte
 	if err := row.Scan(&t.ID, &t.Slug, &t.Name, &t.Schema, &t.Role, &t.Status, &paid, &t.OnTrial,
-		&t.CreatedOn, &t.MigrationVersion, &domains); err != nil {
+		&t.CreatedOn, &t.MigrationVersion, &t.Tier, &t.Server, &t.Database, &t.sealedPassword, &domains); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, ErrTenantNotFound
 		}

@@ -28,6 +28,12 @@ type CreateParams struct {
 	// OnCreated runs after the registry's own OnTenantCreated hook, in the
 	// same transaction.
 	OnCreated OnTenantCreatedFunc
+	// Tier is where the tenant's data lives. Defaults to [TierSchema].
+	Tier Tier
+	// Server names the server of a [TierDatabase] tenant's database, one
+	// of [RegistryConfig].Servers. Defaults to [MainServer], the
+	// registry's own.
+	Server string
 	// version, when non-zero, stops migrations at that version (import);
 	// -1 applies none.
 	version int64
@@ -41,6 +47,13 @@ type CreateParams struct {
 // of it commits or none of it does. When a pending tenant at the latest
 // tenant migration version exists ([PendingPool]), Create claims it
 // instead: the same tenant, hooks and notification, without the DDL.
+//
+// With p.Tier [TierDatabase] it makes a login role with a generated
+// password (sealed in the registry) and a database of the tenant's own,
+// holding the same schema (see createDatabase for the order of the steps,
+// which can't be one transaction). Returns [ErrNoSecretKey] without the
+// registry's secret key, [ErrUnknownServer] for a server not configured,
+// and [ErrTierUnsupported] on a Citus coordinator.
 //
 // Returns a [*NameError] for a bad slug, name or host, [ErrTenantExists] if
 // the slug is taken, [ErrDomainTaken] if a host belongs to another tenant,
@@ -56,6 +69,20 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 	if err != nil {
 		return nil, err
 	}
+	switch p.Tier {
+	case "", TierSchema:
+		if p.Server != "" && p.Server != MainServer {
+			return nil, fmt.Errorf("create tenant %q: a schema-tier tenant lives on the registry's server, not %q", p.Slug, p.Server)
+		}
+	case TierDatabase:
+		t, err := r.createDatabase(ctx, p, hosts)
+		if err != nil {
+			return nil, fmt.Errorf("create tenant %q: %w", p.Slug, err)
+		}
+		return t, nil
+	default:
+		return nil, fmt.Errorf("create tenant %q: unknown tier %q", p.Slug, p.Tier)
+	}
 	// A ready-made tenant, when there is one, is claimed in one short
 	// transaction instead (registry_pending.go); else the full path.
 	if p.version == 0 && !p.skipHooks {
@@ -69,7 +96,7 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 		if err != nil {
 			return err
 		}
-		t = &Tenant{Slug: p.Slug, Name: p.Name, Status: StatusActive, PaidUntil: p.PaidUntil, OnTrial: p.OnTrial}
+		t = &Tenant{Slug: p.Slug, Name: p.Name, Status: StatusActive, PaidUntil: p.PaidUntil, OnTrial: p.OnTrial, Tier: TierSchema}
 		// The row is written with the version the migrations below reach
 		// (checked after them): the whole creation is one transaction, so
 		// it is never seen otherwise, and recording it costs no round trip.

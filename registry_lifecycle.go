@@ -132,7 +132,8 @@ type DeleteOpts struct {
 }
 
 // Delete marks a tenant deleted, or purges it when opts.Purge is set (all in
-// one transaction), and then its files ([RegistryConfig].Files): files are
+// one transaction; a database-tier tenant's database and role are dropped
+// right after it), and then its files ([RegistryConfig].Files): files are
 // removed after the commit, so a failed purge never loses them; a failure
 // there leaves files no tenant can reach (ids are not reused) and is
 // returned. Returns [ErrTenantNotFound].
@@ -147,6 +148,11 @@ func (r *Registry) Delete(ctx context.Context, slug string, opts *DeleteOpts) er
 			return err
 		}
 		purged = t
+		if t.Tier == TierDatabase {
+			// Its database and role go after the commit (see below).
+			return execScript(ctx, tx, fmt.Sprintf("DELETE FROM public.condo_tenants WHERE id = %d;\n", t.ID)+
+				notifySQL(Change{Op: "purge", ID: t.ID, Slug: t.Slug, Hosts: hostsOf(t)}))
+		}
 		if err := pgident.Validate("schema", t.Schema); err != nil {
 			return err
 		}
@@ -189,6 +195,15 @@ func (r *Registry) Delete(ctx context.Context, slug string, opts *DeleteOpts) er
 	})
 	if err != nil {
 		return fmt.Errorf("purge tenant %q: %w", slug, err)
+	}
+	if purged.Tier == TierDatabase {
+		// DROP DATABASE can't run in the transaction that deleted the
+		// row. Dropped after it, a failure (or crash) here leaves an
+		// orphan database that no tenant points at, which doctor reports
+		// ([Registry.OrphanDatabases]), never a tenant without data.
+		if err := r.dropDatabase(ctx, purged); err != nil {
+			return fmt.Errorf("tenant %q purged, its database %q left as an orphan: %w", slug, purged.Database, err)
+		}
 	}
 	r.logger.LogAttrs(ctx, slog.LevelInfo, "tenant purged", slog.String("tenant", slug))
 	if r.files != nil {

@@ -43,7 +43,7 @@ var errPoolFull = errors.New("pending pool full")
 // instance) is never claimed: its schema is not what this code expects.
 func (r *Registry) claimPending(ctx context.Context, p CreateParams, hosts []string) (*Tenant, error) {
 	target := r.migrator.TenantLine().Latest()
-	t := &Tenant{Slug: p.Slug, Name: p.Name, Status: StatusActive, PaidUntil: p.PaidUntil, OnTrial: p.OnTrial}
+	t := &Tenant{Slug: p.Slug, Name: p.Name, Status: StatusActive, PaidUntil: p.PaidUntil, OnTrial: p.OnTrial, Tier: TierSchema}
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		// One statement claims the tenant and adds its domains: a round
 		// trip less per signup (FOR UPDATE SKIP LOCKED hands concurrent

@@ -13,7 +13,10 @@ import (
 // The registry is the migrator's [condomigrate.TenantStore]: the fleet
 // migrator learns which tenants are behind, and records each one's new
 // version, through these methods, never by reading the registry's tables.
-var _ condomigrate.TenantStore = (*Registry)(nil)
+var (
+	_ condomigrate.TenantStore     = (*Registry)(nil)
+	_ condomigrate.TenantDatabases = (*Registry)(nil)
+)
 
 // TenantsBehind returns, by id, the tenants that are not deleted (only the
 // one named slug, when slug is not empty) whose migration version is below
@@ -28,14 +31,14 @@ func (r *Registry) TenantsBehind(ctx context.Context, version int64, slug string
 		WHERE status <> 'deleted' AND ($2 = '' OR slug = $2) AND migration_version >= $1`, version, slug).Scan(&upToDate); err != nil {
 		return nil, 0, fmt.Errorf("count tenants at %d: %w", version, err)
 	}
-	rows, err := r.pool.Query(ctx, `SELECT id, slug, schema_name, migration_version FROM public.condo_tenants
+	rows, err := r.pool.Query(ctx, `SELECT id, slug, schema_name, migration_version, COALESCE(server, ''), COALESCE(database_name, '') FROM public.condo_tenants
 		WHERE status <> 'deleted' AND ($2 = '' OR slug = $2) AND migration_version < $1 ORDER BY id`, version, slug)
 	if err != nil {
 		return nil, 0, fmt.Errorf("tenants behind %d: %w", version, err)
 	}
 	var behind []condomigrate.TenantVersion
 	var t condomigrate.TenantVersion
-	if _, err := pgx.ForEachRow(rows, []any{&t.ID, &t.Slug, &t.Schema, &t.Version}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&t.ID, &t.Slug, &t.Schema, &t.Version, &t.Server, &t.Database}, func() error {
 		behind = append(behind, t)
 		return nil
 	}); err != nil {
@@ -56,11 +59,12 @@ func (r *Registry) TenantsBehind(ctx context.Context, version int64, slug string
 func (r *Registry) LockTenantVersionTx(ctx context.Context, tx pgx.Tx, id, version int64) (condomigrate.TenantVersion, bool, error) {
 	t := condomigrate.TenantVersion{ID: id}
 	err := tx.QueryRow(ctx, `
-		WITH old AS (SELECT id, slug, schema_name, migration_version FROM public.condo_tenants
+		WITH old AS (SELECT id, slug, schema_name, migration_version, server, database_name FROM public.condo_tenants
 		             WHERE id = $1 AND status <> 'deleted' FOR UPDATE)
 		UPDATE public.condo_tenants t SET migration_version = $2, updated_at = now()
 		FROM old WHERE t.id = old.id AND old.migration_version < $2
-		RETURNING old.slug, old.schema_name, old.migration_version`, id, version).Scan(&t.Slug, &t.Schema, &t.Version)
+		RETURNING old.slug, old.schema_name, old.migration_version, COALESCE(old.server, ''), COALESCE(old.database_name, '')`,
+		id, version).Scan(&t.Slug, &t.Schema, &t.Version, &t.Server, &t.Database)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, false, nil
 	}
@@ -68,6 +72,18 @@ func (r *Registry) LockTenantVersionTx(ctx context.Context, tx pgx.Tx, id, versi
 		return t, false, fmt.Errorf("lock tenant %d: %w", id, err)
 	}
 	return t, true, nil
+}
+
+// InTenantDatabaseTx runs fn in a transaction on database-tier tenant
+// t's database, as the owner of the server it is on, and commits it when
+// fn returns nil. It implements [condomigrate.TenantDatabases].
+func (r *Registry) InTenantDatabaseTx(ctx context.Context, t condomigrate.TenantVersion, fn func(tx pgx.Tx) error) error {
+	conn, err := r.tier.connectAs(ctx, t.Server, t.Database)
+	if err != nil {
+		return fmt.Errorf("tenant %q: %w", t.Slug, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return pgx.BeginFunc(ctx, conn, fn)
 }
 
 // setVersionTx records a tenant's migration version in tx (an import,

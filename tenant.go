@@ -36,6 +36,22 @@ type Tenant struct {
 	CreatedOn        time.Time  `json:"created_on"`
 	MigrationVersion int64      `json:"migration_version"`
 	Domains          []Domain   `json:"domains"`
+	// Tier is where the tenant's data lives: [TierSchema] (a schema of
+	// the registry's database) or [TierDatabase] (a database of its own).
+	Tier Tier `json:"tier"`
+	// Server names the server of a database-tier tenant's database
+	// ([RegistryConfig].Servers); "" is the registry's own server.
+	Server string `json:"server,omitempty"`
+	// Database is a database-tier tenant's database, named after its
+	// id like Schema and Role ("<prefix>tenant_42"); "" for the schema
+	// tier. The schema in it is Schema, as in the schema tier, so the
+	// application's SQL is the same in both tiers.
+	Database string `json:"database,omitempty"`
+
+	// sealedPassword is a database-tier tenant's login password, sealed
+	// with the registry's secret key; cached with the tenant so that the
+	// resolver's cache serves it too. Never marshalled.
+	sealedPassword []byte
 }
 
 // Domain is a host name registered to a tenant: a custom domain such as

@@ -94,7 +94,11 @@ func (r *Registry) poolFor(t *Tenant) *pgxpool.Pool {
 // QueryTenant is [Registry.QueryTenant] on the pool of the tenant in ctx.
 // Returns [ErrNoTenant] when ctx has no tenant.
 func (p *TenantPools) QueryTenant(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error {
-	return queryTenant(ctx, p.For, p.limits.Load(), !p.named, fn, sql, args)
+	acquireFor := func(ctx context.Context, t *Tenant, d time.Duration) (*pgxpool.Conn, bool, error) {
+		conn, err := acquire(ctx, p.For(t), d)
+		return conn, !p.named, err
+	}
+	return queryTenant(ctx, acquireFor, p.limits.Load(), fn, sql, args)
 }
 
 // SetTimeouts sets the statement and acquire timeouts of QueryTenant, as

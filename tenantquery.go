@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
@@ -49,10 +50,14 @@ import (
 // with its argument and result types taken from a description cached on
 // the client connection (see queryTenantUnnamed).
 func (r *Registry) QueryTenant(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error {
-	return queryTenant(ctx, r.poolFor, r.limits.Load(), !r.named, fn, sql, args)
+	return queryTenant(ctx, r.acquireFor, r.limits.Load(), fn, sql, args)
 }
 
-func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, lim *queryLimits, unnamed bool, fn func(pgx.Rows) error, sql string, args []any) error {
+// acquireFunc takes a connection for tenant t, waiting at most d (see
+// [Registry.acquireFor]).
+type acquireFunc func(ctx context.Context, t *Tenant, d time.Duration) (conn *pgxpool.Conn, unnamed bool, err error)
+
+func queryTenant(ctx context.Context, acquireFor acquireFunc, lim *queryLimits, fn func(pgx.Rows) error, sql string, args []any) error {
 	t, ok := TenantFromContext(ctx)
 	if !ok {
 		return ErrNoTenant
@@ -63,7 +68,7 @@ func queryTenant(ctx context.Context, poolFor func(*Tenant) *pgxpool.Pool, lim *
 	if err := pgident.Validate("role", t.Role); err != nil {
 		return err
 	}
-	conn, err := acquire(ctx, poolFor(t), lim.acquire)
+	conn, unnamed, err := acquireFor(ctx, t, lim.acquire)
 	if err != nil {
 		return fmt.Errorf("tenant %q query: %w", t.Slug, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/condo-dev/condo/internal/pgident"
 )
@@ -49,7 +50,7 @@ func (r *Registry) InTx(ctx context.Context, t *Tenant, fn func(ctx context.Cont
 	if err != nil {
 		return err
 	}
-	conn, err := acquire(ctx, r.poolFor(t), lim.acquire)
+	conn, _, err := r.acquireFor(ctx, t, lim.acquire)
 	if err != nil {
 		return fmt.Errorf("begin tenant %q transaction: %w", t.Slug, err)
 	}
@@ -69,6 +70,18 @@ func (r *Registry) InTx(ctx context.Context, t *Tenant, fn func(ctx context.Cont
 		return dbError(fmt.Errorf("commit tenant %q transaction: %w", t.Slug, err))
 	}
 	return nil
+}
+
+// acquireFor takes a connection for tenant t: from its database-tier pool
+// (logged in as its role to its database), or from the shared pool that
+// serves it. unnamed reports that no named statement may be prepared on
+// it (a transaction pooler).
+func (r *Registry) acquireFor(ctx context.Context, t *Tenant, d time.Duration) (*pgxpool.Conn, bool, error) {
+	if t.Tier == TierDatabase {
+		return r.tier.pools.acquire(ctx, t, d)
+	}
+	conn, err := acquire(ctx, r.poolFor(t), d)
+	return conn, !r.named, err
 }
 
 // queryLimits are a registry's (or tenant pools') timeouts, see

@@ -279,10 +279,17 @@ func (m *Migrator) ApplyTenantTx(ctx context.Context, tx pgx.Tx, slug, schema st
 // ApplyTenantTxUpto is [Migrator.ApplyTenantTx] stopping at version upto
 // (used to import an export made at that version).
 func (m *Migrator) ApplyTenantTxUpto(ctx context.Context, tx pgx.Tx, slug, schema string, from, upto int64) (int64, error) {
+	return m.applyTenant(ctx, tx, slug, schema, from, upto, true)
+}
+
+// applyTenant applies the tenant migrations above from, up to upto, to
+// schema in tx; catalog also checks and records them in the shared
+// catalog, which is in tx's database (the schema tier).
+func (m *Migrator) applyTenant(ctx context.Context, tx pgx.Tx, slug, schema string, from, upto int64, catalog bool) (int64, error) {
 	if err := pgident.Validate("schema", schema); err != nil {
 		return from, &MigrateError{Tenant: slug, Err: err}
 	}
-	if !m.catalogOK.Load() {
+	if catalog && !m.catalogOK.Load() {
 		if err := m.checkTenantCatalog(ctx, tx); err != nil {
 			return from, &MigrateError{Tenant: slug, Err: err}
 		}
@@ -312,10 +319,10 @@ func (m *Migrator) ApplyTenantTxUpto(ctx context.Context, tx pgx.Tx, slug, schem
 	// need no escaping beyond what quoteLiteral does anyway.
 	latest := pending[len(pending)-1].Version
 	for _, mig := range pending {
-		stmts = append(stmts,
-			fmt.Sprintf("INSERT INTO %s.condo_migrations (version) VALUES (%d)", qs, mig.Version),
-			fmt.Sprintf("INSERT INTO public.condo_migrations (line, version, name, checksum) VALUES (%s, %d, %s, %s) ON CONFLICT DO NOTHING",
-				quoteLiteral(m.tenant.Name), mig.Version, quoteLiteral(mig.Name), quoteLiteral(mig.Checksum)))
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO %s.condo_migrations (version) VALUES (%d)", qs, mig.Version))
+		if catalog {
+			stmts = append(stmts, m.catalogInsert(mig))
+		}
 	}
 	if err := pgexec.Each(ctx, tx.Conn().PgConn(), stmts); err != nil {
 		var pe *pgexec.Error
@@ -325,6 +332,12 @@ func (m *Migrator) ApplyTenantTxUpto(ctx context.Context, tx pgx.Tx, slug, schem
 		return from, &MigrateError{Tenant: slug, Version: latest, Err: fmt.Errorf("record versions: %w", err)}
 	}
 	return latest, nil
+}
+
+// catalogInsert records mig in the shared catalog, unless it is there.
+func (m *Migrator) catalogInsert(mig Migration) string {
+	return fmt.Sprintf("INSERT INTO public.condo_migrations (line, version, name, checksum) VALUES (%s, %d, %s, %s) ON CONFLICT DO NOTHING",
+		quoteLiteral(m.tenant.Name), mig.Version, quoteLiteral(mig.Name), quoteLiteral(mig.Checksum))
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
@@ -494,6 +507,9 @@ func (m *Migrator) migrateOne(ctx context.Context, store TenantStore, begin stri
 		}
 		if !ok {
 			return nil // purged, deleted or migrated since the run started
+		}
+		if t.Database != "" {
+			return m.migrateDatabase(ctx, store, tx, t, latest)
 		}
 		v, err := m.ApplyTenantTx(ctx, tx, t.Slug, t.Schema, t.Version)
 		if err == nil && v != latest {

@@ -36,4 +36,9 @@ type TenantVersion struct {
 	Slug    string
 	Schema  string
 	Version int64 // the last tenant migration applied
+	// Server and Database are set for a tenant in a database of its own
+	// (see [TenantDatabases]): the server's name ("" for the registry's)
+	// and the database's. Database is "" for a tenant in the registry's
+	// database.
+	Server, Database string
 }

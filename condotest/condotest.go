@@ -150,6 +150,11 @@ type DatabaseOpts struct {
 	// owning nothing, and a pool connected as it. It needs the shared
 	// migrations.
 	Runtime bool
+	// CreateDB gives the owner role CREATEDB, which the database tier
+	// (condo.TierDatabase) needs on each server; a managed database's
+	// application role usually has it. The tenant databases it makes
+	// (named after the owner) are dropped with the test's database.
+	CreateDB bool
 	// Cluster, when set, makes the database on this private cluster (see
 	// [NewCluster]) instead of the shared test server. It is not dropped
 	// at the end: the whole cluster goes.
@@ -228,6 +233,11 @@ func newDatabase(ctx context.Context, opts *DatabaseOpts, logger *slog.Logger) (
 	})
 	if err != nil {
 		return nil, cleanup, err
+	}
+	if opts.CreateDB {
+		if err := exec(ctx, admin, "ALTER ROLE "+pgident.Quote(name)+" CREATEDB"); err != nil {
+			return nil, cleanup, err
+		}
 	}
 	pool, err := newPool(ctx, admin, name, name, opts.MaxConns)
 	if err != nil {

@@ -120,7 +120,8 @@ func OwnTemplate(ctx context.Context, adminURL, name string) error {
 	return nil
 }
 
-// DropDatabase drops database name (closing its connections) and the
+// DropDatabase drops database name (closing its connections), the
+// databases named name + "_…" (condo's database-tier tenants), and the
 // roles named name or starting with name + "_": its owner, made by
 // [CreateDatabase] with the default Owner, and the roles that owner made
 // (tenant roles are named after it), the owner last.
@@ -146,6 +147,22 @@ func DropDatabase(ctx context.Context, adminURL, name string) error {
 	}
 	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgident.Quote(name)+" WITH (FORCE)"); err != nil {
 		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	// Databases named after it (condo's database tier: <owner>_tenant_<id>)
+	// go first: their owner and the roles granted CONNECT on them can't be
+	// dropped while they exist.
+	dbRows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE starts_with(datname, $1 || '_')`, name)
+	if err != nil {
+		return fmt.Errorf("list databases: %w", err)
+	}
+	dbs, err := pgx.CollectRows(dbRows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list databases: %w", err)
+	}
+	for _, db := range dbs {
+		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgident.Quote(db)+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop database %s: %w", db, err)
+		}
 	}
 	rows, err := admin.Query(ctx, `SELECT rolname FROM pg_roles WHERE rolname = $1 OR starts_with(rolname, $1 || '_')
 		ORDER BY rolname = $1`, name)
