@@ -295,4 +295,3 @@ func (tp *tierPools) close() {
 		p.Close()
 	}
 }
-
