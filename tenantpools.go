@@ -94,9 +94,8 @@ func (r *Registry) poolFor(t *Tenant) *pgxpool.Pool {
 // QueryTenant is [Registry.QueryTenant] on the pool of the tenant in ctx.
 // Returns [ErrNoTenant] when ctx has no tenant.
 func (p *TenantPools) QueryTenant(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error {
-	acquireFor := func(ctx context.Context, t *Tenant, d time.Duration) (*pgxpool.Conn, bool, error) {
-		conn, err := acquire(ctx, p.For(t), d)
-		return conn, !p.named, err
+	acquireFor := func(ctx context.Context, t *Tenant, d time.Duration) (*pgxpool.Conn, func(), bool, error) {
+		return acquireShared(ctx, p.For(t), d, !p.named)
 	}
 	return queryTenant(ctx, acquireFor, p.limits.Load(), fn, sql, args)
 }

@@ -55,7 +55,7 @@ func (r *Registry) QueryTenant(ctx context.Context, fn func(pgx.Rows) error, sql
 
 // acquireFunc takes a connection for tenant t, waiting at most d (see
 // [Registry.acquireFor]).
-type acquireFunc func(ctx context.Context, t *Tenant, d time.Duration) (conn *pgxpool.Conn, unnamed bool, err error)
+type acquireFunc func(ctx context.Context, t *Tenant, d time.Duration) (conn *pgxpool.Conn, release func(), unnamed bool, err error)
 
 func queryTenant(ctx context.Context, acquireFor acquireFunc, lim *queryLimits, fn func(pgx.Rows) error, sql string, args []any) error {
 	t, ok := TenantFromContext(ctx)
@@ -68,11 +68,11 @@ func queryTenant(ctx context.Context, acquireFor acquireFunc, lim *queryLimits, 
 	if err := pgident.Validate("role", t.Role); err != nil {
 		return err
 	}
-	conn, unnamed, err := acquireFor(ctx, t, lim.acquire)
+	conn, release, unnamed, err := acquireFor(ctx, t, lim.acquire)
 	if err != nil {
 		return fmt.Errorf("tenant %q query: %w", t.Slug, err)
 	}
-	defer conn.Release()
+	defer release()
 	c := conn.Conn()
 	if unnamed {
 		if err := queryTenantUnnamed(ctx, c, t, lim, fn, sql, args); err != nil {

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -44,7 +43,7 @@ type tierPool struct {
 	pool     *pgxpool.Pool
 	key      string // what the pool logs in as; a change makes a new pool
 	lastUsed time.Time
-	users    int // callers between finding the pool and holding a connection
+	users    int // callers from finding the pool to releasing its connection
 }
 
 func newTierPools(ts *tierState, cfg *RegistryConfig) *tierPools {
@@ -65,31 +64,37 @@ func (tp *tierPools) signal() {
 	tp.wake = make(chan struct{})
 }
 
-// acquire returns a connection of t's pool, making the pool when needed;
-// unnamed reports that the pool must not prepare named statements. It
-// waits at most d (when positive) for room under the cap and for a
-// connection.
-func (tp *tierPools) acquire(ctx context.Context, t *Tenant, d time.Duration) (*pgxpool.Conn, bool, error) {
+// acquire returns a connection of t's pool, making the pool when needed,
+// and the function that releases it (instead of conn.Release): the pool
+// counts as in use until then. unnamed reports that the pool must not
+// prepare named statements. It waits at most d (when positive) for room
+// under the cap and for a connection.
+func (tp *tierPools) acquire(ctx context.Context, t *Tenant, d time.Duration) (conn *pgxpool.Conn, release func(), unnamed bool, err error) {
 	start := time.Now()
 	p, err := tp.get(ctx, t, d)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
+	}
+	done := func() {
+		tp.mu.Lock()
+		p.users--
+		p.lastUsed = time.Now()
+		tp.signal() // the pool may be idle now: waiters may evict it
+		tp.mu.Unlock()
 	}
 	if d > 0 {
 		d = max(d-time.Since(start), time.Millisecond)
 	}
-	conn, err := acquire(ctx, p.pool, d)
-	tp.mu.Lock()
-	p.users--
-	p.lastUsed = time.Now()
-	if conn == nil {
-		tp.signal()
-	}
-	tp.mu.Unlock()
+	conn, err = acquire(ctx, p.pool, d)
 	if err != nil {
-		return nil, false, err
+		done()
+		return nil, nil, false, err
 	}
-	return conn, !namedStatements(p.pool.Config().ConnConfig.DefaultQueryExecMode), nil
+	release = func() {
+		conn.Release()
+		done()
+	}
+	return conn, release, !namedStatements(p.pool.Config().ConnConfig.DefaultQueryExecMode), nil
 }
 
 // get returns t's pool with users counted, making it (within the cap)
@@ -177,12 +182,6 @@ func (tp *tierPools) poolConfig(t *Tenant) (*pgxpool.Config, error) {
 	cfg.ConnConfig.Database = t.Database
 	cfg.MaxConns, cfg.MinConns = tp.perTenant, 0
 	cfg.MaxConnIdleTime = tp.idle
-	cfg.AfterRelease = func(*pgx.Conn) bool {
-		tp.mu.Lock()
-		tp.signal() // a pool may have gone idle: waiters may evict it
-		tp.mu.Unlock()
-		return true
-	}
 	return cfg, nil
 }
 
@@ -191,7 +190,7 @@ func (tp *tierPools) lruIdleLocked() (*tierPool, int64) {
 	var victim *tierPool
 	var vid int64
 	for id, p := range tp.pools {
-		if p.users > 0 || p.pool.Stat().AcquiredConns() > 0 {
+		if p.users > 0 {
 			continue
 		}
 		if victim == nil || p.lastUsed.Before(victim.lastUsed) {
@@ -202,12 +201,14 @@ func (tp *tierPools) lruIdleLocked() (*tierPool, int64) {
 }
 
 // evictLocked forgets pool p of tenant id and closes it. An idle pool
-// closes at once; a busy (stale) one waits for its connections in the
-// background and gives its share of the cap back then.
+// closes at once (pgxpool's Close waits for a connection whose release is
+// still under way, which takes no lock of ours); a busy (stale) one waits
+// for its connections in the background and gives its share of the cap
+// back then.
 func (tp *tierPools) evictLocked(id int64, p *tierPool) {
 	delete(tp.pools, id)
 	n := int(p.pool.Config().MaxConns)
-	if p.users == 0 && p.pool.Stat().AcquiredConns() == 0 {
+	if p.users == 0 {
 		p.pool.Close()
 		tp.reserved -= n
 		tp.signal()
@@ -238,7 +239,7 @@ func (tp *tierPools) sweep(now time.Time) int {
 	defer tp.mu.Unlock()
 	n := 0
 	for id, p := range tp.pools {
-		if p.users == 0 && p.pool.Stat().AcquiredConns() == 0 && now.Sub(p.lastUsed) >= tp.idle {
+		if p.users == 0 && now.Sub(p.lastUsed) >= tp.idle {
 			tp.evictLocked(id, p)
 			n++
 		}

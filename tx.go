@@ -50,11 +50,11 @@ func (r *Registry) InTx(ctx context.Context, t *Tenant, fn func(ctx context.Cont
 	if err != nil {
 		return err
 	}
-	conn, _, err := r.acquireFor(ctx, t, lim.acquire)
+	conn, release, _, err := r.acquireFor(ctx, t, lim.acquire)
 	if err != nil {
 		return fmt.Errorf("begin tenant %q transaction: %w", t.Slug, err)
 	}
-	defer conn.Release()
+	defer release()
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: begin})
 	if err != nil {
 		return dbError(fmt.Errorf("begin tenant %q transaction: %w", t.Slug, err))
@@ -75,13 +75,21 @@ func (r *Registry) InTx(ctx context.Context, t *Tenant, fn func(ctx context.Cont
 // acquireFor takes a connection for tenant t: from its database-tier pool
 // (logged in as its role to its database), or from the shared pool that
 // serves it. unnamed reports that no named statement may be prepared on
-// it (a transaction pooler).
-func (r *Registry) acquireFor(ctx context.Context, t *Tenant, d time.Duration) (*pgxpool.Conn, bool, error) {
+// it (a transaction pooler). release gives the connection back.
+func (r *Registry) acquireFor(ctx context.Context, t *Tenant, d time.Duration) (conn *pgxpool.Conn, release func(), unnamed bool, err error) {
 	if t.Tier == TierDatabase {
 		return r.tier.pools.acquire(ctx, t, d)
 	}
-	conn, err := acquire(ctx, r.poolFor(t), d)
-	return conn, !r.named, err
+	return acquireShared(ctx, r.poolFor(t), d, !r.named)
+}
+
+// acquireShared is acquire for a shared pool, in acquireFunc's shape.
+func acquireShared(ctx context.Context, pool *pgxpool.Pool, d time.Duration, unnamed bool) (*pgxpool.Conn, func(), bool, error) {
+	conn, err := acquire(ctx, pool, d)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return conn, conn.Release, unnamed, nil
 }
 
 // queryLimits are a registry's (or tenant pools') timeouts, see

@@ -1,0 +1,14 @@
+package condo
+
+import "time"
+
+// Hooks for the external tests (package condo_test) into the
+// database tier's pools, which have no exported knobs of their own.
+
+// TierPoolStats returns how many database-tier pools are open and how many
+// connections they reserve from the cap.
+func (r *Registry) TierPoolStats() (pools, reserved int) { return r.tier.pools.stats() }
+
+// SweepTierPools closes the pools idle at now, as the sweeper does on its
+// tick, and returns how many it closed.
+func (r *Registry) SweepTierPools(now time.Time) int { return r.tier.pools.sweep(now) }
