@@ -175,6 +175,7 @@ func (c *CLI) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 		}
 		report(checkTenantRoles(ctx, st))
 		report(checkPending(ctx, st))
+		report(checkOrphanDatabases(ctx, st))
 	}
 	report(c.checkCertKey(ctx, st, f))
 

@@ -74,9 +74,10 @@ func TestDoctorHealthy(t *testing.T) {
 		"blast radius":      {"ok", "set_config revoked from tenant roles; one role for everything"},
 		"tenant roles":      {"ok", "1 tenant; at most 1 per role that may take them (" + db.Role + ", limit "},
 		"pending tenants":   {"ok", "none (signup runs the tenant's DDL"},
+		"tenant databases":  {"ok", "no orphan"},
 	})
-	if len(lines) != 12 || !strings.Contains(out, "0 failed, 0 warning(s), 12 check(s)") {
-		t.Errorf("want 12 checks, 0 failed:\n%s", out)
+	if len(lines) != 13 || !strings.Contains(out, "0 failed, 0 warning(s), 13 check(s)") {
+		t.Errorf("want 13 checks, 0 failed:\n%s", out)
 	}
 }
 

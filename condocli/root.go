@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/condo-dev/condo"
+	"github.com/condo-dev/condo/condocert"
 	"github.com/condo-dev/condo/condostack"
 )
 
@@ -55,6 +56,7 @@ type CLI struct {
 	cfg         *Config
 	root        *cobra.Command
 	databaseURL string
+	serversFile string
 	directURL   string
 	pooler      string
 	parallel    int
@@ -80,6 +82,7 @@ func New(cfg *Config) *CLI {
 	root.SetErr(c.cfg.Stderr)
 	root.PersistentFlags().StringVar(&c.databaseURL, "database-url", "", "PostgreSQL connection string (default $DATABASE_URL)")
 	root.PersistentFlags().StringVar(&c.directURL, "direct-database-url", "", "connection string straight to PostgreSQL, for migrations and LISTEN when --database-url goes through a transaction pooler (default $CONDO_DIRECT_DATABASE_URL)")
+	root.PersistentFlags().StringVar(&c.serversFile, "servers-file", "", "file naming the database tier's servers, lines of name=postgres://… or a JSON object (default $"+ServersEnv+"); never give credentials in flags")
 	root.PersistentFlags().StringVar(&c.pooler, "pooler", "", "what sits in front of --database-url: auto (detect), none, session or transaction (default $CONDO_POOLER, else auto)")
 	root.AddCommand(newMigrateCmd(c), newTenantsCmd(c), newProxyConfigCmd(c), newCertsCmd(c), newDoctorCmd(c))
 	root.AddCommand(newHardenCmd(c), newRuntimeGrantCmd(c))
@@ -163,6 +166,24 @@ func (c *CLI) StackConfig(ctx context.Context) (*condostack.Config, error) {
 	// One connection more than the widest parallel run, for the lock.
 	sc.PoolSize = max(c.parallel+2, 4)
 	sc.Logger = cmp.Or(sc.Logger, c.cfg.Logger)
+	servers, err := c.loadServers()
+	if err != nil {
+		return nil, err
+	}
+	if servers != nil {
+		sc.Servers = servers
+	}
+	if sc.SecretKey == nil {
+		// The certificate storage's key seals the database tier's
+		// passwords too; without one, the tier is off.
+		key, err := condocert.LoadKey("", c.cfg.Getenv)
+		switch {
+		case err == nil:
+			sc.SecretKey = key
+		case !errors.Is(err, condocert.ErrNoKey):
+			return nil, err
+		}
+	}
 	return &sc, nil
 }
 

@@ -56,9 +56,10 @@ func tenantsCreateCmd(c *CLI) *cobra.Command {
 		name, paidUntil string
 		domains         []string
 		trial, asJSON   bool
+		tier, server    string
 	)
 	cmd := &cobra.Command{
-		Use:   "create SLUG --name NAME",
+		Use:   "create SLUG --name NAME [--tier database [--server NAME]]",
 		Short: "Create a tenant: registry row, domains, schema, role and migrations, atomically",
 		Args:  Args("SLUG"),
 		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
@@ -69,7 +70,8 @@ func tenantsCreateCmd(c *CLI) *cobra.Command {
 			if name == "" {
 				return errors.New("--name is required")
 			}
-			t, err := st.Registry.Create(ctx, condo.CreateParams{Slug: args[0], Name: name, Domains: domains, PaidUntil: paid, OnTrial: trial})
+			t, err := st.Registry.Create(ctx, condo.CreateParams{Slug: args[0], Name: name, Domains: domains, PaidUntil: paid, OnTrial: trial,
+				Tier: condo.Tier(tier), Server: server})
 			if err != nil {
 				return err
 			}
@@ -86,6 +88,8 @@ func tenantsCreateCmd(c *CLI) *cobra.Command {
 	f.StringVar(&paidUntil, "paid-until", "", "paid until this date (YYYY-MM-DD)")
 	f.BoolVar(&trial, "trial", false, "tenant is on trial")
 	f.BoolVar(&asJSON, "json", false, "print the tenant as JSON")
+	f.StringVar(&tier, "tier", "schema", "schema (a schema of the registry's database) or database (a database of its own)")
+	f.StringVar(&server, "server", "", "with --tier database: the server, one of --servers-file or $"+ServersEnv+" (default: the registry's)")
 	return cmd
 }
 
@@ -105,11 +109,16 @@ type tenantJSON struct {
 	// Node is where the tenant's schema lives on Citus ("" elsewhere, or
 	// when it is not distributed).
 	Node string `json:"node,omitempty"`
+	// Tier, Server and Database: see condo.Tenant.
+	Tier     condo.Tier `json:"tier"`
+	Server   string     `json:"server,omitempty"`
+	Database string     `json:"database,omitempty"`
 }
 
 func tenantView(t *condo.Tenant) tenantJSON {
 	v := tenantJSON{ID: t.ID, Slug: t.Slug, Name: t.Name, Schema: t.Schema, Role: t.Role, Status: t.Status,
-		OnTrial: t.OnTrial, CreatedOn: t.CreatedOn.Format(time.DateOnly), MigrationVersion: t.MigrationVersion, Domains: t.Domains}
+		OnTrial: t.OnTrial, CreatedOn: t.CreatedOn.Format(time.DateOnly), MigrationVersion: t.MigrationVersion, Domains: t.Domains,
+		Tier: t.Tier, Server: t.Server, Database: t.Database}
 	if t.PaidUntil != nil {
 		s := t.PaidUntil.Format(time.DateOnly)
 		v.PaidUntil = &s
@@ -197,7 +206,7 @@ func tenantsListCmd(c *CLI) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), all)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			head := "SLUG\tNAME\tSTATUS\tPAID UNTIL\tTRIAL\tCREATED\tSCHEMA\tDOMAINS"
+			head := "SLUG\tNAME\tSTATUS\tPAID UNTIL\tTRIAL\tCREATED\tSCHEMA\tTIER\tSERVER\tDOMAINS"
 			if onCitus {
 				head += "\tNODE"
 			}
@@ -211,7 +220,12 @@ func tenantsListCmd(c *CLI) *cobra.Command {
 				for i, d := range t.Domains {
 					hosts[i] = d.Host
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s", t.Slug, t.Name, t.Status, paid, t.OnTrial, t.CreatedOn, t.Schema, strings.Join(hosts, ","))
+				server := "-"
+				if t.Tier == condo.TierDatabase {
+					server = cmp.Or(t.Server, condo.MainServer)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\t%s\t%s", t.Slug, t.Name, t.Status, paid, t.OnTrial, t.CreatedOn, t.Schema,
+					t.Tier, server, strings.Join(hosts, ","))
 				if onCitus {
 					fmt.Fprintf(tw, "\t%s", cmp.Or(t.Node, "-"))
 				}

@@ -72,6 +72,18 @@ type Config struct {
 	// Serve.HTTPAddr meanwhile. Zero: no retry. Negative: until ctx ends.
 	DBWait time.Duration
 
+	// Servers names the PostgreSQL servers database-tier tenants may live
+	// on (condo.RegistryConfig.Servers): name → URL of a role that may
+	// create databases and roles there. The registry's own server is
+	// condo.MainServer, which defaults to DirectDatabaseURL (else
+	// DatabaseURL): database-tier tenants always connect directly, never
+	// through the transaction pooler. Nil: the main server alone.
+	Servers map[string]string
+	// SecretKey seals database-tier tenants' passwords
+	// (condo.RegistryConfig.SecretKey): the certificate storage's key
+	// serves (condocert.LoadKey). Nil: no database tier.
+	SecretKey []byte
+
 	// SharedMigrations and TenantMigrations are the application's
 	// migration lines (see condomigrate). Nil: none.
 	SharedMigrations, TenantMigrations fs.FS

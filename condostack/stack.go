@@ -143,8 +143,13 @@ func Open(ctx context.Context, cfg *Config) (_ *Stack, err error) {
 		}
 		s.TenantPools.SetTimeouts(c.StatementTimeout, c.AcquireTimeout)
 	}
+	servers, err := s.servers()
+	if err != nil {
+		return nil, err
+	}
 	rcfg := &condo.RegistryConfig{
 		Reserved: c.Reserved, OnTenantCreated: c.OnTenantCreated, Logger: c.Logger, TenantPool: tenantPool,
+		Servers: servers, SecretKey: c.SecretKey,
 	}
 	if onCitus || len(c.RuntimeShardURLs) > 0 {
 		rcfg.TenantPools = s.TenantPools
@@ -230,6 +235,9 @@ func (s *Stack) Close() { s.closeOnce.Do(s.close) }
 func (s *Stack) close() {
 	if s.httpLn != nil {
 		s.httpLn.close(nil)
+	}
+	if s.Registry != nil {
+		s.Registry.Close() // database-tier tenants' pools
 	}
 	if s.TenantPools != nil {
 		s.TenantPools.Close()
