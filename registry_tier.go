@@ -89,12 +89,9 @@ func (r *Registry) createDatabase(ctx context.Context, p CreateParams, hosts []s
 
 	ro, db := pgident.Quote(t.Role), pgident.Quote(t.Database)
 	undo := func(cause error) error {
-		uctx := context.WithoutCancel(ctx)
-		_, derr := admin.Exec(uctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
-		if derr == nil {
-			_, derr = admin.Exec(uctx, "DROP ROLE IF EXISTS "+ro)
-		}
-		if derr != nil {
+		// A hook may have opened the tenant's pool (InTx): dropDatabase
+		// closes it and ends any session left.
+		if derr := r.dropDatabase(context.WithoutCancel(ctx), t); derr != nil {
 			return fmt.Errorf("%w (and undoing it: %w: database %q is an orphan)", cause, derr, t.Database)
 		}
 		return cause

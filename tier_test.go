@@ -209,3 +209,75 @@ func TestTierDatabaseErrors(t *testing.T) {
 		t.Errorf("taken slug: got %v, want ErrTenantExists", err)
 	}
 }
+
+// TestTierDatabaseHook: a database-tier tenant's creation hook runs in the
+// registry's transaction (shared tables, schema-qualified, commit with the
+// tenant's row) and reaches the tenant's own tables through InTx; its
+// error undoes both.
+func TestTierDatabaseHook(t *testing.T) {
+	t.Parallel()
+	e := newTierEnv(t, nil, nil)
+	ctx := t.Context()
+	if _, err := e.pool.Exec(ctx, "CREATE TABLE public.signups (tenant_id bigint PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	hook := func(fail bool) condo.OnTenantCreatedFunc {
+		return func(ctx context.Context, tx pgx.Tx, ten *condo.Tenant) error {
+			if _, err := tx.Exec(ctx, "INSERT INTO public.signups VALUES ($1)", ten.ID); err != nil {
+				return err
+			}
+			if err := e.reg.InTx(ctx, ten, func(ctx context.Context, ttx pgx.Tx) error {
+				_, err := ttx.Exec(ctx, "INSERT INTO hotel (name, city, stars) VALUES ('Seed', 'C', 3)")
+				return err
+			}); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("no")
+			}
+			return nil
+		}
+	}
+	ten, err := e.reg.Create(ctx, condo.CreateParams{Slug: "ok", Name: "OK", Tier: condo.TierDatabase, OnCreated: hook(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := e.pool.QueryRow(ctx, "SELECT count(*) FROM public.signups WHERE tenant_id = $1", ten.ID).Scan(&n); err != nil || n != 1 {
+		t.Errorf("shared row: %d, %v", n, err)
+	}
+	if err := e.reg.QueryTenant(condo.WithTenant(ctx, ten), func(rows pgx.Rows) error {
+		_, err := pgx.ForEachRow(rows, []any{&n}, func() error { return nil })
+		return err
+	}, "SELECT count(*)::int FROM hotel"); err != nil || n != 1 {
+		t.Errorf("seeded rows: %d, %v", n, err)
+	}
+	if _, err := e.reg.Create(ctx, condo.CreateParams{Slug: "no", Name: "No", Tier: condo.TierDatabase, OnCreated: hook(true)}); err == nil {
+		t.Fatal("a failing hook: created")
+	}
+	if err := e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM public.signups) + (SELECT count(*) FROM public.condo_tenants)
+		+ (SELECT count(*) FROM pg_catalog.pg_database WHERE starts_with(datname, $1))`, e.db.Role+"_tenant_").Scan(&n); err != nil || n != 3 {
+		t.Errorf("after a failing hook: %d shared rows, tenants and databases, want 3 (the first tenant's); %v", n, err)
+	}
+}
+
+// TestTierCitusRefused: on a Citus coordinator, where CREATE DATABASE
+// would make a database on the coordinator alone, the database tier is
+// refused before anything is made.
+func TestTierCitusRefused(t *testing.T) {
+	t.Parallel()
+	db := condotest.NewCitusDatabase(t, nil)
+	m, err := condomigrate.New(db.Pool, &condomigrate.Config{Tenant: condotest.HotelMigrations(), Logger: condotest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := condo.NewRegistry(db.Pool, m, &condo.RegistryConfig{SecretKey: testSecretKey, Logger: condotest.Logger(t)})
+	defer reg.Close()
+	_, err = reg.Create(t.Context(), condo.CreateParams{Slug: "acme", Name: "Acme", Tier: condo.TierDatabase})
+	if !errors.Is(err, condo.ErrTierUnsupported) {
+		t.Fatalf("got %v, want ErrTierUnsupported", err)
+	}
+	if exists(t, db.Pool, "pg_roles", db.Role+"_tenant_1") {
+		t.Error("a refused creation made a role")
+	}
+}
