@@ -55,7 +55,8 @@ type exportSequence struct {
 // consistent snapshot, followed by its files when the registry has a
 // [RegistryConfig].Files. The file does not name the schema, so [Registry.Import]
 // can restore it as a new tenant of any installation with the same tenant
-// migrations. Returns [ErrTenantNotFound].
+// migrations, in either tier (Import makes a schema-tier tenant).
+// Returns [ErrTenantNotFound].
 func (r *Registry) Export(ctx context.Context, slug string, w io.Writer) error {
 	t, err := r.Get(ctx, slug)
 	if err != nil {
@@ -65,7 +66,20 @@ func (r *Registry) Export(ctx context.Context, slug string, w io.Writer) error {
 		return err
 	}
 	bw := bufio.NewWriterSize(w, 1<<16)
-	err = pgx.BeginTxFunc(ctx, r.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	// A database-tier tenant's schema is read where it lives, as the
+	// owner of its database; the file is the same in both tiers.
+	var src interface {
+		BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error)
+	} = r.pool
+	if t.Tier == TierDatabase {
+		conn, err := r.tier.connectAs(ctx, t.Server, t.Database)
+		if err != nil {
+			return fmt.Errorf("export tenant %q: %w", slug, err)
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		src = conn
+	}
+	err = pgx.BeginTxFunc(ctx, src, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		h := exportHeader{Slug: t.Slug, Name: t.Name, OnTrial: t.OnTrial, Version: t.MigrationVersion,
 			Checksums: map[int64]string{}, ExportedAt: time.Now().UTC(), Files: r.files != nil}
 		if t.PaidUntil != nil {

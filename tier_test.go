@@ -281,3 +281,33 @@ func TestTierCitusRefused(t *testing.T) {
 		t.Error("a refused creation made a role")
 	}
 }
+
+// TestTierExport: a database-tier tenant's export imports as a tenant of
+// the schema tier with the same rows.
+func TestTierExport(t *testing.T) {
+	t.Parallel()
+	e := newTierEnv(t, nil, nil)
+	ctx := t.Context()
+	ten := e.createDB(t, "big")
+	if err := e.reg.InTx(ctx, ten, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "INSERT INTO hotel (name, city, stars) SELECT 'H' || i, 'C', 3 FROM generate_series(1, 50) i")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := e.reg.Export(ctx, "big", &buf); err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	imp, err := e.reg.Import(ctx, &buf, condo.ImportParams{Slug: "copy"})
+	if err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	var n int
+	if err := e.reg.QueryTenant(condo.WithTenant(ctx, imp), func(rows pgx.Rows) error {
+		_, err := pgx.ForEachRow(rows, []any{&n}, func() error { return nil })
+		return err
+	}, "SELECT count(*)::int FROM hotel"); err != nil || n != 50 || imp.Tier != condo.TierSchema {
+		t.Errorf("imported %s tenant with %d hotels (%v); want schema, 50", imp.Tier, n, err)
+	}
+}
