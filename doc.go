@@ -55,6 +55,20 @@
 // shared role's grants, never the owner's: secrets, the registry, DDL.
 // The README's blast-radius table lists what each set-up reaches.
 //
+// # Tiers
+//
+// A tenant lives in a schema of the registry's database ([TierSchema], the
+// default) or in a database of its own ([TierDatabase]), on the registry's
+// server or on one of [RegistryConfig].Servers, with the same schema name
+// in it so that application code is the same. A database-tier tenant's
+// transactions run on a pool of its own that logs in as its role (the
+// password sealed in the registry with [RegistryConfig].SecretKey), so
+// injected SQL has no other role to become and no other database to name.
+// Those pools are made on first use, closed when idle and share a global
+// cap; [Registry.Close] closes them. The fleet migrator reaches such a
+// tenant through [Registry.InTenantDatabaseTx]; [Registry.OrphanDatabases]
+// finds the databases a creation or purge that died midway left behind.
+//
 // # Names
 //
 // Tenant slugs are DNS labels ([ValidateSlug]); hosts are normalised by
