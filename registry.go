@@ -252,7 +252,7 @@ func scanTenant(row pgx.Row) (*Tenant, error) {
 	var paid *time.Time
 	var domains []byte
 	if err := row.Scan(&t.ID, &t.Slug, &t.Name, &t.Schema, &t.Role, &t.Status, &paid, &t.OnTrial,
-		&t.CreatedOn, &t.MigrationVersion, &t.Tier, &t.Server, &t.Database, &t.sealedPassword, &domains); err != nil {
+		&t.CreatedOn, &t.MigrationVersion, &t.Tier, &t.Server, &t.Database, &t.SealedPassword, &domains); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, ErrTenantNotFound
 		}

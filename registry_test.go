@@ -35,6 +35,7 @@ func TestCreateGetList(t *testing.T) {
 		ID: a.ID, Slug: "acme", Name: "Acme Inc.", Schema: a.Schema, Role: a.Role, Status: condo.StatusActive,
 		PaidUntil: &paid, OnTrial: true, CreatedOn: a.CreatedOn, MigrationVersion: 1,
 		Domains: []condo.Domain{{Host: "shop.acme.test", Primary: true, Verified: true}, {Host: "acme.example.org", Verified: true}},
+		Tier:    condo.TierSchema,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("Get mismatch (-want +got):\n%s", diff)

@@ -68,7 +68,7 @@ func (r *Registry) createDatabase(ctx context.Context, p CreateParams, hosts []s
 		}
 	}
 	password := newPassword()
-	t.sealedPassword = ts.box.Seal([]byte(password), passwordAD(t.ID))
+	t.SealedPassword = ts.box.Seal([]byte(password), passwordAD(t.ID))
 
 	admin, err := ts.connectAs(ctx, server, "")
 	if err != nil {
@@ -174,7 +174,7 @@ func (r *Registry) registerDatabase(ctx context.Context, t *Tenant, p CreatePara
 		err := tx.QueryRow(ctx, `INSERT INTO public.condo_tenants (id, slug, name, schema_name, role_name, paid_until, on_trial,
 			migration_version, tier, server, database_name, role_password)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'database', $9, $10, $11) RETURNING created_on`,
-			t.ID, t.Slug, t.Name, t.Schema, t.Role, dateArg(t.PaidUntil), t.OnTrial, target, server, t.Database, t.sealedPassword).Scan(&t.CreatedOn)
+			t.ID, t.Slug, t.Name, t.Schema, t.Role, dateArg(t.PaidUntil), t.OnTrial, target, server, t.Database, t.SealedPassword).Scan(&t.CreatedOn)
 		if err != nil {
 			return translate(err)
 		}

@@ -47,11 +47,13 @@ type Tenant struct {
 	// tier. The schema in it is Schema, as in the schema tier, so the
 	// application's SQL is the same in both tiers.
 	Database string `json:"database,omitempty"`
-
-	// sealedPassword is a database-tier tenant's login password, sealed
-	// with the registry's secret key; cached with the tenant so that the
-	// resolver's cache serves it too. Never marshalled.
-	sealedPassword []byte
+	// SealedPassword is a database-tier tenant's login password, sealed
+	// (AES-256-GCM) with the registry's [RegistryConfig].SecretKey: opaque
+	// without it. It travels with the tenant so that a tenant from the
+	// resolver's cache opens its pool with no registry query. Exported
+	// (not hidden) so that Tenant stays a plain comparable value; never
+	// marshalled.
+	SealedPassword []byte `json:"-"`
 }
 
 // Domain is a host name registered to a tenant: a custom domain such as

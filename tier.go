@@ -119,7 +119,7 @@ func (ts *tierState) password(t *Tenant) (string, error) {
 	if ts.box == nil {
 		return "", ts.keyErr
 	}
-	p, err := ts.box.Open(t.sealedPassword, passwordAD(t.ID))
+	p, err := ts.box.Open(t.SealedPassword, passwordAD(t.ID))
 	if err != nil {
 		return "", fmt.Errorf("tenant %q password: %w", t.Slug, err)
 	}

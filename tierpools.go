@@ -100,7 +100,7 @@ func (tp *tierPools) acquire(ctx context.Context, t *Tenant, d time.Duration) (c
 // get returns t's pool with users counted, making it (within the cap)
 // when there is none.
 func (tp *tierPools) get(ctx context.Context, t *Tenant, d time.Duration) (*tierPool, error) {
-	key := t.Server + "\x00" + t.Database + "\x00" + t.Role + "\x00" + string(t.sealedPassword)
+	key := t.Server + "\x00" + t.Database + "\x00" + t.Role + "\x00" + string(t.SealedPassword)
 	var deadline <-chan time.Time
 	if d > 0 {
 		tm := time.NewTimer(d)
