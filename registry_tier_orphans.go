@@ -78,3 +78,54 @@ func (r *Registry) OrphanDatabases(ctx context.Context) ([]OrphanDatabase, error
 	}
 	return out, nil
 }
+
+// ServerStatus is what [Registry.CheckServers] found on one server.
+type ServerStatus struct {
+	Name string
+	// Tenants counts the database-tier tenants (not purged) on it.
+	Tenants int
+	// CreateDB and CreateRole: whether the configured role has them, as
+	// the database tier needs.
+	CreateDB, CreateRole bool
+	// Err is set when the server could not be asked.
+	Err error
+}
+
+// CheckServers connects to every configured server ([MainServer] first)
+// and reports whether its role may hold database-tier tenants, and how
+// many it holds. Returns an error only when the registry can't be read.
+func (r *Registry) CheckServers(ctx context.Context) ([]ServerStatus, error) {
+	counts := map[string]int{}
+	rows, err := r.pool.Query(ctx, "SELECT COALESCE(server, ''), count(*)::int FROM public.condo_tenants WHERE tier = 'database' GROUP BY 1")
+	if err != nil {
+		return nil, fmt.Errorf("check servers: %w", err)
+	}
+	var name string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&name, &n}, func() error { counts[serverKey(name)] = n; return nil }); err != nil {
+		return nil, fmt.Errorf("check servers: %w", err)
+	}
+	names := make([]string, 0, len(r.tier.servers))
+	for name := range r.tier.servers {
+		if name != MainServer {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	var out []ServerStatus
+	for _, name := range append([]string{MainServer}, names...) {
+		st := ServerStatus{Name: name, Tenants: counts[name]}
+		server := name
+		if server == MainServer {
+			server = ""
+		}
+		conn, err := r.tier.connectAs(ctx, server, "")
+		if err == nil {
+			err = conn.QueryRow(ctx, "SELECT rolcreatedb, rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = current_user").Scan(&st.CreateDB, &st.CreateRole)
+			conn.Close(context.WithoutCancel(ctx))
+		}
+		st.Err = err
+		out = append(out, st)
+	}
+	return out, nil
+}

@@ -30,3 +30,34 @@ func checkOrphanDatabases(ctx context.Context, st *condostack.Stack) checkResult
 	return warnf(name, "%s with no tenant (a database-tier creation or purge died midway): %s; check and drop them (DROP DATABASE, then DROP ROLE of the same name)",
 		plural(len(orphans), "database"), strings.Join(names, ", "))
 }
+
+// checkServers gives a line per server of the database tier: reachable,
+// and its role may create databases and roles. Only when a server besides
+// the registry's is configured or a tenant uses the tier: the schema tier
+// needs none of it.
+func checkServers(ctx context.Context, st *condostack.Stack) []checkResult {
+	servers, err := st.Registry.CheckServers(ctx)
+	if err != nil {
+		return []checkResult{warnf("servers", "cannot read the registry: %v", err)}
+	}
+	used := len(servers) > 1
+	for _, s := range servers {
+		used = used || s.Tenants > 0
+	}
+	if !used {
+		return nil
+	}
+	var out []checkResult
+	for _, s := range servers {
+		name := "server " + s.Name
+		switch {
+		case s.Err != nil:
+			out = append(out, failf(name, "unreachable (%s): %v", plural(s.Tenants, "database-tier tenant"), s.Err))
+		case !s.CreateDB || !s.CreateRole:
+			out = append(out, failf(name, "its role lacks CREATEDB or CREATEROLE, which the database tier needs (%s); as an administrator run ALTER ROLE … CREATEDB CREATEROLE", plural(s.Tenants, "database-tier tenant")))
+		default:
+			out = append(out, okf(name, "%s; its role may create databases and roles", plural(s.Tenants, "database-tier tenant")))
+		}
+	}
+	return out
+}

@@ -33,6 +33,12 @@ func TestTenantsCreateDatabaseTier(t *testing.T) {
 		}
 	}
 	c.ok("migrate", "--tenants")
+	// Other checks may warn about this test database; these lines count.
+	lines, out, _ := doctorLines(t, c)
+	wantLines(t, out, lines, map[string][2]string{
+		"server main":      {"ok", "1 database-tier tenant; its role may create databases and roles"},
+		"tenant databases": {"ok", "no orphan"},
+	})
 	c.ok("tenants", "delete", "acme", "--purge", "--yes")
 
 	bad := cli{t: t, url: db.URL, env: map[string]string{"CONDO_SERVERS": "eu=postgres://o:s3cret@eu:notaport/db"}}
