@@ -1,5 +1,8 @@
 package condo
 
+// The database tier's checks for operators (doctor): databases no tenant
+// points at, and what each server allows.
+
 import (
 	"context"
 	"fmt"
