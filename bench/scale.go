@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -151,26 +150,30 @@ func hotelsHook(slug string) condo.OnTenantCreatedFunc {
 }
 
 // growTenants creates tenants t0001… through reg, 4 at a time, until the
-// database holds n of them (those W5's hosts name; creations during runs
-// are named otherwise).
+// database holds all of t0001…t<n> (those W5's hosts name; creations during
+// runs are named otherwise).
 func growTenants(ctx context.Context, reg *condo.Registry, n int, prof *stmtProfile) error {
-	// Tenants t0001…t<have> exist (made in order): find have by bisection.
-	have, hi := 0, n+1
-	for have+1 < hi {
-		mid := (have + hi) / 2
-		_, err := reg.Get(ctx, fmt.Sprintf("t%04d", mid))
-		switch {
-		case err == nil:
-			have = mid
-		case errors.Is(err, condo.ErrTenantNotFound):
-			hi = mid
-		default:
-			return err
-		}
+	// Which of t0001…t<n> exist, listed through the registry: a growth
+	// that was stopped leaves holes (its 4 workers' creations in flight
+	// fail while a later one may succeed), and a count or a bisection over
+	// the slugs would take t20023 for proof of t20020…t20022. Each hole
+	// is a host W5 asks for and gets 404 from, counted as non-2xx.
+	missing, err := missingTenants(ctx, reg, n)
+	if err != nil {
+		return err
 	}
-	if have >= n {
-		logf("%s: %d tenants already", scaleDB, have)
+	if len(missing) == 0 {
+		logf("%s: %d tenants already", scaleDB, n)
 		return nil
+	}
+	have := n - len(missing)
+	// The missing ones that are not the run t<k>…t<n> at the end are holes.
+	holes := len(missing)
+	for holes > 0 && missing[holes-1] == n-(len(missing)-holes) {
+		holes--
+	}
+	if holes > 0 {
+		logf("%s: %d holes in t0001…t%04d (a stopped growth's), filled first: %v", scaleDB, holes, n, missing[:min(holes, 20)])
 	}
 	start := time.Now()
 	logf("%s: growing from %d to %d tenants through the registry", scaleDB, have, n)
@@ -189,10 +192,9 @@ func growTenants(ctx context.Context, reg *condo.Registry, n int, prof *stmtProf
 			}
 		})
 	}
-	var err error
 	lap := time.Now()
 loop:
-	for i := have + 1; i <= n; i++ {
+	for _, i := range missing {
 		select {
 		case jobs <- i:
 		case err = <-errc:
@@ -218,6 +220,36 @@ loop:
 	}
 	logf("%s: %d → %d tenants in %.0f s", scaleDB, have, n, time.Since(start).Seconds())
 	return err
+}
+
+// missingTenants returns, ascending, which of t0001…t<n> the registry
+// does not hold, listing the tenants a page at a time.
+func missingTenants(ctx context.Context, reg *condo.Registry, n int) ([]int, error) {
+	have := make([]bool, n+1)
+	p := condo.ListParams{Limit: 1000}
+	for {
+		page, err := reg.List(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range page.Tenants {
+			i, err := strconv.Atoi(strings.TrimPrefix(t.Slug, "t"))
+			if err == nil && i >= 1 && i <= n && t.Slug == fmt.Sprintf("t%04d", i) {
+				have[i] = true
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		p.After = page.Next
+	}
+	var missing []int
+	for i := 1; i <= n; i++ {
+		if !have[i] {
+			missing = append(missing, i)
+		}
+	}
+	return missing, nil
 }
 
 // vacuum runs VACUUM (ANALYZE) and CHECKPOINT as superURL, as W3's seeding
