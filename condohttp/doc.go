@@ -33,8 +33,9 @@
 //
 // [Server] runs the HTTP and HTTPS listeners with timeouts, header limits,
 // HTTP/2, graceful shutdown, security headers and HSTS (never for
-// localhost, *.localhost or IP addresses), request ids, an access log,
-// /healthz and /readyz, and [Metrics]. Forwarding headers are believed
+// localhost, *.localhost or IP addresses), request ids, an access log
+// (failed responses at Warn, and logged even with the access log off, one
+// line a second with their count), /healthz and /readyz, and [Metrics]. Forwarding headers are believed
 // only from [TrustedProxies], one family at a time ([ForwardedHeaders]);
 // everyone else's are removed before a handler sees them.
 //

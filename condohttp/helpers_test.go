@@ -76,6 +76,8 @@ func echoHandlers() condohttp.Handlers {
 type edgeOpts struct {
 	resolver *condo.ResolverConfig
 	server   *condohttp.ServerConfig
+	// handlers, when set, are the router's instead of echoHandlers.
+	handlers *condohttp.Handlers
 	noStart  bool
 }
 
@@ -115,7 +117,11 @@ func newEdge(t testing.TB, e *env, o *edgeOpts) *edge {
 		sc = &condohttp.ServerConfig{}
 	}
 	if sc.Handler == nil {
-		sc.Handler = condohttp.NewRouter(res, echoHandlers())
+		h := echoHandlers()
+		if o.handlers != nil {
+			h = *o.handlers
+		}
+		sc.Handler = condohttp.NewRouter(res, h)
 	}
 	sc.Resolver = res
 	if sc.Logger == nil {

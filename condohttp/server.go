@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/condo-dev/condo"
 )
 
@@ -107,10 +109,14 @@ type ServerConfig struct {
 	// MetricsAddr, when set, is a separate listener serving /metrics (keep
 	// it off the public network).
 	MetricsAddr string
-	// DisableAccessLog turns the per-request log line off.
+	// DisableAccessLog turns the per-request log line off. Failed
+	// responses (5xx while the client still waits) are logged anyway, at
+	// Warn, one line a second with the number of failures since the last
+	// one: a handler that answers 503 without a word would otherwise leave
+	// no trace, and an outage must not flood the log.
 	DisableAccessLog bool
-	// Logger receives the access log (at Info) and server errors. Defaults
-	// to slog.Default().
+	// Logger receives the access log (at Info, at Warn for failed
+	// responses) and server errors. Defaults to slog.Default().
 	Logger *slog.Logger
 }
 
@@ -141,6 +147,11 @@ type Server struct {
 	idSeq    atomic.Uint64
 	draining atomic.Bool
 
+	// Failed responses while the access log is off (see
+	// ServerConfig.DisableAccessLog): one line a second, counting.
+	failLog  rate.Sometimes
+	failures atomic.Int64
+
 	mu      sync.Mutex
 	servers []*http.Server
 }
@@ -164,7 +175,7 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 30*time.Second)
 	c.MaxHeaderBytes = cmp.Or(c.MaxHeaderBytes, 64<<10)
 	c.HSTSMaxAge = cmp.Or(c.HSTSMaxAge, 365*24*time.Hour)
-	s := &Server{cfg: c, logger: cmp.Or(c.Logger, slog.Default())}
+	s := &Server{cfg: c, logger: cmp.Or(c.Logger, slog.Default()), failLog: rate.Sometimes{Interval: time.Second}}
 	s.tlsConfig = c.TLSConfig
 	if s.tlsConfig == nil && (c.CertFile != "" || c.KeyFile != "") {
 		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)

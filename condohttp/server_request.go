@@ -88,8 +88,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.inflight.Dec()
 		m.observe(route, info.pattern, r.Method, info.status, info.tenant, d)
 	}
-	if !s.cfg.DisableAccessLog {
-		s.logger.LogAttrs(ctx, slog.LevelInfo, "http request",
+	// A 5xx is a failure only while the client still waits: one that went
+	// away (a closed connection cancels the context) gets whatever the
+	// handler made of its cancelled queries, which no one reads.
+	failed := info.status >= 500 && ctx.Err() == nil
+	level := slog.LevelInfo
+	if failed {
+		level = slog.LevelWarn
+	}
+	if s.cfg.DisableAccessLog {
+		if failed {
+			s.logFailure(ctx, r, info, route, d)
+		}
+		return
+	}
+	if s.logger.Enabled(ctx, level) {
+		s.logger.LogAttrs(ctx, level, "http request",
 			slog.String("method", r.Method),
 			slog.String("host", r.Host),
 			slog.String("path", r.URL.Path),
@@ -102,6 +116,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("request_id", info.facts.id),
 		)
 	}
+}
+
+// logFailure logs a failed response when the access log is off: at most
+// one line a second, for the first failure since the last line, with how
+// many failures it stands for.
+func (s *Server) logFailure(ctx context.Context, r *http.Request, info *responseWriter, route string, d time.Duration) {
+	s.failures.Add(1)
+	s.failLog.Do(func() {
+		s.logger.LogAttrs(ctx, slog.LevelWarn, "http request failed",
+			slog.String("method", r.Method),
+			slog.String("host", r.Host),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", info.status),
+			slog.Duration("duration", d),
+			slog.String("route", route),
+			slog.String("tenant", info.tenant),
+			slog.String("request_id", info.facts.id),
+			slog.Int64("failures", s.failures.Swap(0)),
+		)
+	})
 }
 
 func (s *Server) serveApp(info *responseWriter, r *http.Request) {
