@@ -8,3 +8,8 @@ import "context"
 func RevokeOutsideShard(ctx context.Context, db DBTX, rt string, shards, shard, batchSize int) (int, error) {
 	return revokeOutsideShard(ctx, db, rt, shards, shard, batchSize)
 }
+
+// SetCacheMinGeneration lowers the least a cache sized to the tenants
+// holds per generation (100,000 hosts in all), so a test can show it grow
+// past it with a few tenants.
+func SetCacheMinGeneration(r *Resolver, n int) { r.minGen = n }

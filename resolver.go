@@ -78,8 +78,13 @@ type ResolverConfig struct {
 	// the edge's reserved handlers (condohttp.Handlers) or get a 404.
 	// Defaults to the registry's reserved labels.
 	Reserved []string
-	// CacheSize is the most hosts (found or not) kept in memory. Defaults to
-	// 100,000. Negative disables the cache.
+	// CacheSize is the most hosts (found or not) kept in memory. Negative
+	// disables the cache. Zero (the default) sizes it to the tenants: each
+	// preload (Start, and every reconnect of the listener) makes room for
+	// every tenant's slug and verified custom domain plus a quarter, twice
+	// over (the cache keeps two generations), and at least 100,000 hosts. A
+	// fixed size below the number of tenants makes a share of the requests
+	// cost a query each, as long as the traffic is spread over them all.
 	CacheSize int
 	// TTL bounds how long a found tenant is cached, as a safety net behind
 	// LISTEN/NOTIFY invalidation. Defaults to 5 minutes.
@@ -129,9 +134,13 @@ type Resolver struct {
 	negTTL   int64
 	logger   *slog.Logger
 
-	cache  *hostCache
-	group  singleflight.Group
-	listen atomic.Bool // listener connected: the cache may be used
+	cache *hostCache
+	// autoSize: the cache grows at each preload to hold every tenant
+	// (ResolverConfig.CacheSize zero), a generation at least minGen.
+	autoSize bool
+	minGen   int
+	group    singleflight.Group
+	listen   atomic.Bool // listener connected: the cache may be used
 
 	stats resolverStats
 
@@ -198,7 +207,8 @@ func NewResolver(reg *Registry, cfg *ResolverConfig) (*Resolver, error) {
 	for _, l := range reserved {
 		r.reserved[l] = true
 	}
-	if size := cmp.Or(cfg.CacheSize, 100_000); size > 0 {
+	r.autoSize, r.minGen = cfg.CacheSize == 0, defaultCacheSize/2
+	if size := cmp.Or(cfg.CacheSize, defaultCacheSize); size > 0 {
 		r.cache = newHostCache(size)
 	}
 	return r, nil

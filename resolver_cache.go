@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,13 +18,26 @@ func (r *Resolver) cacheGen() uint64 {
 	return r.cache.generation()
 }
 
+// defaultCacheSize is the fewest hosts a cache sized to the tenants holds
+// (ResolverConfig.CacheSize zero); maxAutoCache the most tenants its
+// preload reads, a bound on the memory a runaway table can take.
+const (
+	defaultCacheSize = 100_000
+	maxAutoCache     = 5_000_000
+)
+
 // preload fills the cache with the tenants (by slug, and by verified
 // custom domain), up to what one cache generation holds, so that the first
 // requests after a start or a reconnect do not each cost a query: a fleet
 // restarted under load would otherwise send the database one query per
-// host at once. It runs while the listener listens, with the generation
-// read first, so a change during the query is not lost (the entries are
-// then simply not cached). A failure is logged: lookups still work.
+// host at once. A cache sized to the tenants first grows so that one
+// generation holds them all with a quarter to spare: at 100,000 tenants a
+// fixed 100,000 hosts (50,000 a generation) preloaded a quarter to half of
+// them and sent every other host's first request to the database, and
+// kept rotating its generations under traffic spread over all of them. It
+// runs while the listener listens, with the generation read first, so a
+// change during the query is not lost (the entries are then simply not
+// cached). A failure is logged: lookups still work.
 func (r *Resolver) preload(ctx context.Context) {
 	if r.cache == nil {
 		return
@@ -32,31 +46,34 @@ func (r *Resolver) preload(ctx context.Context) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	rows, err := r.reg.recentTenantRows(ctx, r.cache.max)
+	limit := r.cache.capacity()
+	if r.autoSize {
+		limit = maxAutoCache
+	}
+	rows, err := r.reg.recentTenantRows(ctx, limit)
 	if err != nil {
 		r.logger.LogAttrs(ctx, slog.LevelWarn, "host cache preload", slog.String("error", err.Error()))
 		return
 	}
 	defer rows.Close()
-	// Spread the entries' expiry over the second half of the TTL: entries
-	// loaded together would otherwise all expire together, and the herd
-	// of queries this avoids would come back one TTL later.
-	now := time.Now().UnixNano()
-	half := max(r.ttl/2, 0)
-	expires := func() int64 { return now + half + rand.Int64N(half+1) }
-	var n int
-	for n < r.cache.max && rows.Next() {
+	type entry struct {
+		k cacheKey
+		t *Tenant
+	}
+	var entries []entry
+	for len(entries) < limit && rows.Next() {
 		t, err := scanTenant(rows)
 		if err != nil {
 			r.logger.LogAttrs(ctx, slog.LevelWarn, "host cache preload", slog.String("error", err.Error()))
 			return
 		}
-		r.cache.put(cacheKey{name: t.Slug}, t, expires(), gen)
-		n++
+		entries = append(entries, entry{cacheKey{name: t.Slug}, t})
 		for _, d := range t.Domains {
-			if d.Verified && n < r.cache.max {
-				r.cache.put(cacheKey{host: true, name: d.Host}, t, expires(), gen)
-				n++
+			// A domain under a base domain is routed by its label (the
+			// slug), never looked up as a host: caching it would only take
+			// a tenant's room.
+			if d.Verified && !r.underBase(d.Host) {
+				entries = append(entries, entry{cacheKey{host: true, name: d.Host}, t})
 			}
 		}
 	}
@@ -64,7 +81,31 @@ func (r *Resolver) preload(ctx context.Context) {
 		r.logger.LogAttrs(ctx, slog.LevelWarn, "host cache preload", slog.String("error", err.Error()))
 		return
 	}
-	r.logger.LogAttrs(ctx, slog.LevelDebug, "host cache preloaded", slog.Int("hosts", n), slog.Duration("took", time.Since(start)))
+	if r.autoSize {
+		r.cache.grow(max(r.minGen, len(entries)+len(entries)/4))
+	}
+	entries = entries[:min(len(entries), r.cache.capacity())]
+	// Spread the entries' expiry over the second half of the TTL: entries
+	// loaded together would otherwise all expire together, and the herd
+	// of queries this avoids would come back one TTL later.
+	now := time.Now().UnixNano()
+	half := max(r.ttl/2, 0)
+	for _, e := range entries {
+		r.cache.put(e.k, e.t, now+half+rand.Int64N(half+1), gen)
+	}
+	r.logger.LogAttrs(ctx, slog.LevelDebug, "host cache preloaded", slog.Int("hosts", len(entries)),
+		slog.Int("capacity", 2*r.cache.capacity()), slog.Duration("took", time.Since(start)))
+}
+
+// underBase reports whether host (normalised) is a name under one of the
+// base domains, which Resolve routes by label.
+func (r *Resolver) underBase(host string) bool {
+	for _, base := range r.bases {
+		if len(host) > len(base)+1 && host[len(host)-len(base)-1] == '.' && strings.HasSuffix(host, base) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Resolver) flush() {
@@ -122,6 +163,20 @@ func (c *hostCache) get(k cacheKey, now int64) (*Tenant, bool) {
 		return nil, false
 	}
 	return e.t, true
+}
+
+// capacity is how many entries one generation holds.
+func (c *hostCache) capacity() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.max
+}
+
+// grow lets a generation hold n entries, if that is more than it does.
+func (c *hostCache) grow(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.max = max(c.max, n)
 }
 
 func (c *hostCache) generation() uint64 {

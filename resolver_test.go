@@ -89,6 +89,60 @@ func TestPreload(t *testing.T) {
 	}
 }
 
+// TestPreloadSizedToTenants: a cache left at its default size grows at
+// Start to hold every tenant, so that none of their hosts costs a query;
+// at 100,000 tenants the fixed 100,000 hosts held a quarter to half of
+// them after a start, and a cold cache sent the rest to the database. A
+// tenant's domain under a base domain (routed by its slug) takes no room.
+func TestPreloadSizedToTenants(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	ctx := t.Context()
+	const n = 12
+	for i := range n {
+		slug := fmt.Sprintf("t%02d", i)
+		e.create(t, slug, slug+".example.test")
+	}
+	e.create(t, "acme", "shop.acme-corp.test")
+	res, err := condo.NewResolver(e.reg, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, Logger: condotest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As if the tenants were many more than the default 100,000 hosts.
+	condo.SetCacheMinGeneration(res, 4)
+	if err := res.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer res.Stop(context.Background())
+	if got := res.Stats().Entries; got != n+2 {
+		t.Errorf("entries after Start: got %d, want %d (every slug and the one custom domain not under a base domain)", got, n+2)
+	}
+	for i := range n {
+		if rt, err := res.Resolve(ctx, fmt.Sprintf("t%02d.example.test", i)); err != nil || rt.Kind != condo.RouteTenant {
+			t.Fatalf("Resolve(t%02d): %+v, %v", i, rt, err)
+		}
+	}
+	if rt, err := res.Resolve(ctx, "shop.acme-corp.test"); err != nil || rt.Kind != condo.RouteTenant {
+		t.Fatalf("Resolve(shop.acme-corp.test): %+v, %v", rt, err)
+	}
+	if s := res.Stats(); s.Queries != 0 {
+		t.Errorf("queries for the tenants' hosts after Start: got %d, want 0", s.Queries)
+	}
+
+	// A fixed size stays fixed: one generation, 5 hosts, now all slugs.
+	small, err := condo.NewResolver(e.reg, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, CacheSize: 10, Logger: condotest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := small.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer small.Stop(context.Background())
+	if got := small.Stats().Entries; got != 5 {
+		t.Errorf("entries in a cache of 10: got %d, want 5", got)
+	}
+}
+
 func TestCacheBounded(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil, nil)
