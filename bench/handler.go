@@ -72,7 +72,13 @@ func tenantHandler(query queryFunc, logger *slog.Logger) http.Handler {
 		}, listHotelsSQL, after, pageSize)
 		if err != nil {
 			code := condohttp.ErrorStatusCode(err)
-			if code >= 500 && r.Context().Err() == nil {
+			if r.Context().Err() != nil {
+				// The client went away (wrk closing its connections at the
+				// end of a run): nginx's 499, so that the server's metrics
+				// do not count these as the server's failures.
+				code = 499
+			}
+			if code >= 500 {
 				logger.LogAttrs(r.Context(), slog.LevelError, "request failed",
 					slog.String("request_id", condohttp.RequestID(r.Context())), slog.String("error", err.Error()))
 			}

@@ -86,7 +86,11 @@ func runW5Scale(ctx context.Context, e *env) ([]string, error) {
 		if err := vacuum(ctx, e.cl.URL(pgcluster.Superuser, scaleDB)); err != nil {
 			return lines, err
 		}
-		srv, err := startServer(ctx, e.o, url, "tenant", fmt.Sprintf("w5s-%d", n), "-runtime-shard-urls", strings.Join(shardURLs, ","))
+		maddr, err := freeAddr()
+		if err != nil {
+			return lines, err
+		}
+		srv, err := startServer(ctx, e.o, url, "tenant", fmt.Sprintf("w5s-%d", n), "-runtime-shard-urls", strings.Join(shardURLs, ","), "-metrics-addr", maddr)
 		if err != nil {
 			return lines, err
 		}
@@ -102,6 +106,11 @@ func runW5Scale(ctx context.Context, e *env) ([]string, error) {
 				cr = startCreator(ctx, reg, n)
 			}
 			load0 := loadAvg()
+			before, err := statusCounts(ctx, maddr)
+			if err != nil {
+				srv.stop()
+				return lines, err
+			}
 			w3, w5, _, err := interleave(ctx, e, srv, n, " ("+label+" pair)", label)
 			var made []time.Duration
 			if cr != nil {
@@ -115,6 +124,12 @@ func runW5Scale(ctx context.Context, e *env) ([]string, error) {
 			line := fmt.Sprintf("%s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, max %.0f ms (worst run), non-2xx %d, errors %d; W5/W3 p99 %.3f, req/s %.3f (W3 same run: %.0f req/s, p99 %.2f ms, max %.0f ms); load %s → %s",
 				label, m5.rps(), ms(m5.P50), ms(m5.P99), ms(maxLat(w5)), sumNon2xx(w5), sumErrors(w5), float64(m5.P99)/float64(m3.P99), m5.rps()/m3.rps(),
 				m3.rps(), ms(m3.P99), ms(maxLat(w3)), load0, loadAvg())
+			after, err := statusCounts(ctx, maddr)
+			if err != nil {
+				srv.stop()
+				return lines, err
+			}
+			line += "; W5 server non-2xx by status and route (warm-ups too; 499: wrk closed the connection at the end of a run): " + non2xx(before, after)
 			if len(made) > 0 {
 				slices.Sort(made)
 				line += fmt.Sprintf("; %d creations, p50 %.1f ms, max %.1f ms", len(made), ms(made[len(made)/2].Microseconds()), ms(made[len(made)-1].Microseconds()))

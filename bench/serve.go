@@ -39,6 +39,7 @@ func serveMain(args []string) error {
 	httpAddr := fs.String("http-addr", "127.0.0.1:0", "plain-HTTP listen address when -tls-cert is set")
 	pooler := fs.String("pooler", "none", "what sits in front of -db: none or transaction (W8: PgBouncer)")
 	directURL := fs.String("direct", "", "direct database URL for the resolver's LISTEN, with -pooler transaction")
+	metricsAddr := fs.String("metrics-addr", "", "serve the server's Prometheus metrics on this address (w5scale reads the responses by status from it)")
 	shardURLs := fs.String("runtime-shard-urls", "", "comma-separated database URLs of runtime login roles, one per shard (issue 15): tenant transactions run on pool id % n, db-conns/n connections each")
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -121,6 +122,7 @@ func serveMain(args []string) error {
 		Resolver:         res,
 		Ready:            pool.Ping,
 		Metrics:          condohttp.NewMetrics(nil),
+		MetricsAddr:      *metricsAddr,
 		DisableAccessLog: !*accessLog,
 		Logger:           logger,
 	}
