@@ -47,7 +47,7 @@ func runW9(ctx context.Context, e *env) ([]string, error) {
 			return "", err
 		}
 		url := cl.URL(name, name)
-		return url, seedTenants(ctx, url, cl.URL(citus.Superuser, name), name, n, false)
+		return url, seedTenants(ctx, url, cl.URL(citus.Superuser, name), name, n, false, nil)
 	}
 	extra := []string{"-partitions", strconv.Itoa(e.o.dbConns)}
 	var lines []string

@@ -10,6 +10,8 @@
 //	                          # provisioning roles, without and with one creation a second (issue 15)
 //	go run ./bench w8         # W3 direct and W3 through PgBouncer (transaction mode, pool 16), interleaved
 //	go run ./bench w1p        # W1 without and with a warm pool of pending tenants (W1p), alternated
+//	go run ./bench w3tier     # W3 and W3 with 10 of the 100 tenants in the database tier, interleaved
+//	go run ./bench w1tier     # W1 in the schema tier and in the database tier, alternated
 //	go run ./bench versions -pg-bin /usr/lib/postgresql/15/bin,/opt/condo/pg18/native/bin
 //	                          # W3 and W6 on each PostgreSQL, interleaved
 //
@@ -54,6 +56,7 @@ type options struct {
 	w5       int
 	w9       int
 	w1p      int
+	w1tier   int
 	sample   int
 	profile  bool
 
@@ -93,6 +96,7 @@ func main() {
 	fs.IntVar(&o.w5, "w5-tenants", 10000, "tenants for W5")
 	fs.IntVar(&o.w9, "w9-tenants", 1000, "tenants for W5 on Citus (W9)")
 	fs.IntVar(&o.w1p, "w1p-tenants", 1000, "tenants created per side of W1p")
+	fs.IntVar(&o.w1tier, "w1tier-tenants", 100, "tenants created per side of w1tier")
 	fs.Func("scale-tenants", "w5scale: tenant counts to grow to and measure, comma-separated, ascending (default 50000,100000)", func(v string) error {
 		o.scaleTenants = nil
 		for _, f := range strings.Split(v, ",") {
@@ -192,7 +196,11 @@ func run(ctx context.Context, what string, o options) error {
 	if len(o.pgBins) > 0 {
 		bin = o.pgBins[0]
 	}
-	cl, err := pgcluster.Start(ctx, pgcluster.Config{Dir: pgDir, Fast: true, Settings: o.pgSettings, BinDir: bin})
+	pc := pgcluster.Config{Dir: pgDir, Fast: true, Settings: o.pgSettings, BinDir: bin}
+	if what == "w3tier" {
+		pc.HBA = tierHBA()
+	}
+	cl, err := pgcluster.Start(ctx, pc)
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}

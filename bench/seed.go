@@ -28,6 +28,19 @@ import (
 // slug, plus a schema "single" with the same tables and 10 hotels for W6.
 // A database seeded before is reused.
 func seed(ctx context.Context, admin string, cl *pgcluster.Cluster, name string, n int) (string, error) {
+	return seedTiered(ctx, admin, cl, name, n, nil)
+}
+
+// tierSeed says which seeded tenants live in the database tier (every
+// every-th: t0010, t0020, … for 10%) and the key sealing their passwords.
+type tierSeed struct {
+	every int
+	key   []byte
+}
+
+// seedTiered is seed, with ts (when set) putting some tenants in the
+// database tier; its owner gets CREATEDB for them.
+func seedTiered(ctx context.Context, admin string, cl *pgcluster.Cluster, name string, n int, ts *tierSeed) (string, error) {
 	url := cl.URL(name, name)
 	ac, err := pgx.Connect(ctx, admin)
 	if err != nil {
@@ -63,7 +76,12 @@ func seed(ctx context.Context, admin string, cl *pgcluster.Cluster, name string,
 	if err := pgcluster.CreateDatabase(ctx, admin, pgcluster.DatabaseParams{Name: name}); err != nil {
 		return "", err
 	}
-	if err := seedTenants(ctx, url, cl.URL(pgcluster.Superuser, name), name, n, true); err != nil {
+	if ts != nil {
+		if _, err := ac.Exec(ctx, "ALTER ROLE "+pgx.Identifier{name}.Sanitize()+" CREATEDB"); err != nil {
+			return "", err
+		}
+	}
+	if err := seedTenants(ctx, url, cl.URL(pgcluster.Superuser, name), name, n, true, ts); err != nil {
 		return "", err
 	}
 	return url, nil
@@ -89,6 +107,19 @@ FROM generate_series(1, 10) g`, `INSERT INTO room (hotel_id, number, beds, price
 SELECT h.id, r::text, 1 + r % 3, 80 + 10 * r FROM hotel h, generate_series(1, 3) r`}
 }
 
+// seedHotels seeds tenant slug's tables in tx (search_path on them).
+func seedHotels(ctx context.Context, tx pgx.Tx, slug string) error {
+	// One statement per query string, as on Citus.
+	for _, q := range seedSQL(slug) {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	// W3 reads the public directory, off by default.
+	_, err := tx.Exec(ctx, "UPDATE settings SET public_directory = true")
+	return err
+}
+
 func migrationSQL() string {
 	b, err := fs.ReadFile(migrations.Tenant(), "0001_hotels.sql")
 	if err != nil {
@@ -101,7 +132,7 @@ func migrationSQL() string {
 // tenants t0001… through the registry, 4 at a time, then the single schema
 // W6 reads (when single), the seeded marker, VACUUM (ANALYZE) and
 // CHECKPOINT as superURL.
-func seedTenants(ctx context.Context, url, superURL, name string, n int, single bool) error {
+func seedTenants(ctx context.Context, url, superURL, name string, n int, single bool, ts *tierSeed) error {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return err
@@ -120,7 +151,12 @@ func seedTenants(ctx context.Context, url, superURL, name string, n int, single 
 	if _, err := m.MigrateShared(ctx, nil); err != nil {
 		return err
 	}
-	reg := condo.NewRegistry(pool, m, &condo.RegistryConfig{Logger: quiet})
+	rc := &condo.RegistryConfig{Logger: quiet}
+	if ts != nil {
+		rc.SecretKey = ts.key
+	}
+	reg := condo.NewRegistry(pool, m, rc)
+	defer reg.Close()
 	start := time.Now()
 	logf("%s: creating %d tenants through the registry", name, n)
 	jobs := make(chan int)
@@ -130,18 +166,18 @@ func seedTenants(ctx context.Context, url, superURL, name string, n int, single 
 		wg.Go(func() {
 			for i := range jobs {
 				slug := fmt.Sprintf("t%04d", i)
+				tier := condo.TierSchema
+				if ts != nil && i%ts.every == 0 {
+					tier = condo.TierDatabase
+				}
 				_, err := reg.Create(ctx, condo.CreateParams{
-					Slug: slug, Name: "Tenant " + slug, Domains: []string{slug + ".example.test"},
-					OnCreated: func(ctx context.Context, tx pgx.Tx, t *condo.Tenant) error {
-						// One statement per query string, as on Citus.
-						for _, q := range seedSQL(slug) {
-							if _, err := tx.Exec(ctx, q); err != nil {
-								return err
-							}
+					Slug: slug, Name: "Tenant " + slug, Domains: []string{slug + ".example.test"}, Tier: tier,
+					OnCreated: func(ctx context.Context, rtx pgx.Tx, t *condo.Tenant) error {
+						if t.Tier == condo.TierDatabase {
+							// Its tables are in its own database.
+							return reg.InTx(ctx, t, func(ctx context.Context, tx pgx.Tx) error { return seedHotels(ctx, tx, slug) })
 						}
-						// W3 reads the public directory, off by default.
-						_, err := tx.Exec(ctx, "UPDATE settings SET public_directory = true")
-						return err
+						return seedHotels(ctx, rtx, slug)
 					},
 				})
 				if err != nil {
@@ -189,6 +225,28 @@ func seedTenants(ctx context.Context, url, superURL, name string, n int, single 
 		return err
 	}
 	defer dc.Close(context.Background())
+	// The database tier's tenant databases (<name>_tenant_<id>) too.
+	rows, err := dc.Query(ctx, "SELECT datname FROM pg_database WHERE starts_with(datname, $1 || '_tenant_')", name)
+	if err != nil {
+		return err
+	}
+	dbs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, db := range dbs {
+		cc := dc.Config().Copy()
+		cc.Database = db
+		tc, err := pgx.ConnectConfig(ctx, cc)
+		if err != nil {
+			return err
+		}
+		_, err = tc.Exec(ctx, "VACUUM (ANALYZE)")
+		tc.Close(context.Background())
+		if err != nil {
+			return fmt.Errorf("VACUUM %s: %w", db, err)
+		}
+	}
 	for _, q := range []string{"VACUUM (ANALYZE)", "CHECKPOINT"} {
 		if _, err := dc.Exec(ctx, q); err != nil {
 			return fmt.Errorf("%s: %w", q, err)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net/http"
 	_ "net/http/pprof"
@@ -40,6 +42,7 @@ func serveMain(args []string) error {
 	pooler := fs.String("pooler", "none", "what sits in front of -db: none or transaction (W8: PgBouncer)")
 	directURL := fs.String("direct", "", "direct database URL for the resolver's LISTEN, with -pooler transaction")
 	metricsAddr := fs.String("metrics-addr", "", "serve the server's Prometheus metrics on this address (w5scale reads the responses by status from it)")
+	secretKey := fs.String("secret-key", "", "hex of the 32-byte key sealing database-tier tenants' passwords (RegistryConfig.SecretKey); tier pools as the README configures them otherwise")
 	shardURLs := fs.String("runtime-shard-urls", "", "comma-separated database URLs of runtime login roles, one per shard (issue 15): tenant transactions run on pool id % n, db-conns/n connections each")
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -80,7 +83,14 @@ func serveMain(args []string) error {
 	if err != nil {
 		return err
 	}
-	reg := condo.NewRegistry(pool, m, &condo.RegistryConfig{Logger: logger})
+	rc := &condo.RegistryConfig{Logger: logger}
+	if *secretKey != "" {
+		if rc.SecretKey, err = hex.DecodeString(*secretKey); err != nil {
+			return fmt.Errorf("-secret-key: %w", err)
+		}
+	}
+	reg := condo.NewRegistry(pool, m, rc)
+	defer reg.Close()
 	res, err := condo.NewResolver(reg, &condo.ResolverConfig{BaseDomains: []string{"example.test"}, ListenConnConfig: listen, Logger: logger})
 	if err != nil {
 		return err

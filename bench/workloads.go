@@ -37,6 +37,8 @@ func workloads() []workload {
 		{name: "ceiling", run: runCeiling},
 		{name: "versions", alone: runVersions},
 		{name: "w1p", alone: runW1p},
+		{name: "w3tier", run: runW3Tier},
+		{name: "w1tier", alone: runW1Tier},
 	}
 }
 

@@ -119,6 +119,11 @@ type Config struct {
 	// BinDir is the directory holding initdb and postgres. Defaults to
 	// [FindBinDir]'s answer.
 	BinDir string
+	// HBA, when set, are the lines of the client authentication file
+	// (pg_hba.conf) the server reads instead of initdb's, which trusts
+	// every local connection: e.g. a test requiring scram-sha-256 for
+	// some roles. Written beside the data directory at every start.
+	HBA []string
 }
 
 // Cluster is a running server.
@@ -283,10 +288,18 @@ func startServer(ctx context.Context, bin, dir, data string, port int, cfg Confi
 	for k, v := range cfg.Settings {
 		args = append(args, "-c", k+"="+v)
 	}
-	cred, _, _, err := runAs()
+	cred, uid, gid, err := runAs()
 	if err != nil {
 		logf.Close()
 		return nil, "", err
+	}
+	if cfg.HBA != nil {
+		hba := filepath.Join(dir, "pg_hba.conf")
+		if err := writeHBA(hba, cfg.HBA, cred != nil, uid, gid); err != nil {
+			logf.Close()
+			return nil, "", err
+		}
+		args = append(args, "-c", "hba_file="+hba)
 	}
 	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -490,4 +503,18 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// writeHBA writes the client authentication file at path, handing it to
+// uid and gid when PostgreSQL runs as another user (chown).
+func writeHBA(path string, lines []string, chown bool, uid, gid int) error {
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		return fmt.Errorf("pg_hba.conf: %w", err)
+	}
+	if chown {
+		if err := os.Chown(path, uid, gid); err != nil {
+			return fmt.Errorf("pg_hba.conf: %w", err)
+		}
+	}
+	return nil
 }
