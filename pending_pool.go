@@ -88,7 +88,7 @@ func (p *PendingPool) Fill(ctx context.Context) (FillResult, error) {
 	}
 	for _, slug := range surplus {
 		// A tenant claimed meanwhile has another slug now: not found.
-		err := p.reg.Delete(ctx, slug, &DeleteOpts{Purge: true})
+		err := p.reg.purge(ctx, slug, lockPending)
 		if errors.Is(err, ErrTenantNotFound) {
 			continue
 		}

@@ -387,9 +387,25 @@ func (r *Registry) List(ctx context.Context, p ListParams) (*ListResult, error) 
 	return res, nil
 }
 
-// lockTenant locks the registry row of slug for the rest of tx.
+// lockTenant locks the registry row of slug for the rest of tx. A
+// pending tenant is not found, as [Registry.Get] does not find it: a
+// command given its "~pending-N" slug (rename, suspend, update, a
+// domain…) would otherwise hand a customer's name or domain to a tenant
+// the pool may give to someone else.
 func lockTenant(ctx context.Context, tx pgx.Tx, slug string) (*Tenant, error) {
+	return scanTenant(tx.QueryRow(ctx, "SELECT "+tenantColumns+" FROM public.condo_tenants t WHERE t.slug = $1 AND t.status <> 'pending' FOR UPDATE OF t", slug))
+}
+
+// lockAnyTenant locks the registry row of slug, pending or not, for the
+// rest of tx.
+func lockAnyTenant(ctx context.Context, tx pgx.Tx, slug string) (*Tenant, error) {
 	return scanTenant(tx.QueryRow(ctx, "SELECT "+tenantColumns+" FROM public.condo_tenants t WHERE t.slug = $1 FOR UPDATE OF t", slug))
+}
+
+// lockPending locks the registry row of pending tenant slug for the rest
+// of tx (the pool's purge of its surplus).
+func lockPending(ctx context.Context, tx pgx.Tx, slug string) (*Tenant, error) {
+	return scanTenant(tx.QueryRow(ctx, "SELECT "+tenantColumns+" FROM public.condo_tenants t WHERE t.slug = $1 AND t.status = 'pending' FOR UPDATE OF t", slug))
 }
 
 func hostsOf(t *Tenant) []string {

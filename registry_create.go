@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -40,6 +41,12 @@ type CreateParams struct {
 	// skipHooks leaves out the registry's OnTenantCreated (import: the
 	// data comes from the file, not from seeding).
 	skipHooks bool
+	// pending makes a pending tenant (createPending): its throwaway slug
+	// is never committed and it has no hosts, so it sends no "create"
+	// notification (the resolver would have nothing to evict; the claim
+	// sends one with the real slug and hosts) and logs "pending tenant
+	// made" rather than "tenant created".
+	pending bool
 }
 
 // Create makes a tenant: registry row, domains, schema, role, grants and all
@@ -157,8 +164,10 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 			roleSQL +
 			"GRANT USAGE ON SCHEMA " + s + " TO " + ro + ";\n" +
 			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " + ro + ";\n" +
-			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO " + ro + ";\n" +
-			notifySQL(Change{Op: "create", ID: t.ID, Slug: t.Slug, Hosts: hosts})
+			"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO " + ro + ";\n"
+		if !p.pending {
+			ddl += notifySQL(Change{Op: "create", ID: t.ID, Slug: t.Slug, Hosts: hosts})
+		}
 		if err := execScript(ctx, tx, ddl); err != nil {
 			return translate(err)
 		}
@@ -187,6 +196,12 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create tenant %q: %w", p.Slug, err)
+	}
+	if p.pending {
+		// The slug is the pending one now (pendingSlugPrefix + id), not
+		// the throwaway p.Slug.
+		r.logger.LogAttrs(ctx, slog.LevelInfo, "pending tenant made", slog.String("tenant", pendingSlugPrefix+strconv.FormatInt(t.ID, 10)), slog.String("schema", t.Schema))
+		return t, nil
 	}
 	r.logger.LogAttrs(ctx, slog.LevelInfo, "tenant created", slog.String("tenant", t.Slug), slog.String("schema", t.Schema))
 	return t, nil

@@ -141,9 +141,18 @@ func (r *Registry) Delete(ctx context.Context, slug string, opts *DeleteOpts) er
 	if opts == nil || !opts.Purge {
 		return r.setStatus(ctx, slug, StatusDeleted, "delete")
 	}
+	// A pending tenant may be purged by its slug (an operator discarding
+	// a ready-made tenant gives nothing to anyone), unlike every other
+	// command, which does not find it (lockTenant).
+	return r.purge(ctx, slug, lockAnyTenant)
+}
+
+// purge is Delete with Purge, of the tenant lock finds: lockAnyTenant, or
+// lockPending for the pending pool's surplus.
+func (r *Registry) purge(ctx context.Context, slug string, lock func(context.Context, pgx.Tx, string) (*Tenant, error)) error {
 	var purged *Tenant
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		t, err := lockTenant(ctx, tx, slug)
+		t, err := lock(ctx, tx, slug)
 		if err != nil {
 			return err
 		}

@@ -32,7 +32,7 @@ var errNoPending = errors.New("no pending tenant to claim")
 // instance filled it meanwhile); the tenant it was making is rolled back.
 var errPoolFull = errors.New("pending pool full")
 
-// claimPending makes a pending tenant at the latest tenant migration
+// claimPending makes a pending schema-tier tenant at the latest tenant migration
 // version p's tenant in one short transaction: slug, name, paid and trial
 // fields, status active, domains, the creation hooks (search_path the
 // tenant's schema) and the registry notification. FOR UPDATE SKIP LOCKED
@@ -50,7 +50,7 @@ func (r *Registry) claimPending(ctx context.Context, p CreateParams, hosts []str
 		// claims different tenants).
 		err := tx.QueryRow(ctx, `
 			WITH c AS (SELECT id FROM public.condo_tenants WHERE status = 'pending' AND migration_version = $5
-			           ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED),
+			           AND tier = 'schema' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED),
 			u AS (UPDATE public.condo_tenants t SET slug = $1, name = $2, paid_until = $3, on_trial = $4, status = 'active',
 			             created_on = current_date, created_at = now(), updated_at = now()
 			      FROM c WHERE t.id = c.id
@@ -126,6 +126,7 @@ func (r *Registry) createPending(ctx context.Context, size int) (bool, error) {
 		Slug:      "pending-" + hex.EncodeToString(b[:]),
 		Name:      "pending",
 		skipHooks: true,
+		pending:   true,
 		OnCreated: func(ctx context.Context, tx pgx.Tx, t *Tenant) error {
 			// Two statements: a statement's snapshot is taken before it
 			// waits for the lock, so a count in the same statement would

@@ -31,14 +31,14 @@ func (r *Registry) TenantsBehind(ctx context.Context, version int64, slug string
 		WHERE status <> 'deleted' AND ($2 = '' OR slug = $2) AND migration_version >= $1`, version, slug).Scan(&upToDate); err != nil {
 		return nil, 0, fmt.Errorf("count tenants at %d: %w", version, err)
 	}
-	rows, err := r.pool.Query(ctx, `SELECT id, slug, schema_name, migration_version, COALESCE(server, ''), COALESCE(database_name, '') FROM public.condo_tenants
+	rows, err := r.pool.Query(ctx, `SELECT id, slug, schema_name, migration_version, COALESCE(server, ''), COALESCE(database_name, ''), status = 'pending' FROM public.condo_tenants
 		WHERE status <> 'deleted' AND ($2 = '' OR slug = $2) AND migration_version < $1 ORDER BY id`, version, slug)
 	if err != nil {
 		return nil, 0, fmt.Errorf("tenants behind %d: %w", version, err)
 	}
 	var behind []condomigrate.TenantVersion
 	var t condomigrate.TenantVersion
-	if _, err := pgx.ForEachRow(rows, []any{&t.ID, &t.Slug, &t.Schema, &t.Version, &t.Server, &t.Database}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&t.ID, &t.Slug, &t.Schema, &t.Version, &t.Server, &t.Database, &t.Pending}, func() error {
 		behind = append(behind, t)
 		return nil
 	}); err != nil {

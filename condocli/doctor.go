@@ -357,6 +357,8 @@ func checkMigrations(ctx context.Context, m *condomigrate.Migrator, store condom
 		shared = okf("shared migrations", "up to date")
 	}
 	switch {
+	case st.TenantsBehind > 0 && st.PendingBehind > 0:
+		tenants = failf("tenant migrations", "%d of %d tenant(s) behind version %d (%d of them pending, not yet claimed); run `%s migrate --tenants`", st.TenantsBehind, st.Tenants, st.TenantLatest, st.PendingBehind, name)
 	case st.TenantsBehind > 0:
 		tenants = failf("tenant migrations", "%d of %d tenant(s) behind version %d; run `%s migrate --tenants`", st.TenantsBehind, st.Tenants, st.TenantLatest, name)
 	default:

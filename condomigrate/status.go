@@ -17,6 +17,11 @@ type Status struct {
 	// Tenants counts the tenants that are not deleted; TenantsBehind those
 	// of them below TenantLatest.
 	Tenants, TenantsBehind int
+	// PendingBehind counts the ready-made tenants nobody has claimed yet
+	// among TenantsBehind ([TenantVersion].Pending): behind after a
+	// deploy until the fleet migration reaches them, and never claimed
+	// meanwhile, so no customer waits on them.
+	PendingBehind int
 }
 
 // Status reports pending shared migrations and how many tenants are behind,
@@ -72,5 +77,10 @@ func (m *Migrator) Status(ctx context.Context, store TenantStore) (*Status, erro
 		return st, fmt.Errorf("count tenants behind: %w", err)
 	}
 	st.Tenants, st.TenantsBehind = upToDate+len(behind), len(behind)
+	for _, t := range behind {
+		if t.Pending {
+			st.PendingBehind++
+		}
+	}
 	return st, nil
 }

@@ -41,4 +41,7 @@ type TenantVersion struct {
 	// and the database's. Database is "" for a tenant in the registry's
 	// database.
 	Server, Database string
+	// Pending reports a ready-made tenant nobody has claimed yet (condo's
+	// pending pool): migrated like any other, counted apart by Status.
+	Pending bool
 }
