@@ -372,6 +372,11 @@ func TestPendingBehind(t *testing.T) {
 	if err != nil || a.ID == pending[0] || a.MigrationVersion != 2 {
 		t.Fatalf("Create behind the deploy: %+v, %v; want a new tenant at 2", a, err)
 	}
+	// doctor's "tenant migrations" line says how many of the behind
+	// tenants are pending ones.
+	if st, err := m2.Status(ctx, reg2); err != nil || st.Tenants != 2 || st.TenantsBehind != 1 || st.PendingBehind != 1 {
+		t.Fatalf("Status = %+v, %v; want 2 tenants, 1 behind, the pending one", st, err)
+	}
 	res, err := m2.MigrateTenants(ctx, reg2, nil)
 	if err != nil || len(res.Migrated) != 1 {
 		t.Fatalf("MigrateTenants: %+v, %v; want the pending tenant migrated", res, err)
