@@ -186,6 +186,11 @@ type ImportParams struct {
 	// Domains are the new tenant's custom domains (an export carries none:
 	// they still belong to the original).
 	Domains []string
+	// Tier and Server are where the new tenant lives, as in
+	// [CreateParams]: an export of either tier imports into either.
+	// Default to [TierSchema] and [MainServer].
+	Tier   Tier
+	Server string
 }
 
 // Import creates a new tenant from an export made by [Registry.Export]: the
@@ -239,45 +244,44 @@ func (r *Registry) Import(ctx context.Context, src io.Reader, p ImportParams) (*
 		name = h.Name
 	}
 	cp := CreateParams{Slug: p.Slug, Name: name, Domains: p.Domains, PaidUntil: paid, OnTrial: h.OnTrial,
-		version: h.Version, skipHooks: true}
+		Tier: p.Tier, Server: p.Server, version: h.Version, skipHooks: true}
 	if h.Version == 0 {
 		cp.version = -1 // create with no migrations at all (0 means "all")
 	}
 	var filesOf *Tenant // set once files may have been stored
 	cp.OnCreated = func(ctx context.Context, tx pgx.Tx, t *Tenant) error {
-		for _, tb := range h.Tables {
-			if err := pgident.Validate("table", tb.Name); err != nil {
-				return fmt.Errorf("%v: %w", err, ErrIncompatibleExport)
-			}
-			for _, c := range tb.Columns {
-				if err := pgident.Validate("column", c); err != nil {
-					return fmt.Errorf("%v: %w", err, ErrIncompatibleExport)
-				}
-			}
-			pr, pw := io.Pipe()
-			go func() { pw.CloseWithError(copySection(br, pw)) }()
-			sql := "COPY " + pgident.QuoteQualified(t.Schema, tb.Name) + " (" + quoteList(tb.Columns) + ") FROM STDIN"
-			_, err := tx.Conn().PgConn().CopyFrom(ctx, pr, sql)
-			pr.CloseWithError(errors.New("copy ended")) // unblocks the reader goroutine on error
+		var v int64
+		if t.Tier == TierDatabase {
+			// The hook runs in the registry's transaction; the data goes
+			// to the tenant's own database, as its owner (migrations are
+			// DDL), in a transaction there committed before the
+			// registry's: if that one fails, Create drops the database.
+			conn, err := r.tier.connectAs(ctx, t.Server, t.Database)
 			if err != nil {
-				return fmt.Errorf("import table %s: %w", tb.Name, err)
+				return err
 			}
-		}
-		for _, s := range h.Sequences {
-			if s.LastValue == nil {
-				continue
+			defer conn.Close(context.WithoutCancel(ctx))
+			err = pgx.BeginFunc(ctx, conn, func(dtx pgx.Tx) error {
+				if err := loadExport(ctx, dtx, t, &h, br); err != nil {
+					return err
+				}
+				v, err = r.migrator.ApplyTenantDatabaseTx(ctx, dtx, t.Slug, t.Schema, line0.Latest())
+				return err
+			})
+			if err != nil {
+				return err
 			}
-			if err := pgident.Validate("sequence", s.Name); err != nil {
-				return fmt.Errorf("%v: %w", err, ErrIncompatibleExport)
+			if err := r.migrator.RecordTenantCatalogTx(ctx, tx, v); err != nil {
+				return err
 			}
-			if _, err := tx.Exec(ctx, "SELECT setval($1::regclass, $2, $3)",
-				pgident.QuoteQualified(t.Schema, s.Name), *s.LastValue, s.IsCalled); err != nil {
-				return fmt.Errorf("restore sequence %s: %w", s.Name, err)
+		} else {
+			if err := loadExport(ctx, tx, t, &h, br); err != nil {
+				return err
 			}
-		}
-		v, err := r.migrator.ApplyTenantTx(ctx, tx, t.Slug, t.Schema, t.MigrationVersion)
-		if err != nil {
-			return err
+			var err error
+			if v, err = r.migrator.ApplyTenantTx(ctx, tx, t.Slug, t.Schema, t.MigrationVersion); err != nil {
+				return err
+			}
 		}
 		t.MigrationVersion = v
 		if err := setVersionTx(ctx, tx, t.ID, v); err != nil {
@@ -304,6 +308,42 @@ func (r *Registry) Import(ctx context.Context, src io.Reader, p ImportParams) (*
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	return t, nil
+}
+
+// loadExport copies the export's tables (read from br) into t's schema in
+// tx and restores its sequences.
+func loadExport(ctx context.Context, tx pgx.Tx, t *Tenant, h *exportHeader, br *bufio.Reader) error {
+	for _, tb := range h.Tables {
+		if err := pgident.Validate("table", tb.Name); err != nil {
+			return fmt.Errorf("%v: %w", err, ErrIncompatibleExport)
+		}
+		for _, c := range tb.Columns {
+			if err := pgident.Validate("column", c); err != nil {
+				return fmt.Errorf("%v: %w", err, ErrIncompatibleExport)
+			}
+		}
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(copySection(br, pw)) }()
+		sql := "COPY " + pgident.QuoteQualified(t.Schema, tb.Name) + " (" + quoteList(tb.Columns) + ") FROM STDIN"
+		_, err := tx.Conn().PgConn().CopyFrom(ctx, pr, sql)
+		pr.CloseWithError(errors.New("copy ended")) // unblocks the reader goroutine on error
+		if err != nil {
+			return fmt.Errorf("import table %s: %w", tb.Name, err)
+		}
+	}
+	for _, s := range h.Sequences {
+		if s.LastValue == nil {
+			continue
+		}
+		if err := pgident.Validate("sequence", s.Name); err != nil {
+			return fmt.Errorf("%v: %w", err, ErrIncompatibleExport)
+		}
+		if _, err := tx.Exec(ctx, "SELECT setval($1::regclass, $2, $3)",
+			pgident.QuoteQualified(t.Schema, s.Name), *s.LastValue, s.IsCalled); err != nil {
+			return fmt.Errorf("restore sequence %s: %w", s.Name, err)
+		}
+	}
+	return nil
 }
 
 // copySection copies one table's COPY data from br to w, up to and not

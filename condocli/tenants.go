@@ -270,6 +270,10 @@ func tenantsShowCmd(c *CLI) *cobra.Command {
 			}
 			fmt.Fprintf(tw, "slug:\t%s\nname:\t%s\nstatus:\t%s\nschema:\t%s\nrole:\t%s\npaid until:\t%s\non trial:\t%v\ncreated on:\t%s\nmigration:\t%d\n",
 				v.Slug, v.Name, v.Status, v.Schema, v.Role, paid, v.OnTrial, v.CreatedOn, v.MigrationVersion)
+			fmt.Fprintf(tw, "tier:\t%s\n", v.Tier)
+			if t.Tier == condo.TierDatabase {
+				fmt.Fprintf(tw, "server:\t%s\ndatabase:\t%s\n", cmp.Or(t.Server, condo.MainServer), t.Database)
+			}
 			for _, d := range v.Domains {
 				flags := ""
 				if d.Primary {
@@ -494,9 +498,9 @@ func dirOf(p string) string {
 }
 
 func tenantsImportCmd(c *CLI) *cobra.Command {
-	var name string
+	var name, tier, server string
 	cmd := &cobra.Command{
-		Use:   "import FILE SLUG",
+		Use:   "import FILE SLUG [--tier database [--server NAME]]",
 		Short: "Create a new tenant from an export file (- for stdin)",
 		Args:  Args("FILE", "SLUG"),
 		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
@@ -509,15 +513,21 @@ func tenantsImportCmd(c *CLI) *cobra.Command {
 				defer f.Close()
 				r = f
 			}
-			t, err := st.Registry.Import(ctx, r, condo.ImportParams{Slug: args[1], Name: name})
+			t, err := st.Registry.Import(ctx, r, condo.ImportParams{Slug: args[1], Name: name, Tier: condo.Tier(tier), Server: server})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "imported tenant %s (schema %s, migration %d)\n", t.Slug, t.Schema, t.MigrationVersion)
+			where := ""
+			if t.Tier == condo.TierDatabase {
+				where = ", database " + t.Database
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "imported tenant %s (schema %s%s, migration %d)\n", t.Slug, t.Schema, where, t.MigrationVersion)
 			return nil
 		}),
 	}
 	cmd.Flags().StringVar(&name, "name", "", "display name (default: the exported one)")
+	cmd.Flags().StringVar(&tier, "tier", "schema", "schema (a schema of the registry's database) or database (a database of its own), whatever the exported tenant's was")
+	cmd.Flags().StringVar(&server, "server", "", "with --tier database: the server, one of --servers-file or $"+ServersEnv+" (default: the registry's)")
 	return cmd
 }
 
