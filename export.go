@@ -323,11 +323,27 @@ func loadExport(ctx context.Context, tx pgx.Tx, t *Tenant, h *exportHeader, br *
 			}
 		}
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(copySection(br, pw)) }()
+		// The file's own error (a truncated export) is sent before the
+		// pipe carries it to CopyFrom, so it is there to return when
+		// the COPY failed of it: the server's error says only that the
+		// client ended the COPY.
+		fileErr := make(chan error, 1)
+		go func() {
+			err := copySection(br, pw)
+			fileErr <- err
+			pw.CloseWithError(err)
+		}()
 		sql := "COPY " + pgident.QuoteQualified(t.Schema, tb.Name) + " (" + quoteList(tb.Columns) + ") FROM STDIN"
 		_, err := tx.Conn().PgConn().CopyFrom(ctx, pr, sql)
 		pr.CloseWithError(errors.New("copy ended")) // unblocks the reader goroutine on error
 		if err != nil {
+			select {
+			case ferr := <-fileErr:
+				if ferr != nil {
+					return fmt.Errorf("import table %s: %w", tb.Name, ferr)
+				}
+			default:
+			}
 			return fmt.Errorf("import table %s: %w", tb.Name, err)
 		}
 	}
