@@ -12,3 +12,7 @@ func (r *Registry) TierPoolStats() (pools, reserved int) { return r.tier.pools.s
 // SweepTierPools closes the pools idle at now, as the sweeper does on its
 // tick, and returns how many it closed.
 func (r *Registry) SweepTierPools(now time.Time) int { return r.tier.pools.sweep(now) }
+
+// TenantPassword opens database-tier tenant t's login password, as its
+// pool does.
+func (r *Registry) TenantPassword(t *Tenant) (string, error) { return r.tier.password(t) }

@@ -74,6 +74,12 @@ func (c *Cluster) Port() int { return c.c.Port() }
 // Shutdown stops the server in mode and returns once it has exited.
 func (c *Cluster) Shutdown(mode ShutdownMode) { c.c.Shutdown(mode) }
 
+// SetHBA sets the client authentication file (pg_hba.conf lines) the
+// server reads from its next [Cluster.Restart] on, instead of trusting
+// every local connection: e.g. scram-sha-256 for some roles, once the
+// test's databases and roles exist.
+func (c *Cluster) SetHBA(lines ...string) { c.c.SetHBA(lines) }
+
 // Restart starts the server again after Shutdown and returns once it
 // accepts connections. It fails t if the server does not come back.
 func (c *Cluster) Restart(t testing.TB) {

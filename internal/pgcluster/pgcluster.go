@@ -373,6 +373,10 @@ func (c *Cluster) Shutdown(mode ShutdownMode) {
 	<-c.done
 }
 
+// SetHBA replaces [Config].HBA for the next [Cluster.Restart]: a test
+// changes client authentication once its databases and roles exist.
+func (c *Cluster) SetHBA(lines []string) { c.cfg.HBA = lines }
+
 // Restart starts the server again on the same data directory and port
 // after [Cluster.Shutdown], and returns when it accepts connections (after
 // recovery, following an immediate shutdown).
