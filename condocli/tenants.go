@@ -109,7 +109,9 @@ type tenantJSON struct {
 	// Node is where the tenant's schema lives on Citus ("" elsewhere, or
 	// when it is not distributed).
 	Node string `json:"node,omitempty"`
-	// Tier, Server and Database: see condo.Tenant.
+	// Tier, Server and Database: see condo.Tenant; Server is "main" for
+	// a database-tier tenant on the registry's server, as tenants list
+	// prints it, and absent in the schema tier.
 	Tier     condo.Tier `json:"tier"`
 	Server   string     `json:"server,omitempty"`
 	Database string     `json:"database,omitempty"`
@@ -119,6 +121,9 @@ func tenantView(t *condo.Tenant) tenantJSON {
 	v := tenantJSON{ID: t.ID, Slug: t.Slug, Name: t.Name, Schema: t.Schema, Role: t.Role, Status: t.Status,
 		OnTrial: t.OnTrial, CreatedOn: t.CreatedOn.Format(time.DateOnly), MigrationVersion: t.MigrationVersion, Domains: t.Domains,
 		Tier: t.Tier, Server: t.Server, Database: t.Database}
+	if t.Tier == condo.TierDatabase {
+		v.Server = cmp.Or(t.Server, condo.MainServer)
+	}
 	if t.PaidUntil != nil {
 		s := t.PaidUntil.Format(time.DateOnly)
 		v.PaidUntil = &s

@@ -23,7 +23,7 @@ func TestTenantsCreateDatabaseTier(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if got.Tier != "database" || got.Database != db.Role+"_tenant_1" {
+	if got.Tier != "database" || got.Server != "main" || got.Database != db.Role+"_tenant_1" {
 		t.Errorf("created %+v", got)
 	}
 	c.ok("tenants", "create", "globex", "--name", "Globex")
