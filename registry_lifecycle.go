@@ -136,7 +136,8 @@ type DeleteOpts struct {
 // right after it), and then its files ([RegistryConfig].Files): files are
 // removed after the commit, so a failed purge never loses them; a failure
 // there leaves files no tenant can reach (ids are not reused) and is
-// returned. Returns [ErrTenantNotFound].
+// returned. Returns [ErrTenantNotFound]; a pending tenant's "~pending-N"
+// slug is found only with Purge.
 func (r *Registry) Delete(ctx context.Context, slug string, opts *DeleteOpts) error {
 	if opts == nil || !opts.Purge {
 		return r.setStatus(ctx, slug, StatusDeleted, "delete")
