@@ -57,6 +57,7 @@ type options struct {
 	w9       int
 	w1p      int
 	w1tier   int
+	tierConn int
 	sample   int
 	profile  bool
 
@@ -97,6 +98,7 @@ func main() {
 	fs.IntVar(&o.w9, "w9-tenants", 1000, "tenants for W5 on Citus (W9)")
 	fs.IntVar(&o.w1p, "w1p-tenants", 1000, "tenants created per side of W1p")
 	fs.IntVar(&o.w1tier, "w1tier-tenants", 100, "tenants created per side of w1tier")
+	fs.IntVar(&o.tierConn, "tier-pool-conns", 0, "w3tier: connections of each database-tier tenant's pool (0: the registry's default)")
 	fs.Func("scale-tenants", "w5scale: tenant counts to grow to and measure, comma-separated, ascending (default 50000,100000)", func(v string) error {
 		o.scaleTenants = nil
 		for _, f := range strings.Split(v, ",") {

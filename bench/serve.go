@@ -43,6 +43,7 @@ func serveMain(args []string) error {
 	directURL := fs.String("direct", "", "direct database URL for the resolver's LISTEN, with -pooler transaction")
 	metricsAddr := fs.String("metrics-addr", "", "serve the server's Prometheus metrics on this address (w5scale reads the responses by status from it)")
 	secretKey := fs.String("secret-key", "", "hex of the 32-byte key sealing database-tier tenants' passwords (RegistryConfig.SecretKey); tier pools as the README configures them otherwise")
+	tierPoolConns := fs.Int("tier-pool-conns", 0, "RegistryConfig.TierPoolConns (0: the default)")
 	shardURLs := fs.String("runtime-shard-urls", "", "comma-separated database URLs of runtime login roles, one per shard (issue 15): tenant transactions run on pool id % n, db-conns/n connections each")
 	_ = fs.Parse(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -83,7 +84,7 @@ func serveMain(args []string) error {
 	if err != nil {
 		return err
 	}
-	rc := &condo.RegistryConfig{Logger: logger}
+	rc := &condo.RegistryConfig{Logger: logger, TierPoolConns: int32(*tierPoolConns)}
 	if *secretKey != "" {
 		if rc.SecretKey, err = hex.DecodeString(*secretKey); err != nil {
 			return fmt.Errorf("-secret-key: %w", err)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 )
 
 // The database tier (README "Tiers") under W3's load.
@@ -44,7 +45,7 @@ func runW3Tier(ctx context.Context, e *env) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := startServer(ctx, e.o, url, "tenant", "w3tier", "-secret-key", hex.EncodeToString(tierKey()))
+	srv, err := startServer(ctx, e.o, url, "tenant", "w3tier", "-secret-key", hex.EncodeToString(tierKey()), "-tier-pool-conns", strconv.Itoa(e.o.tierConn))
 	if err != nil {
 		return nil, err
 	}
