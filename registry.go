@@ -140,6 +140,9 @@ type Registry struct {
 	limits   atomic.Pointer[queryLimits]
 	claimed  chan struct{} // a pending tenant was claimed: wakes a PendingPool
 	tier     *tierState
+	// movePoint, when set, is called at named points of a tier move
+	// (tests kill a move there).
+	movePoint func(ctx context.Context, point string)
 
 	prefixMu   sync.Mutex
 	rolePrefix string

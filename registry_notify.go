@@ -16,7 +16,7 @@ const NotifyChannel = "condo_registry"
 
 // Change is the payload of a registry notification.
 type Change struct {
-	Op      string   `json:"op"` // create, update, suspend, resume, rename, delete, purge, domain
+	Op      string   `json:"op"` // create, update, suspend, resume, rename, delete, purge, domain, move
 	ID      int64    `json:"id"`
 	Slug    string   `json:"slug"`
 	OldSlug string   `json:"old_slug,omitempty"`

@@ -71,6 +71,19 @@ func (r *Registry) LockTenantVersionTx(ctx context.Context, tx pgx.Tx, id, versi
 	if err != nil {
 		return t, false, fmt.Errorf("lock tenant %d: %w", id, err)
 	}
+	// A tenant moving between tiers is not migrated: the move made its
+	// target at the version it read, and Copy would not see a column
+	// added since. A statement of its own, so that its snapshot (taken
+	// after the row lock was granted) sees a move that committed while
+	// this run waited for the lock.
+	var moving bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM public.condo_tier_moves WHERE tenant_id = $1 AND phase <> 'switched')`,
+		id).Scan(&moving); err != nil {
+		return t, false, fmt.Errorf("lock tenant %d: %w", id, err)
+	}
+	if moving {
+		return t, false, fmt.Errorf("tenant %q: %w (migrate it after the move)", t.Slug, ErrMoveInProgress)
+	}
 	return t, true, nil
 }
 

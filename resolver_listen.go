@@ -153,14 +153,22 @@ func (r *Resolver) run(ctx context.Context, conn *pgx.Conn, done chan struct{}) 
 // its slugs and hosts (which may be cached as misses). A payload it cannot
 // read empties the cache.
 func (r *Resolver) apply(payload string) {
-	if r.cache == nil {
-		return
-	}
 	var c Change
 	if err := json.Unmarshal([]byte(payload), &c); err != nil {
 		r.logger.LogAttrs(context.Background(), slog.LevelWarn, "unreadable registry notification; cache emptied",
 			slog.String("error", err.Error()))
-		r.cache.flush()
+		if r.cache != nil {
+			r.cache.flush()
+		}
+		return
+	}
+	if c.Op == "move" {
+		// The tenant left its place (a move between tiers): this
+		// instance's pool of its old database, if it had one, serves
+		// nothing any more.
+		r.reg.tier.pools.forget(c.ID)
+	}
+	if r.cache == nil {
 		return
 	}
 	keys := make([]cacheKey, 0, 2+len(c.Hosts))

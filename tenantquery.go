@@ -49,8 +49,20 @@ import (
 // query goes out as an unnamed statement in the same single pipeline,
 // with its argument and result types taken from a description cached on
 // the client connection (see queryTenantUnnamed).
+//
+// A query that failed at the tenant's old place because the tenant moved
+// between tiers meanwhile runs once more at its new place (tx_moved.go).
 func (r *Registry) QueryTenant(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error {
-	return queryTenant(ctx, r.acquireFor, r.limits.Load(), fn, sql, args)
+	err := queryTenant(ctx, r.acquireFor, r.limits.Load(), fn, sql, args)
+	if err == nil {
+		return nil
+	}
+	if t, ok := TenantFromContext(ctx); ok {
+		if nt, ok := r.movedTenant(ctx, t, err); ok {
+			return queryTenant(WithTenant(ctx, nt), r.acquireFor, r.limits.Load(), fn, sql, args)
+		}
+	}
+	return err
 }
 
 // acquireFunc takes a connection for tenant t, waiting at most d (see

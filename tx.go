@@ -44,7 +44,23 @@ func (r *Registry) InTenantTx(ctx context.Context, fn func(ctx context.Context, 
 // database cannot be reached or no connection came free within the
 // acquire timeout, and [ErrStatementTimeout] when a statement ran too long;
 // fn's errors are marked the same way.
+//
+// A transaction that failed at the tenant's old place because the tenant
+// moved between tiers meanwhile runs once more at its new place (see
+// tx_moved.go), so fn may run twice; the first run committed nothing.
 func (r *Registry) InTx(ctx context.Context, t *Tenant, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	err := r.inTx(ctx, t, fn)
+	if err == nil {
+		return nil
+	}
+	if nt, ok := r.movedTenant(ctx, t, err); ok {
+		return r.inTx(withMovedTenant(ctx, nt), nt, fn)
+	}
+	return err
+}
+
+// inTx is one attempt of [Registry.InTx].
+func (r *Registry) inTx(ctx context.Context, t *Tenant, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	lim := r.limits.Load()
 	begin, err := beginSQL(t, lim.statement)
 	if err != nil {

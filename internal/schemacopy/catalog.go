@@ -76,6 +76,16 @@ WHERE n.nspname = $1 AND c.relkind = 'S' ORDER BY c.relname`, schema)
 	return levels(ts), seqs, nil
 }
 
+// tables is [tables] without the tables the Mover skips (Config.Skip).
+func (m *Mover) tables(ctx context.Context, q querier, schema string) ([]table, []string, error) {
+	ts, seqs, err := tables(ctx, q, schema)
+	if err != nil || len(m.skip) == 0 {
+		return ts, seqs, err
+	}
+	ts = slices.DeleteFunc(ts, func(t table) bool { return slices.Contains(m.skip, t.Name) })
+	return ts, seqs, nil
+}
+
 // levels orders ts so that every table comes after the tables it
 // references (Kahn's algorithm); tables in a cycle come last, by name.
 // Copying in this order satisfies the target's foreign keys.

@@ -41,7 +41,7 @@ func (m *Mover) CatchUp(ctx context.Context) (*PhaseResult, error) {
 	case phase == "fenced":
 		return nil, ErrFenced
 	}
-	ts, _, err := tables(ctx, m.src.Pool, m.src.Schema)
+	ts, _, err := m.tables(ctx, m.src.Pool, m.src.Schema)
 	if err != nil {
 		return nil, err
 	}

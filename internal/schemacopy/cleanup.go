@@ -60,7 +60,7 @@ func (m *Mover) Rollback(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dts, _, err := tables(ctx, m.dst.Pool, m.dst.Schema)
+	dts, _, err := m.tables(ctx, m.dst.Pool, m.dst.Schema)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (m *Mover) Rollback(ctx context.Context) error {
 	if err := m.restoreTargetKeys(ctx, fks); err != nil {
 		return fmt.Errorf("roll back %s: %w", m.src.Schema, err)
 	}
-	ts, _, err := tables(ctx, m.src.Pool, m.src.Schema)
+	ts, _, err := m.tables(ctx, m.src.Pool, m.src.Schema)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func (m *Mover) Copy(ctx context.Context) (*PhaseResult, error) {
 	case phase == "fenced":
 		return nil, ErrFenced
 	}
-	ts, seqs, err := tables(ctx, m.src.Pool, m.src.Schema)
+	ts, seqs, err := m.tables(ctx, m.src.Pool, m.src.Schema)
 	if err != nil {
 		return nil, err
 	}

@@ -88,7 +88,7 @@ func (m *Mover) Finish(ctx context.Context, opts FinishOpts) (*FinishResult, err
 		}
 	}
 	res.CatchUp = time.Since(start)
-	ts, seqs, err := tables(ctx, m.src.Pool, m.src.Schema)
+	ts, seqs, err := m.tables(ctx, m.src.Pool, m.src.Schema)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (m *Mover) Finish(ctx context.Context, opts FinishOpts) (*FinishResult, err
 // verifies the fenced source against the target again and switches.
 func (m *Mover) resumeFinish(ctx context.Context, opts FinishOpts, start time.Time) (*FinishResult, error) {
 	res := &FinishResult{Resumed: true}
-	ts, _, err := tables(ctx, m.src.Pool, m.fencedName())
+	ts, _, err := m.tables(ctx, m.src.Pool, m.fencedName())
 	if err != nil {
 		return nil, err
 	}

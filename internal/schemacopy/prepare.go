@@ -79,7 +79,7 @@ type PhaseResult struct {
 // when the move has been finished already.
 func (m *Mover) Prepare(ctx context.Context) (*PhaseResult, error) {
 	start := time.Now()
-	srcTables, _, err := tables(ctx, m.src.Pool, m.src.Schema)
+	srcTables, _, err := m.tables(ctx, m.src.Pool, m.src.Schema)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (m *Mover) Prepare(ctx context.Context) (*PhaseResult, error) {
 			return nil, &NoPrimaryKeyError{Table: t.Name}
 		}
 	}
-	dstTables, _, err := tables(ctx, m.dst.Pool, m.dst.Schema)
+	dstTables, _, err := m.tables(ctx, m.dst.Pool, m.dst.Schema)
 	if err != nil {
 		return nil, err
 	}

@@ -93,6 +93,12 @@ type Config struct {
 	// [Mover.Finish] stops catching up and pauses writes. Defaults to
 	// 1000.
 	SmallLog int
+	// Skip names tables of the schema that the move leaves alone on both
+	// sides: neither captured, copied, verified nor emptied. Condo skips
+	// the tenant's migration history, which has no primary key and which
+	// the target's own migrations wrote already (the move holds off
+	// migrations of the tenant). Defaults to none.
+	Skip []string
 }
 
 // SwitchFunc points the registry at the target. tx is the source's
@@ -114,6 +120,7 @@ type Mover struct {
 	parallel int
 	lockWait time.Duration
 	small    int
+	skip     []string
 	// hook is called at named points; tests use it to kill a phase there.
 	hook func(ctx context.Context, point string)
 }
@@ -145,6 +152,7 @@ func New(src, dst Endpoint, cfg *Config) (*Mover, error) {
 		parallel: max(cmp.Or(cfg.Parallel, 2), 1),
 		lockWait: cmp.Or(cfg.LockTimeout, 5*time.Second),
 		small:    cmp.Or(cfg.SmallLog, 1000),
+		skip:     cfg.Skip,
 		hook:     func(context.Context, string) {},
 	}, nil
 }

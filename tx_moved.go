@@ -1,0 +1,53 @@
+package condo
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// A request that reached a tenant's old place during a move's switch (the
+// resolver's cache, or the request itself, still had the tenant as it was)
+// fails there, and nothing of it was written: a writer that waited for the
+// write pause finds the fenced schema gone (undefined_table), a new
+// transaction finds no schema or database, or a login the switch took
+// away. [Registry.InTx] and [Registry.QueryTenant] then read the tenant
+// again by id from the registry, not from a cache, and when it has moved
+// they run the work once more at its new place: in the normal case a
+// client sees no error for a switch.
+
+// movedCodes are the errors a tenant's old place gives after a switch.
+var movedCodes = map[string]bool{
+	pgerrcode.UndefinedTable:                    true, // fenced while a statement waited, or search_path gone
+	pgerrcode.InvalidSchemaName:                 true,
+	pgerrcode.InvalidCatalogName:                true, // old database dropped
+	pgerrcode.InsufficientPrivilege:             true, // fence revoked the grants
+	pgerrcode.InvalidAuthorizationSpecification: true, // role no longer logs in
+	pgerrcode.InvalidPassword:                   true,
+}
+
+// movedTenant returns t as the registry has it now when err is one its old
+// place gives and t has moved since; ok is false otherwise (the caller
+// returns err).
+func (r *Registry) movedTenant(ctx context.Context, t *Tenant, err error) (nt *Tenant, ok bool) {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || !movedCodes[pe.Code] || ctx.Err() != nil {
+		return nil, false
+	}
+	nt, gerr := r.GetByID(ctx, t.ID)
+	if gerr != nil || placeOf(nt) == placeOf(t) {
+		return nil, false
+	}
+	return nt, true
+}
+
+// withMovedTenant is ctx with nt in place of the tenant it carries, when
+// it carries that tenant.
+func withMovedTenant(ctx context.Context, nt *Tenant) context.Context {
+	if t, ok := TenantFromContext(ctx); ok && t.ID == nt.ID {
+		return WithTenant(ctx, nt)
+	}
+	return ctx
+}
