@@ -176,6 +176,7 @@ func (c *CLI) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 		report(checkTenantRoles(ctx, st))
 		report(checkPending(ctx, st))
 		report(checkOrphanDatabases(ctx, st))
+		report(checkMoves(ctx, st))
 		for _, r := range checkServers(ctx, st) {
 			report(r)
 		}

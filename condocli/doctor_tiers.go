@@ -3,7 +3,9 @@ package condocli
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condostack"
@@ -60,4 +62,33 @@ func checkServers(ctx context.Context, st *condostack.Stack) []checkResult {
 		}
 	}
 	return out
+}
+
+// checkMoves lists the moves between tiers: those in progress (a warning:
+// one that is not running any more needs tenants move --resume or
+// --rollback, and the tenant's migrations wait for it) and the fenced old
+// copies waiting for the grace period.
+func checkMoves(ctx context.Context, st *condostack.Stack) checkResult {
+	const name = "tier moves"
+	ms, err := st.Registry.TierMoves(ctx)
+	if err != nil {
+		return warnf(name, "cannot read them: %v", err)
+	}
+	var running, waiting []string
+	for _, m := range ms {
+		if m.Phase == condo.MoveSwitched {
+			waiting = append(waiting, fmt.Sprintf("%s (%s, switched %s ago)", m.Slug, m.From, time.Since(*m.SwitchedAt).Round(time.Minute)))
+			continue
+		}
+		running = append(running, fmt.Sprintf("%s to %s (phase %s since %s ago)", m.Slug, m.To, m.Phase, time.Since(m.UpdatedAt).Round(time.Second)))
+	}
+	switch {
+	case len(running) > 0:
+		return warnf(name, "%s in progress: %s; if none is running, `tenants move SLUG --resume` or `--rollback` (its migrations wait); old copies waiting: %d",
+			plural(len(running), "move"), strings.Join(running, ", "), len(waiting))
+	case len(waiting) > 0:
+		return okf(name, "none in progress; old copies fenced until the grace period ends: %s (serve or `tenants cleanup-moves` drops them)",
+			strings.Join(waiting, ", "))
+	}
+	return okf(name, "none in progress, no old copy waiting")
 }

@@ -72,6 +72,7 @@ type ServeFlags struct {
 	provisioners, pendingTenants     int
 	statementTimeout, acquireTimeout time.Duration
 	dbWait                           time.Duration
+	moveGrace                        time.Duration
 	cert                             *certFlags
 }
 
@@ -113,6 +114,7 @@ func (c *CLI) ServeFlags(fs *pflag.FlagSet) *ServeFlags {
 	fs.IntVar(&f.provisioners, "provisioners", envInt(getenv("CONDO_PROVISIONERS")), "make sure this many provisioning roles create the tenant roles, so that none administers more than its share (see runtime-grant --provisioners); 0: leave them as they are [CONDO_PROVISIONERS]")
 	fs.DurationVar(&f.statementTimeout, "statement-timeout", dur("CONDO_STATEMENT_TIMEOUT", 30*time.Second), "cancel a tenant query running longer than this, answered 503 (set per transaction, so it works behind a pooler); 0: the server's setting [CONDO_STATEMENT_TIMEOUT]")
 	fs.DurationVar(&f.acquireTimeout, "db-acquire-timeout", dur("CONDO_DB_ACQUIRE_TIMEOUT", 3*time.Second), "how long a tenant request waits for a free database connection before it is answered 503; 0: as long as the client waits [CONDO_DB_ACQUIRE_TIMEOUT]")
+	fs.DurationVar(&f.moveGrace, "move-grace", dur("CONDO_MOVE_GRACE", condo.DefaultMoveGrace), "keep the fenced old copy of a tenant moved between tiers this long, then drop it (one instance drops each); negative: never (tenants cleanup-moves) [CONDO_MOVE_GRACE]")
 	fs.DurationVar(&f.dbWait, "db-wait", dur("CONDO_DB_WAIT", 5*time.Minute), "at start, how long to keep retrying a database that cannot be reached (answering /readyz 503 meanwhile); 0: until stopped [CONDO_DB_WAIT]")
 	fs.IntVar(&f.pendingTenants, "pending-tenants", envInt(getenv("CONDO_PENDING_TENANTS")), "keep this many pending tenants (ready-made: schema, role, migrations) for signups to claim in one short transaction; instances sharing a database should agree; 0: no refill [CONDO_PENDING_TENANTS]")
 	f.cert.registerACME(fs)
@@ -170,6 +172,10 @@ func (f *ServeFlags) Apply(cfg *condostack.Config) error {
 	cfg.RuntimeShardURLs = f.runtimeShardURLs
 	cfg.Provisioners = f.provisioners
 	cfg.PendingTenants = f.pendingTenants
+	cfg.MoveGrace = f.moveGrace
+	if cfg.MoveGrace == 0 {
+		cfg.MoveGrace = time.Nanosecond // the flag's 0 is "at once"; the config's 0 is the default
+	}
 	cfg.StatementTimeout, cfg.AcquireTimeout = f.statementTimeout, f.acquireTimeout
 	cfg.DBWait = f.dbWait
 	if cfg.DBWait == 0 {

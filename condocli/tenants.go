@@ -34,7 +34,7 @@ func newTenantsCmd(c *CLI) *cobra.Command {
 		tenantsStatusCmd(c, "restore", "Bring back a deleted (not purged) tenant", (*condo.Registry).Restore),
 		tenantsRenameCmd(c), tenantsDomainsCmd(c), tenantsDeleteCmd(c),
 		tenantsExportCmd(c), tenantsImportCmd(c), tenantsExecCmd(c),
-		tenantsMoveCmd(c), tenantsNodesCmd(c), tenantsRebalanceCmd(c),
+		tenantsMoveCmd(c), tenantsCleanupMovesCmd(c), tenantsNodesCmd(c), tenantsRebalanceCmd(c),
 		tenantsPendingCmd(c),
 	)
 	return cmd

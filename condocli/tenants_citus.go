@@ -17,31 +17,6 @@ import (
 	"github.com/condo-dev/condo/condostack"
 )
 
-// tenantsMoveCmd moves a tenant to another node of a Citus cluster. It
-// parses and prints; Registry.Move does the work.
-func tenantsMoveCmd(c *CLI) *cobra.Command {
-	var node string
-	cmd := &cobra.Command{
-		Use:   "move SLUG --node HOST:PORT",
-		Short: "Move a tenant to another Citus node, online (reads and writes are served throughout)",
-		Args:  Args("SLUG"),
-		RunE: c.run(func(ctx context.Context, cmd *cobra.Command, st *condostack.Stack, args []string) error {
-			to, err := parseNode(node)
-			if err != nil {
-				return err
-			}
-			if err := st.Registry.Move(ctx, args[0], to); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "moved %s to %s\n", args[0], to)
-			return nil
-		}),
-	}
-	cmd.Flags().StringVar(&node, "node", "", "the target node, as the cluster names it (pg_dist_node): HOST:PORT")
-	_ = cmd.MarkFlagRequired("node")
-	return cmd
-}
-
 // tenantsNodesCmd prints where each tenant lives on a Citus cluster.
 func tenantsNodesCmd(c *CLI) *cobra.Command {
 	return &cobra.Command{

@@ -122,6 +122,13 @@ type Config struct {
 	// Instances sharing a database should agree on it. Zero: no refill
 	// (pending tenants made before are still claimed). Defaults to 0.
 	PendingTenants int
+	// MoveGrace is how long [Stack.Serve] keeps the fenced old copy of a
+	// tenant moved between tiers before it drops it
+	// ([condo.Registry.CleanupMoves]; instances sharing a database each
+	// try, and each old copy is dropped by one). Negative: serve drops
+	// none (the CLI's tenants cleanup-moves still does). Defaults to
+	// [condo.DefaultMoveGrace].
+	MoveGrace time.Duration
 
 	// Serve configures [Stack.Serve] (and the resolver Open builds).
 	Serve ServeConfig

@@ -1,11 +1,13 @@
 package condostack
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/condo-dev/condo"
 	"github.com/condo-dev/condo/condocert"
@@ -106,10 +108,39 @@ func (s *Stack) Serve(ctx context.Context, handlers condohttp.Handlers) error {
 		}()
 		defer func() { cancel(); <-done }()
 	}
+	if grace := cmp.Or(s.cfg.MoveGrace, condo.DefaultMoveGrace); grace >= 0 {
+		mctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.cleanupMoves(mctx, grace)
+		}()
+		defer func() { cancel(); <-done }()
+	}
 	if sc.Listeners.HTTP != nil || sc.Listeners.HTTPS != nil {
 		return srv.Serve(ctx, sc.Listeners)
 	}
 	return srv.ListenAndServe(ctx)
+}
+
+// cleanupMoves drops the old copies of tier moves once their grace period
+// is over, checking at a tenth of it (at least every 10 s, at most every
+// 10 min), until ctx ends. The registry's row locks make each copy one
+// instance's to drop.
+func (s *Stack) cleanupMoves(ctx context.Context, grace time.Duration) {
+	every := min(max(grace/10, 10*time.Second), 10*time.Minute)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if _, err := s.Registry.CleanupMoves(ctx, grace); err != nil && ctx.Err() == nil {
+			s.Logger.LogAttrs(ctx, slog.LevelWarn, "tier move cleanup", slog.String("error", err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // startCerts starts condocert's manager over Pool with [ServeConfig].Certs:
