@@ -279,17 +279,14 @@ func (r *Registry) runMove(ctx context.Context, m *TierMove, opts *MoveTierOpts,
 		opts.progress(MoveProgress{Phase: MoveCopied, Rows: pr.Rows, Duration: pr.Duration})
 	}
 	r.moveHook(ctx, "finish")
-	fr, err := mv.Finish(ctx, schemacopy.FinishOpts{
-		Switch:           func(ctx context.Context, tx pgx.Tx) error { return r.switchMove(ctx, m, tx) },
-		SwitchInSourceTx: m.From.Tier == TierSchema,
-	})
+	fr, err := r.finishMove(ctx, mv, m)
 	if err != nil {
 		return fail(err)
 	}
 	m.Phase, m.WritePause = MoveSwitched, fr.WritePause
 	// This instance's pool of the old place, if any, goes now; the others
 	// close theirs when they hear the notification (Resolver).
-	r.tier.pools.forget(m.TenantID)
+	r.tier.pools.forgetMoved(m.TenantID, m.To.Server, m.To.Database)
 	if _, err := r.pool.Exec(ctx, "UPDATE public.condo_tier_moves SET write_pause = $2 * interval '1 microsecond', updated_at = now() WHERE tenant_id = $1",
 		m.TenantID, fr.WritePause.Microseconds()); err != nil {
 		return fail(err)
@@ -299,6 +296,41 @@ func (r *Registry) runMove(ctx context.Context, m *TierMove, opts *MoveTierOpts,
 	r.logger.LogAttrs(ctx, slog.LevelInfo, "tier move switched", slog.String("tenant", m.Slug),
 		slog.String("to", m.To.String()), slog.Duration("write_pause", fr.WritePause), slog.Duration("duration", res.Duration))
 	return res, nil
+}
+
+// finishMove runs the engine's Finish with the registry's switch. When the
+// source is in the registry's database, fence and switch are one commit.
+// Otherwise the fence commits first, on the source's database, and the
+// switch after it: so that a request failing at the fenced source in
+// between does not give up (tx_moved.go), the move's registry row is
+// locked before the fence, in the transaction that switches, and a
+// request that failed there waits on that lock before it reads the tenant
+// again.
+func (r *Registry) finishMove(ctx context.Context, mv *schemacopy.Mover, m *TierMove) (*schemacopy.FinishResult, error) {
+	if m.From.Tier == TierSchema {
+		return mv.Finish(ctx, schemacopy.FinishOpts{
+			Switch:           func(ctx context.Context, tx pgx.Tx) error { return r.switchMove(ctx, m, tx) },
+			SwitchInSourceTx: true,
+		})
+	}
+	rtx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rtx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := rtx.Exec(ctx, "SELECT 1 FROM public.condo_tier_moves WHERE tenant_id = $1 FOR UPDATE", m.TenantID); err != nil {
+		return nil, err
+	}
+	fr, err := mv.Finish(ctx, schemacopy.FinishOpts{
+		Switch: func(ctx context.Context, _ pgx.Tx) error { return r.switchMove(ctx, m, rtx) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := rtx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("switch: %w", err)
+	}
+	return fr, nil
 }
 
 // mover returns the engine's mover for m, with owner pools of both

@@ -197,7 +197,7 @@ func (r *Registry) switchMove(ctx context.Context, m *TierMove, tx pgx.Tx) error
 	if err != nil {
 		return fmt.Errorf("switch registry: %w", err)
 	}
-	return notify(ctx, tx, Change{Op: "move", ID: m.TenantID, Slug: slug, Hosts: hosts})
+	return notify(ctx, tx, Change{Op: "move", ID: m.TenantID, Slug: slug, Hosts: hosts, Server: m.To.Server, Database: m.To.Database})
 }
 
 // dropTenantDatabase drops database on server, and the tenant's role

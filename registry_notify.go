@@ -21,6 +21,10 @@ type Change struct {
 	Slug    string   `json:"slug"`
 	OldSlug string   `json:"old_slug,omitempty"`
 	Hosts   []string `json:"hosts,omitempty"`
+	// Server and Database are a moved tenant's new place (op move; both
+	// empty for the schema tier).
+	Server   string `json:"server,omitempty"`
+	Database string `json:"database,omitempty"`
 }
 
 // encodeChange is the one encoder of the payload: the resolver's decoder

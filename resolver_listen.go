@@ -166,7 +166,7 @@ func (r *Resolver) apply(payload string) {
 		// The tenant left its place (a move between tiers): this
 		// instance's pool of its old database, if it had one, serves
 		// nothing any more.
-		r.reg.tier.pools.forget(c.ID)
+		r.reg.tier.pools.forgetMoved(c.ID, c.Server, c.Database)
 	}
 	if r.cache == nil {
 		return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -228,6 +229,17 @@ func (tp *tierPools) forget(id int64) {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	if p := tp.pools[id]; p != nil {
+		tp.evictLocked(id, p)
+	}
+}
+
+// forgetMoved closes tenant id's pool unless it is of its new place (a
+// move between tiers; server and database are "" for the schema tier): a
+// request may have opened the new place's pool already.
+func (tp *tierPools) forgetMoved(id int64, server, database string) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	if p := tp.pools[id]; p != nil && !strings.HasPrefix(p.key, server+"\x00"+database+"\x00") {
 		tp.evictLocked(id, p)
 	}
 }

@@ -33,7 +33,16 @@ var movedCodes = map[string]bool{
 // returns err).
 func (r *Registry) movedTenant(ctx context.Context, t *Tenant, err error) (nt *Tenant, ok bool) {
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || !movedCodes[pe.Code] || ctx.Err() != nil {
+	moved := errors.As(err, &pe) && movedCodes[pe.Code] ||
+		// The old database's pool closed under a connection attempt.
+		t.Tier == TierDatabase && errors.Is(err, ErrDatabaseUnavailable)
+	if !moved || ctx.Err() != nil {
+		return nil, false
+	}
+	// A move whose source is fenced and whose switch is not committed
+	// holds its row locked until the switch commits (finishMove): wait
+	// for it, then read the tenant.
+	if _, err := r.pool.Exec(ctx, "SELECT 1 FROM public.condo_tier_moves WHERE tenant_id = $1 FOR SHARE", t.ID); err != nil {
 		return nil, false
 	}
 	nt, gerr := r.GetByID(ctx, t.ID)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"html"
@@ -93,6 +95,11 @@ type appOpts struct {
 	// pending fills a pool of that many pending tenants before the test
 	// (what serve --pending-tenants keeps filled).
 	pending int
+	// tiers lets the owner create databases and gives the stack a secret
+	// key: the database tier and moves between tiers work.
+	tiers bool
+	// poolSize is the stack's pool size. Defaults to 8.
+	poolSize int
 }
 
 // errorCounter passes records on to next and counts those at level Error.
@@ -122,7 +129,7 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 		o = &appOpts{}
 	}
 	ctx := context.Background()
-	db := condotest.NewDatabaseInfo(t, &condotest.DatabaseOpts{Runtime: o.runtime, Cluster: o.cluster})
+	db := condotest.NewDatabaseInfo(t, &condotest.DatabaseOpts{Runtime: o.runtime, Cluster: o.cluster, CreateDB: o.tiers})
 	errs := new(atomic.Int64)
 	logger := slog.New(errorCounter{condotest.Logger(t).Handler(), errs})
 	filesDir := t.TempDir()
@@ -146,12 +153,15 @@ func newTestApp(t testing.TB, o *appOpts) *testApp {
 	}
 	open := func(runtimeURL string) *condostack.Stack {
 		cfg := &condostack.Config{
-			DatabaseURL: db.URL, RuntimeDatabaseURL: runtimeURL, PoolSize: 8,
+			DatabaseURL: db.URL, RuntimeDatabaseURL: runtimeURL, PoolSize: cmp.Or(o.poolSize, 8),
 			SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(),
 			RuntimeGrants: migrations.RuntimeGrants(), Logger: logger,
 			// serve's defaults.
 			StatementTimeout: 30 * time.Second, AcquireTimeout: 3 * time.Second,
 			Files: files, FilesConfig: &condofiles.Config{ServeThroughServer: true},
+		}
+		if o.tiers {
+			cfg.SecretKey = bytes.Repeat([]byte{0x42}, 32)
 		}
 		if o.mail {
 			// As dev has it: the app's workers, mail to the outbox.
