@@ -242,6 +242,13 @@ func (r *Registry) dropTenantDatabase(ctx context.Context, server, database, rol
 	return nil
 }
 
+// MoveOf returns the recorded move between tiers of the tenant named
+// slug: in progress, or switched with its old copy waiting. Returns
+// [ErrNoMove] when there is none, [ErrTenantNotFound].
+func (r *Registry) MoveOf(ctx context.Context, slug string) (*TierMove, error) {
+	return r.moveOf(ctx, slug)
+}
+
 // moveOf reads the recorded move of the tenant named slug. Returns
 // [ErrNoMove].
 func (r *Registry) moveOf(ctx context.Context, slug string) (*TierMove, error) {

@@ -94,6 +94,20 @@ type ServerStatus struct {
 	Err error
 }
 
+// Servers returns the names of the servers database-tier tenants may live
+// on: [MainServer] first, then the others of [RegistryConfig].Servers in
+// name order.
+func (r *Registry) Servers() []string {
+	names := make([]string, 0, len(r.tier.servers))
+	for name := range r.tier.servers {
+		if name != MainServer {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return append([]string{MainServer}, names...)
+}
+
 // CheckServers connects to every configured server ([MainServer] first)
 // and reports whether its role may hold database-tier tenants, and how
 // many it holds. Returns an error only when the registry can't be read.
@@ -108,15 +122,8 @@ func (r *Registry) CheckServers(ctx context.Context) ([]ServerStatus, error) {
 	if _, err := pgx.ForEachRow(rows, []any{&name, &n}, func() error { counts[serverKey(name)] = n; return nil }); err != nil {
 		return nil, fmt.Errorf("check servers: %w", err)
 	}
-	names := make([]string, 0, len(r.tier.servers))
-	for name := range r.tier.servers {
-		if name != MainServer {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
 	var out []ServerStatus
-	for _, name := range append([]string{MainServer}, names...) {
+	for _, name := range r.Servers() {
 		st := ServerStatus{Name: name, Tenants: counts[name]}
 		server := name
 		if server == MainServer {

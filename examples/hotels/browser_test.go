@@ -13,6 +13,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/condo-dev/condo/condotest"
 )
 
 // chromium returns the headless browser's path, skipping the test when
@@ -224,6 +226,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("signup and hotels", testBrowserSignupAndHotels)
 	t.Run("other tenant's user", testBrowserOtherTenant)
 	t.Run("admin suspends", testBrowserAdminSuspends)
+	t.Run("admin moves a tenant", testBrowserAdminMoves)
 	t.Run("hotel photo", testBrowserPhoto)
 	t.Run("photo thumbnail by job", testBrowserThumbnail)
 	t.Run("password reset by mail", testBrowserPasswordReset)
@@ -359,4 +362,42 @@ func testBrowserAdminSuspends(t *testing.T) {
 		}
 	}
 	visitor.expect("suspended-page", "Site suspended")
+}
+
+// The admin sees each tenant's tier, starts a move to a database of its
+// own (a form with CSRF; the move runs in the background), sees the page
+// follow it to the switch, and the tenant's site keeps its hotels.
+func testBrowserAdminMoves(t *testing.T) {
+	ta := newTestApp(t, &appOpts{tiers: true})
+	ta.tenant("acme", "ann@acme.example", "Acme One", "Acme Two")
+	if _, err := ta.app.store.CreateAdmin(context.Background(), "ops@example.com", testPassword); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, ta)
+	ops := b.user("ops")
+	ops.open(ta.url("admin", "/"))
+	ops.fill("#f-email", "ops@example.com", "#f-password", testPassword)
+	ops.click(`main form button[type=submit]`)
+	ops.open(ta.url("admin", "/tenants"))
+	ops.expect("tenants", "Tier", "schema")
+	ops.click(`a[href="/tenants/acme"]`)
+	ops.expect("tenant", "Isolation tier", "Move acme")
+	ops.choose("#f-to", "database:main")
+	ops.click(`form[action="/tenants/acme/move"] button`)
+	ops.expect("moving", "Moving acme to database:main")
+	condotest.WaitFor(t, time.Minute, "the admin page to show acme in its own database", func() bool {
+		ops.open(ta.url("admin", "/tenants/acme"))
+		return strings.Contains(ops.text(), "database on server main")
+	})
+	ops.expect("moved", "Moved from schema", "old copy is kept")
+	ops.open(ta.url("admin", "/tenants"))
+	ops.expect("tenants after", "database (main)")
+	tn, err := ta.env.Registry.Get(context.Background(), "acme")
+	if err != nil || tn.Tier != "database" {
+		t.Fatalf("acme after the move: %+v, %v", tn, err)
+	}
+	if ta.hotelID(tn, "Acme Two") == 0 {
+		t.Error("acme's hotels did not move with it")
+	}
+	ta.noErrors()
 }

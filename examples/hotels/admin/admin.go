@@ -40,6 +40,7 @@ type Handler struct {
 	pageSize int
 	logger   *slog.Logger
 	handler  http.Handler
+	moves    moves
 }
 
 // New returns the admin over reg and store.
@@ -48,7 +49,8 @@ func New(reg *condo.Registry, store *accounts.Store, cfg *Config) (*Handler, err
 		cfg = &Config{}
 	}
 	logger := cmp.Or(cfg.Logger, slog.Default())
-	h := &Handler{reg: reg, store: store, files: cfg.Files, pageSize: cmp.Or(cfg.PageSize, 50), logger: logger}
+	h := &Handler{reg: reg, store: store, files: cfg.Files, pageSize: cmp.Or(cfg.PageSize, 50), logger: logger,
+		moves: moves{running: map[string]bool{}, failed: map[string]string{}}}
 	site, err := ui.NewSite(store, ui.SiteConfig{
 		Name: "admin", Files: templates, Realm: accounts.RealmAdmin, Header: header,
 		NotFound: "/tenants", NotFoundLabel: "All tenants",

@@ -111,6 +111,7 @@ type tenantData struct {
 	InviteEmail string
 	PaidExpired bool
 	SiteURL     string
+	Move        moveState
 }
 
 func (h *Handler) tenant(p *page) {
@@ -173,6 +174,10 @@ func (h *Handler) renderTenant(p *page, status int, extend, del *ui.Form, link, 
 		}
 		d.Files = &u
 	}
+	if d.Move, err = h.moveState(ctx, t); err != nil {
+		h.site.Internal(p.w, p.r, err)
+		return
+	}
 	if d.Members, err = h.store.Members(ctx, t.ID); err != nil {
 		h.site.Internal(p.w, p.r, err)
 		return
@@ -209,6 +214,9 @@ func (h *Handler) tenantAction(p *page) {
 		return
 	case "delete":
 		h.delete(p, t)
+		return
+	case "move":
+		h.move(p, t)
 		return
 	default:
 		h.site.Error(p.w, p.r, http.StatusNotFound, "Page not found", "There is no such action.")
