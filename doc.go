@@ -69,6 +69,15 @@
 // tenant through [Registry.InTenantDatabaseTx]; [Registry.OrphanDatabases]
 // finds the databases a creation or purge that died midway left behind.
 //
+// [Registry.MoveTier] moves a tenant between tiers and servers while it
+// is served (the engine is internal/schemacopy): writes pause for a
+// verified switch, the move is recorded at every phase so that
+// [Registry.ResumeMove] and [Registry.RollbackMove] finish or undo a
+// killed one, fleet migrations wait for it ([ErrMoveInProgress]), and
+// [Registry.CleanupMoves] drops the fenced old copy after a grace period.
+// A tenant transaction that meets the old copy runs again at the new
+// place (see [Registry.InTx]).
+//
 // # Names
 //
 // Tenant slugs are DNS labels ([ValidateSlug]); hosts are normalised by

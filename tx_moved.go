@@ -42,11 +42,19 @@ func (r *Registry) movedTenant(ctx context.Context, t *Tenant, err error) (nt *T
 	// A move whose source is fenced and whose switch is not committed
 	// holds its row locked until the switch commits (finishMove): wait
 	// for it, then read the tenant.
-	if _, err := r.pool.Exec(ctx, "SELECT 1 FROM public.condo_tier_moves WHERE tenant_id = $1 FOR SHARE", t.ID); err != nil {
+	// A tenant struct read before an earlier move may name the place the
+	// tenant is back in now while the attempt ran into the move back's
+	// switch (say, the runtime role's grant not yet restored): a switch a
+	// moment ago counts as a move too. At worst a genuine error right
+	// after a move runs fn once more and fails again.
+	var recent bool
+	err = r.pool.QueryRow(ctx, `SELECT coalesce(bool_or(switched_at > now() - interval '1 minute'), false)
+		FROM (SELECT switched_at FROM public.condo_tier_moves WHERE tenant_id = $1 FOR SHARE) m`, t.ID).Scan(&recent)
+	if err != nil {
 		return nil, false
 	}
 	nt, gerr := r.GetByID(ctx, t.ID)
-	if gerr != nil || placeOf(nt) == placeOf(t) {
+	if gerr != nil || placeOf(nt) == placeOf(t) && !recent {
 		return nil, false
 	}
 	return nt, true

@@ -22,7 +22,9 @@
 //     current state, so a key logged twice, or replayed after a kill,
 //     costs a row read and nothing else. Tables without a primary key are
 //     refused ([NoPrimaryKeyError]): their changes could not be told
-//     apart. The target's tables must match the source's ([DefinitionError]).
+//     apart, unless the caller leaves them out ([Config].Skip; Condo
+//     skips the tenant's migration history, which the target's own
+//     migrations write). The target's tables must match the source's ([DefinitionError]).
 //  2. [Mover.Copy] empties the target, opens a REPEATABLE READ transaction
 //     on the source that deletes the log entries it can see (they are in
 //     its snapshot) and exports its snapshot; workers import it and
