@@ -169,6 +169,21 @@ func TestMoveTier(t *testing.T) {
 	if h, _ := counts(t, e.reg, "acme"); h != 51 {
 		t.Errorf("acme after cleanup: %d hotels", h)
 	}
+
+	// A purge takes a move's old copy with it.
+	if _, err := e.reg.MoveTier(ctx, "acme", condo.TierDatabase, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reg.Delete(ctx, "acme", &condo.DeleteOpts{Purge: true}); err != nil {
+		t.Fatalf("purge after a move: %v", err)
+	}
+	var left bool
+	if err := e.pool.QueryRow(ctx, "SELECT to_regnamespace($1) IS NOT NULL", "condo_moved_"+acme.Schema).Scan(&left); err != nil || left {
+		t.Errorf("purge left the move's old copy: %v, %v", left, err)
+	}
+	if exists(t, e.pool, "pg_database", moved.Database) || exists(t, e.pool, "pg_roles", acme.Role) {
+		t.Error("purge left the database or the role")
+	}
 }
 
 // TestMoveTierSecondServer: schema → database on another server →

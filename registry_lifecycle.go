@@ -151,6 +151,18 @@ func (r *Registry) Delete(ctx context.Context, slug string, opts *DeleteOpts) er
 // purge is Delete with Purge, of the tenant lock finds: lockAnyTenant, or
 // lockPending for the pending pool's surplus.
 func (r *Registry) purge(ctx context.Context, slug string, lock func(context.Context, pgx.Tx, string) (*Tenant, error)) error {
+	// A move's old copy goes first; a move in progress must be finished
+	// or rolled back (its target would be left behind).
+	if m, err := r.moveOf(ctx, slug); err == nil {
+		if m.Phase != MoveSwitched {
+			return fmt.Errorf("purge tenant %q: %w (phase %s): resume or roll it back first", slug, ErrMoveInProgress, m.Phase)
+		}
+		if err := r.cleanupMove(ctx, m); err != nil {
+			return fmt.Errorf("purge tenant %q: drop the old copy of its move: %w", slug, err)
+		}
+	} else if !errors.Is(err, ErrNoMove) && !errors.Is(err, ErrTenantNotFound) {
+		return fmt.Errorf("purge tenant %q: %w", slug, err)
+	}
 	var purged *Tenant
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		t, err := lock(ctx, tx, slug)
