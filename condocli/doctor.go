@@ -176,7 +176,9 @@ func (c *CLI) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 		report(checkTenantRoles(ctx, st))
 		report(checkPending(ctx, st))
 		report(checkOrphanDatabases(ctx, st))
-		report(checkMoves(ctx, st))
+		if r, ok := checkMoves(ctx, st); ok {
+			report(r)
+		}
 		for _, r := range checkServers(ctx, st) {
 			report(r)
 		}

@@ -67,12 +67,16 @@ func checkServers(ctx context.Context, st *condostack.Stack) []checkResult {
 // checkMoves lists the moves between tiers: those in progress (a warning:
 // one that is not running any more needs tenants move --resume or
 // --rollback, and the tenant's migrations wait for it) and the fenced old
-// copies waiting for the grace period.
-func checkMoves(ctx context.Context, st *condostack.Stack) checkResult {
+// copies waiting for the grace period. Only when there is one (ok false
+// otherwise): a registry that never moved a tenant gets no line.
+func checkMoves(ctx context.Context, st *condostack.Stack) (checkResult, bool) {
 	const name = "tier moves"
 	ms, err := st.Registry.TierMoves(ctx)
 	if err != nil {
-		return warnf(name, "cannot read them: %v", err)
+		return warnf(name, "cannot read them: %v", err), true
+	}
+	if len(ms) == 0 {
+		return checkResult{}, false
 	}
 	var running, waiting []string
 	for _, m := range ms {
@@ -82,13 +86,10 @@ func checkMoves(ctx context.Context, st *condostack.Stack) checkResult {
 		}
 		running = append(running, fmt.Sprintf("%s to %s (phase %s since %s ago)", m.Slug, m.To, m.Phase, time.Since(m.UpdatedAt).Round(time.Second)))
 	}
-	switch {
-	case len(running) > 0:
+	if len(running) > 0 {
 		return warnf(name, "%s in progress: %s; if none is running, `tenants move SLUG --resume` or `--rollback` (its migrations wait); old copies waiting: %d",
-			plural(len(running), "move"), strings.Join(running, ", "), len(waiting))
-	case len(waiting) > 0:
-		return okf(name, "none in progress; old copies fenced until the grace period ends: %s (serve or `tenants cleanup-moves` drops them)",
-			strings.Join(waiting, ", "))
+			plural(len(running), "move"), strings.Join(running, ", "), len(waiting)), true
 	}
-	return okf(name, "none in progress, no old copy waiting")
+	return okf(name, "none in progress; old copies fenced until the grace period ends: %s (serve or `tenants cleanup-moves` drops them)",
+		strings.Join(waiting, ", ")), true
 }
