@@ -110,25 +110,12 @@ func w1pSide(ctx context.Context, cl *pgcluster.Cluster, admin, name string, n i
 		return res, err
 	}
 	defer func() { _ = pgcluster.DropDatabase(context.WithoutCancel(ctx), admin, name) }()
-	cfg, err := pgxpool.ParseConfig(cl.URL(name, name))
-	if err != nil {
-		return res, err
-	}
-	cfg.MaxConns = 4
-	db, err := pgxpool.NewWithConfig(ctx, cfg)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, reg, err := w1Registry(ctx, cl.URL(name, name), &condo.RegistryConfig{Logger: quiet})
 	if err != nil {
 		return res, err
 	}
 	defer db.Close()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m, err := condomigrate.New(db, &condomigrate.Config{Tenant: fstest.MapFS{"0001_hotels.sql": {Data: []byte(migrationSQL())}}, Logger: quiet})
-	if err != nil {
-		return res, err
-	}
-	if _, err := m.MigrateShared(ctx, nil); err != nil {
-		return res, err
-	}
-	reg := condo.NewRegistry(db, m, &condo.RegistryConfig{Logger: quiet})
 	if pool {
 		start := time.Now()
 		fr, err := condo.NewPendingPool(reg, &condo.PendingPoolConfig{Size: n, Logger: quiet}).Fill(ctx)
@@ -168,4 +155,28 @@ func loadAvg() string {
 		return "?"
 	}
 	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+// w1Registry opens the W1 database at url (4 connections), applies the
+// shared migrations with the reference app's tenant line, and returns the
+// pool (the caller closes it) and a registry over it configured by rc.
+func w1Registry(ctx context.Context, url string, rc *condo.RegistryConfig) (*pgxpool.Pool, *condo.Registry, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.MaxConns = 4
+	db, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := condomigrate.New(db, &condomigrate.Config{Tenant: fstest.MapFS{"0001_hotels.sql": {Data: []byte(migrationSQL())}}, Logger: rc.Logger})
+	if err == nil {
+		_, err = m.MigrateShared(ctx, nil)
+	}
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, condo.NewRegistry(db, m, rc), nil
 }

@@ -9,14 +9,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/condo-dev/condo"
-	"github.com/condo-dev/condo/condomigrate"
 	"github.com/condo-dev/condo/internal/pgcluster"
 )
 
@@ -97,25 +94,12 @@ func w1TierSide(ctx context.Context, cl *pgcluster.Cluster, admin, name string, 
 	if err != nil {
 		return res, err
 	}
-	cfg, err := pgxpool.ParseConfig(cl.URL(name, name))
-	if err != nil {
-		return res, err
-	}
-	cfg.MaxConns = 4
-	db, err := pgxpool.NewWithConfig(ctx, cfg)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, reg, err := w1Registry(ctx, cl.URL(name, name), &condo.RegistryConfig{Logger: quiet, SecretKey: tierKey()})
 	if err != nil {
 		return res, err
 	}
 	defer db.Close()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	m, err := condomigrate.New(db, &condomigrate.Config{Tenant: fstest.MapFS{"0001_hotels.sql": {Data: []byte(migrationSQL())}}, Logger: quiet})
-	if err != nil {
-		return res, err
-	}
-	if _, err := m.MigrateShared(ctx, nil); err != nil {
-		return res, err
-	}
-	reg := condo.NewRegistry(db, m, &condo.RegistryConfig{Logger: quiet, SecretKey: tierKey()})
 	defer reg.Close()
 	start := time.Now()
 	for i := 1; i <= n; i++ {
