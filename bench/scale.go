@@ -86,6 +86,13 @@ func runW5Scale(ctx context.Context, e *env) ([]string, error) {
 		if err := vacuum(ctx, e.cl.URL(pgcluster.Superuser, scaleDB)); err != nil {
 			return lines, err
 		}
+		// Before the server starts, so nothing else is serving.
+		first, err := firstRequests(ctx, reg, shardURLs, n, 7)
+		if err != nil {
+			return lines, err
+		}
+		logf("%s", first)
+		lines = append(lines, first)
 		maddr, err := freeAddr()
 		if err != nil {
 			return lines, err
