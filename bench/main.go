@@ -67,7 +67,9 @@ type options struct {
 	scaleProv    int
 	// scaleStatements: pg_stat_statements snapshots while growing.
 	scaleStatements bool
-	extra           []string
+	// scaleVacuum: VACUUM (ANALYZE) and CHECKPOINT after growing.
+	scaleVacuum bool
+	extra       []string
 
 	pgSettings map[string]string
 	// pgBins are PostgreSQL bin directories (-pg-bin): the first one runs
@@ -113,6 +115,7 @@ func main() {
 	fs.IntVar(&o.scaleShards, "scale-shards", 32, "w5scale: runtime login roles, one pool each (db-conns/shards connections each, at least 1)")
 	fs.IntVar(&o.scaleProv, "scale-provisioners", 128, "w5scale: provisioning roles")
 	fs.BoolVar(&o.scaleStatements, "scale-statements", false, "w5scale: while growing, write the statements' mean times at 1,000 tenants and every 10,000 to w5s-statements.log (needs -pg shared_preload_libraries=pg_stat_statements -pg pg_stat_statements.track=all)")
+	fs.BoolVar(&o.scaleVacuum, "scale-vacuum", true, "w5scale: VACUUM (ANALYZE) and CHECKPOINT before measuring each size (false: the database was vacuumed at this size by an earlier run; at 100,000 tenants it takes minutes)")
 	fs.IntVar(&o.sample, "sample", 1000, "responses checked for wrong-tenant rows")
 	fs.BoolVar(&o.profile, "profile", false, "write a CPU profile of the server during each run to the state directory")
 	noLog := fs.Bool("no-access-log", false, "turn the server's access log off")

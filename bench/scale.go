@@ -83,8 +83,11 @@ func runW5Scale(ctx context.Context, e *env) ([]string, error) {
 		if err := growTenants(ctx, reg, n, prof); err != nil {
 			return lines, err
 		}
-		if err := vacuum(ctx, e.cl.URL(pgcluster.Superuser, scaleDB)); err != nil {
-			return lines, err
+		if e.o.scaleVacuum {
+			if err := vacuum(ctx, e.cl.URL(pgcluster.Superuser, scaleDB)); err != nil {
+				return lines, err
+			}
+			logf("%s: vacuumed at %d tenants", scaleDB, n)
 		}
 		// Before the server starts, so nothing else is serving.
 		first, err := firstRequests(ctx, reg, shardURLs, n, 7)
