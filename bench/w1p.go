@@ -81,15 +81,7 @@ func runW1p(ctx context.Context, o options) error {
 			}
 		}
 	}
-	med := func(rs []w1pResult, f func(w1pResult) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
-	p := func(q float64) func(w1pResult) float64 { return func(r w1pResult) float64 { return r.pct(q) } }
+	med, p := w1Median, w1Pct
 	fmt.Println()
 	fmt.Printf("W1  %d tenants, no pool: total %.1f s, p50 %.2f ms, p95 %.2f ms, p99 %.2f ms (median of %d)\n", o.w1p,
 		med(cold, func(r w1pResult) float64 { return r.total.Seconds() }), med(cold, p(0.5)), med(cold, p(0.95)), med(cold, p(0.99)), len(cold))
@@ -179,4 +171,19 @@ func w1Registry(ctx context.Context, url string, rc *condo.RegistryConfig) (*pgx
 		return nil, nil, err
 	}
 	return db, condo.NewRegistry(db, m, rc), nil
+}
+
+// w1Median is the median over runs rs of f (the upper one of an even count).
+func w1Median(rs []w1pResult, f func(w1pResult) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// w1Pct returns the run's q-quantile latency in ms, for [w1Median].
+func w1Pct(q float64) func(w1pResult) float64 {
+	return func(r w1pResult) float64 { return r.pct(q) }
 }

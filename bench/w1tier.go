@@ -55,15 +55,7 @@ func runW1Tier(ctx context.Context, o options) error {
 				run+1, tier, r.total.Seconds(), r.pct(0.5), r.pct(0.95), r.pct(0.99), loadAvg())
 		}
 	}
-	med := func(rs []w1pResult, f func(w1pResult) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
-	p := func(q float64) func(w1pResult) float64 { return func(r w1pResult) float64 { return r.pct(q) } }
+	med, p := w1Median, w1Pct
 	fmt.Println()
 	for _, tier := range []condo.Tier{condo.TierSchema, condo.TierDatabase} {
 		rs := res[tier]
