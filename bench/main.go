@@ -64,6 +64,7 @@ type options struct {
 	// W5 at scale (issue 15): sizes, runtime shards, provisioning roles.
 	scaleTenants []int
 	scaleShards  int
+	scalePrewarm bool
 	scaleProv    int
 	// scaleStatements: pg_stat_statements snapshots while growing.
 	scaleStatements bool
@@ -113,6 +114,7 @@ func main() {
 		return nil
 	})
 	fs.IntVar(&o.scaleShards, "scale-shards", 32, "w5scale: runtime login roles, one pool each (db-conns/shards connections each, at least 1)")
+	fs.BoolVar(&o.scalePrewarm, "scale-prewarm", false, "w5scale: before the runs, request every tenant once through the server (a server that has been up a while), and report how long that took")
 	fs.IntVar(&o.scaleProv, "scale-provisioners", 128, "w5scale: provisioning roles")
 	fs.BoolVar(&o.scaleStatements, "scale-statements", false, "w5scale: while growing, write the statements' mean times at 1,000 tenants and every 10,000 to w5s-statements.log (needs -pg shared_preload_libraries=pg_stat_statements -pg pg_stat_statements.track=all)")
 	fs.BoolVar(&o.scaleVacuum, "scale-vacuum", true, "w5scale: VACUUM (ANALYZE) and CHECKPOINT before measuring each size (false: the database was vacuumed at this size by an earlier run; at 100,000 tenants it takes minutes)")

@@ -108,6 +108,16 @@ func runW5Scale(ctx context.Context, e *env) ([]string, error) {
 			srv.stop()
 			return lines, fmt.Errorf("W5 at %d check: %w", n, err)
 		}
+		if e.o.scalePrewarm {
+			took, slowest, err := prewarm(ctx, srv.addr, n)
+			if err != nil {
+				srv.stop()
+				return lines, fmt.Errorf("W5 at %d prewarm: %w", n, err)
+			}
+			line := fmt.Sprintf("W5s %d prewarm: every tenant requested once in %.0f s (%.0f req/s), slowest %.0f ms; load %s", n, took.Seconds(), float64(n)/took.Seconds(), ms(slowest.Microseconds()), loadAvg())
+			logf("%s", line)
+			lines = append(lines, line)
+		}
 		for _, creating := range []bool{false, true} {
 			label := fmt.Sprintf("W5s %d", n)
 			var cr *creator
