@@ -13,7 +13,8 @@
 // [NotifyChannel] so that every server instance sees it at once.
 //
 // The registry is the one owner of Condo's tables (condo_tenants,
-// condo_domains, condo_runtime_roles, condo_provisioners) and of their
+// condo_domains, condo_runtime_roles, condo_provisioners,
+// condo_role_reserve) and of their
 // notifications: no other package reads or writes them. The fleet
 // migrator asks it through
 // condomigrate's TenantStore ([Registry.TenantsBehind],

@@ -15,13 +15,13 @@ import (
 // TestRegistryOwnsItsTables fails if the SQL of any package but this one
 // (the registry's) names the registry's tables or sends on its channel:
 // every read and write of condo_tenants, condo_domains and
-// condo_runtime_roles, condo_provisioners, and every notification, goes through the Registry.
+// condo_runtime_roles, condo_provisioners, condo_role_reserve, and every notification, goes through the Registry.
 // Tests may set up and inspect the tables directly; comments may name
 // them. Only Go string literals are read, so the check cannot be fooled
 // by a comment and does not trip over one.
 func TestRegistryOwnsItsTables(t *testing.T) {
 	t.Parallel()
-	owned := regexp.MustCompile(`\bcondo_(tenants|domains|runtime_roles|provisioners)\b|\bcondo_tenants_id_seq\b|\bpg_notify\b|\bcondo_registry\b`)
+	owned := regexp.MustCompile(`\bcondo_(tenants|domains|runtime_roles|provisioners|role_reserve)\b|\bcondo_tenants_id_seq\b|\bpg_notify\b|\bcondo_registry\b`)
 	var found []string
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -214,26 +214,35 @@ func textArraySQL(ss []string) string {
 // SKIP LOCKED: concurrent creations take different ones instead of
 // queueing on one row; when all are taken, provisionerSQL picks one by id
 // without counting (the count only balances, the cost follows
-// pg_auth_members). $7 is false where provisioning roles are not used
-// (on Citus, see [Registry.Create]).
-const provisionerCTE = `p AS (SELECT p.shard FROM public.condo_provisioners p
+// pg_auth_members). enabled is an SQL boolean expression, false where
+// provisioning roles are not used (on Citus, see [Registry.Create]; a
+// creation from the role reserve, whose role exists already).
+func provisionerCTE(enabled string) string {
+	return `p AS (SELECT p.shard FROM public.condo_provisioners p
 		JOIN pg_catalog.pg_roles r ON r.rolname = p.role_name
-		WHERE $7
+		WHERE ` + enabled + `
 		ORDER BY p.roles, p.shard LIMIT 1 FOR UPDATE OF p SKIP LOCKED),
 	pu AS (UPDATE public.condo_provisioners c SET roles = c.roles + 1 FROM p WHERE c.shard = p.shard RETURNING c.shard)`
+}
 
-// provisionerSQL is a scalar subquery for Create's RETURNING (with
-// provisionerCTE): the shard of the provisioning role of the new tenant
-// (condo_tenants.id), or NULL when there is none.
-const provisionerSQL = `SELECT coalesce((SELECT shard FROM pu), (SELECT p.shard FROM public.condo_provisioners p
+// provisionerSQL is a scalar subquery (with provisionerCTE) for the
+// RETURNING of the statement that takes tenant id id (an SQL expression:
+// Create's condo_tenants.id, [Registry.ReserveRoles]'s reserve id): the
+// shard of the provisioning role that makes its role, or NULL when there
+// is none.
+func provisionerSQL(id, enabled string) string {
+	return `SELECT coalesce((SELECT shard FROM pu), (SELECT p.shard FROM public.condo_provisioners p
 	JOIN pg_catalog.pg_roles r ON r.rolname = p.role_name
-	WHERE $7 AND p.shard = condo_tenants.id % nullif((SELECT count(*) FROM public.condo_provisioners), 0)))`
+	WHERE ` + enabled + ` AND p.shard = ` + id + ` % nullif((SELECT count(*) FROM public.condo_provisioners), 0)))`
+}
 
-// adminProvisionerSQL finds the shard of the provisioning role that holds
-// the ADMIN OPTION on tenant role $1 (it created it), if any: PostgreSQL
-// 16+ lets only a role's admins grant and drop it.
-const adminProvisionerSQL = `SELECT p.shard FROM public.condo_provisioners p
+// adminProvisionerSQL is a scalar subquery: the shard of the provisioning
+// role that holds the ADMIN OPTION on the tenant role whose pg_roles oid
+// is roleOid (an SQL expression), i.e. that created it, if any:
+// PostgreSQL 16+ lets only a role's admins grant, revoke and drop it.
+func adminProvisionerSQL(roleOid string) string {
+	return `SELECT p.shard FROM public.condo_provisioners p
 	JOIN pg_catalog.pg_roles pr ON pr.rolname = p.role_name
-	JOIN pg_catalog.pg_roles tr ON tr.rolname = $1
-	JOIN pg_catalog.pg_auth_members m ON m.member = pr.oid AND m.roleid = tr.oid AND m.admin_option
+	JOIN pg_catalog.pg_auth_members m ON m.member = pr.oid AND m.roleid = ` + roleOid + ` AND m.admin_option
 	ORDER BY p.shard LIMIT 1`
+}

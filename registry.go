@@ -139,7 +139,9 @@ type Registry struct {
 	named    bool // QueryTenant may prepare statements (no transaction pooler)
 	limits   atomic.Pointer[queryLimits]
 	claimed  chan struct{} // a pending tenant was claimed: wakes a PendingPool
-	tier     *tierState
+	// reserveTaken: a creation took a reserved role; wakes a RoleReserve.
+	reserveTaken chan struct{}
+	tier         *tierState
 	// movePoint, when set, is called at named points of a tier move
 	// (tests kill a move there).
 	movePoint func(ctx context.Context, point string)
@@ -161,16 +163,17 @@ func NewRegistry(pool *pgxpool.Pool, migrator *condomigrate.Migrator, cfg *Regis
 		cfg = &RegistryConfig{}
 	}
 	r := &Registry{
-		pool:       pool,
-		tpool:      cfg.TenantPool,
-		tpools:     cfg.TenantPools,
-		migrator:   migrator,
-		reserved:   cfg.Reserved,
-		hook:       cfg.OnTenantCreated,
-		files:      cfg.Files,
-		logger:     cmp.Or(cfg.Logger, slog.Default()),
-		rolePrefix: cfg.RolePrefix,
-		claimed:    make(chan struct{}, 1),
+		pool:         pool,
+		tpool:        cfg.TenantPool,
+		tpools:       cfg.TenantPools,
+		migrator:     migrator,
+		reserved:     cfg.Reserved,
+		hook:         cfg.OnTenantCreated,
+		files:        cfg.Files,
+		logger:       cmp.Or(cfg.Logger, slog.Default()),
+		rolePrefix:   cfg.RolePrefix,
+		claimed:      make(chan struct{}, 1),
+		reserveTaken: make(chan struct{}, 1),
 	}
 	if r.reserved == nil {
 		r.reserved = DefaultReserved()

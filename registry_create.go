@@ -54,6 +54,11 @@ type CreateParams struct {
 // of it commits or none of it does. When a pending tenant at the latest
 // tenant migration version exists ([PendingPool]), Create claims it
 // instead: the same tenant, hooks and notification, without the DDL.
+// When the role reserve holds a role ([Registry.ReserveRoles],
+// [RoleReserve]), a schema-tier creation takes it and its id instead of
+// making a role: it then commits no change to pg_authid or
+// pg_auth_members, which would make every backend of every runtime role
+// recompute its memberships (README, "Tenant roles at scale").
 //
 // With p.Tier [TierDatabase] it makes a login role with a generated
 // password (sealed in the registry) and a database of the tenant's own,
@@ -98,6 +103,7 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 		}
 	}
 	var t *Tenant
+	var fromReserve bool
 	err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		prefix, err := r.prefix(ctx, tx)
 		if err != nil {
@@ -123,17 +129,36 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 		if err != nil {
 			return err
 		}
+		// A reserved role ([Registry.ReserveRoles]), when there is one,
+		// gives the tenant its id and role: the lowest whose role still
+		// exists and has this registry's prefix (SKIP LOCKED: concurrent
+		// creations take different ones), deleted from the reserve in
+		// this transaction (a failed creation leaves it there). nextval
+		// runs only without one. Then nothing below changes pg_authid or
+		// pg_auth_members, whose every change makes every backend
+		// recompute its memberships on its next SET ROLE (README,
+		// "Tenant roles at scale"). Not on Citus ($7 false): nothing is
+		// reserved there.
 		var runtimeRoles []string
 		var prov *int
+		var reserved bool
 		err = tx.QueryRow(ctx, `
-			WITH n AS (SELECT nextval('public.condo_tenants_id_seq') AS id), `+provisionerCTE+`
+			WITH rv AS (SELECT v.id FROM public.condo_role_reserve v
+			            JOIN pg_catalog.pg_roles r ON r.rolname = v.role_name
+			            WHERE $7 AND v.role_name = $3 || 'tenant_' || v.id
+			            ORDER BY v.id LIMIT 1 FOR UPDATE OF v SKIP LOCKED),
+			rd AS (DELETE FROM public.condo_role_reserve v USING rv WHERE v.id = rv.id RETURNING v.id),
+			n AS (SELECT coalesce((SELECT id FROM rd), nextval('public.condo_tenants_id_seq')) AS id),
+			`+provisionerCTE("$7 AND NOT EXISTS (SELECT FROM rd)")+`
 			INSERT INTO public.condo_tenants (id, slug, name, schema_name, role_name, paid_until, on_trial, migration_version)
 			SELECT n.id, $1, $2, 'tenant_' || n.id, $3 || 'tenant_' || n.id, $4, $5, $6 FROM n
-			RETURNING id, schema_name, role_name, created_on, (`+runtimeRolesSQL+`), (`+provisionerSQL+`)`,
-			p.Slug, p.Name, prefix, dateArg(p.PaidUntil), p.OnTrial, target, citus == "").Scan(&t.ID, &t.Schema, &t.Role, &t.CreatedOn, &runtimeRoles, &prov)
+			RETURNING id, schema_name, role_name, created_on, (`+runtimeRolesSQL("condo_tenants.id")+`),
+				(`+provisionerSQL("condo_tenants.id", "$7")+`), EXISTS (SELECT FROM rd)`,
+			p.Slug, p.Name, prefix, dateArg(p.PaidUntil), p.OnTrial, target, citus == "").Scan(&t.ID, &t.Schema, &t.Role, &t.CreatedOn, &runtimeRoles, &prov, &reserved)
 		if err != nil {
 			return translate(err)
 		}
+		fromReserve = reserved
 		if err := pgident.Validate("schema", t.Schema); err != nil {
 			return err
 		}
@@ -154,9 +179,12 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 		s, ro := pgident.Quote(t.Schema), pgident.Quote(t.Role)
 		// The migration table is created before the default privileges, so
 		// the tenant role can neither read nor forge its migration history.
-		roleSQL, err := r.createRoleSQL(t.Role, citus, prov, runtimeRoles)
-		if err != nil {
-			return err
+		// A reserved role was made with its grants already.
+		roleSQL := ""
+		if !reserved {
+			if roleSQL, err = r.createRoleSQL(t.Role, citus, prov, runtimeRoles); err != nil {
+				return err
+			}
 		}
 		ddl := citusCreatePrefix(citus) + "CREATE SCHEMA " + s + ";\n" +
 			"SET LOCAL search_path TO " + s + ";\n" + condomigrate.TenantHistoryDDL + ";\n" +
@@ -197,13 +225,17 @@ func (r *Registry) Create(ctx context.Context, p CreateParams) (*Tenant, error) 
 	if err != nil {
 		return nil, fmt.Errorf("create tenant %q: %w", p.Slug, err)
 	}
+	if fromReserve {
+		r.wakeReserve()
+	}
 	if p.pending {
 		// The slug is the pending one now (pendingSlugPrefix + id), not
 		// the throwaway p.Slug.
 		r.logger.LogAttrs(ctx, slog.LevelInfo, "pending tenant made", slog.String("tenant", pendingSlugPrefix+strconv.FormatInt(t.ID, 10)), slog.String("schema", t.Schema))
 		return t, nil
 	}
-	r.logger.LogAttrs(ctx, slog.LevelInfo, "tenant created", slog.String("tenant", t.Slug), slog.String("schema", t.Schema))
+	r.logger.LogAttrs(ctx, slog.LevelInfo, "tenant created", slog.String("tenant", t.Slug), slog.String("schema", t.Schema),
+		slog.Bool("reserved_role", fromReserve))
 	return t, nil
 }
 

@@ -184,33 +184,17 @@ func (r *Registry) purge(ctx context.Context, slug string, lock func(context.Con
 		if _, err := r.prefix(ctx, tx); err != nil {
 			return err
 		}
-		s, ro := pgident.Quote(t.Schema), pgident.Quote(t.Role)
-		sql := "DROP SCHEMA IF EXISTS " + s + " CASCADE;\n"
+		sql := "DROP SCHEMA IF EXISTS " + pgident.Quote(t.Schema) + " CASCADE;\n"
 		// On 16+ only a role's admins may drop it: the provisioning role
 		// that created it, if one did ([Provision]), else the owner.
 		var prov *int
 		if r.serverNum >= 160000 {
-			err := tx.QueryRow(ctx, adminProvisionerSQL, t.Role).Scan(&prov)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			err := tx.QueryRow(ctx, "SELECT ("+adminProvisionerSQL("(SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1)")+")", t.Role).Scan(&prov)
+			if err != nil {
 				return err
 			}
 		}
-		switch {
-		case prov != nil:
-			sql += "UPDATE public.condo_provisioners SET roles = greatest(roles - 1, 0) WHERE shard = " + strconv.Itoa(*prov) + ";\n" +
-				provisionCallSQL(*prov, "drop", t.Role, "NULL", false)
-		case r.serverNum >= 160000:
-			// DROP OWNED BY needs the privileges of the role, which the
-			// membership made by Create does not inherit.
-			sql += "GRANT " + ro + " TO CURRENT_USER WITH INHERIT TRUE;\n" +
-				"DROP OWNED BY " + ro + ";\nDROP ROLE " + ro + ";\n"
-		default:
-			// On 15 the owner's membership inherits, but with
-			// provisioning roles the owner may not be a member at all;
-			// CREATEROLE may grant it (a notice when it is one already).
-			sql += "GRANT " + ro + " TO CURRENT_USER;\n" +
-				"DROP OWNED BY " + ro + ";\nDROP ROLE " + ro + ";\n"
-		}
+		sql += r.dropTenantRoleSQL(t.Role, prov)
 		sql += fmt.Sprintf("DELETE FROM public.condo_tenants WHERE id = %d;\n", t.ID) +
 			notifySQL(Change{Op: "purge", ID: t.ID, Slug: t.Slug, Hosts: hostsOf(t)})
 		return execScript(ctx, tx, sql)
@@ -234,4 +218,29 @@ func (r *Registry) purge(ctx context.Context, slug string, lock func(context.Con
 		}
 	}
 	return nil
+}
+
+// dropTenantRoleSQL returns the statements that drop tenant role role
+// (validated, not quoted) and what it owns: through the function of
+// provisioning role prov when that one made it (on 16+ only a role's
+// admins may drop it; adminProvisionerSQL finds it), counting it off that
+// role's share, else as the owner.
+func (r *Registry) dropTenantRoleSQL(role string, prov *int) string {
+	ro := pgident.Quote(role)
+	switch {
+	case prov != nil:
+		return "UPDATE public.condo_provisioners SET roles = greatest(roles - 1, 0) WHERE shard = " + strconv.Itoa(*prov) + ";\n" +
+			provisionCallSQL(*prov, "drop", role, "NULL", false)
+	case r.serverNum >= 160000:
+		// DROP OWNED BY needs the privileges of the role, which the
+		// membership made by Create does not inherit.
+		return "GRANT " + ro + " TO CURRENT_USER WITH INHERIT TRUE;\n" +
+			"DROP OWNED BY " + ro + ";\nDROP ROLE " + ro + ";\n"
+	default:
+		// On 15 the owner's membership inherits, but with provisioning
+		// roles the owner may not be a member at all; CREATEROLE may
+		// grant it (a notice when it is one already).
+		return "GRANT " + ro + " TO CURRENT_USER;\n" +
+			"DROP OWNED BY " + ro + ";\nDROP ROLE " + ro + ";\n"
+	}
 }

@@ -139,7 +139,7 @@ func (r *Registry) switchMove(ctx context.Context, m *TierMove, tx pgx.Tx) error
 	var role, slug string
 	var version int64
 	var runtimeRoles, allRuntime []string
-	err := tx.QueryRow(ctx, `SELECT role_name, slug, migration_version, (`+runtimeRolesSQL+`),
+	err := tx.QueryRow(ctx, `SELECT role_name, slug, migration_version, (`+runtimeRolesSQL("condo_tenants.id")+`),
 			(SELECT coalesce(array_agg(rr.role_name ORDER BY rr.role_name), '{}') FROM public.condo_runtime_roles rr
 			 JOIN pg_catalog.pg_roles r ON r.rolname = rr.role_name)
 		FROM public.condo_tenants WHERE id = $1 FOR UPDATE`, m.TenantID).Scan(&role, &slug, &version, &runtimeRoles, &allRuntime)

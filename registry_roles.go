@@ -15,6 +15,9 @@ type RoleShares struct {
 	// Tenants counts the registry's tenants (deleted ones included: their
 	// roles exist until purged).
 	Tenants int
+	// Reserved counts the reserved tenant roles ([Registry.ReserveRoles]),
+	// which are granted like tenants' and counted in MaxSet and MaxAdmin.
+	Reserved int
 	// MaxSet is the largest number of tenant roles one role may SET ROLE
 	// to directly (on PostgreSQL 15 every membership allows it), and
 	// SetRole is that role. A login role with that many pays for computing
@@ -36,7 +39,8 @@ type RoleShares struct {
 }
 
 // RoleShares reads how tenant roles are spread over their members (see
-// [RoleShares]), in one query over the registry and pg_auth_members.
+// [RoleShares]), reserved roles included, in one query over the registry
+// and pg_auth_members.
 func (r *Registry) RoleShares(ctx context.Context) (*RoleShares, error) {
 	s := &RoleShares{}
 	err := r.pool.QueryRow(ctx, `WITH m AS (
@@ -45,16 +49,17 @@ func (r *Registry) RoleShares(ctx context.Context) (*RoleShares, error) {
 					THEN (to_jsonb(m) ->> 'set_option')::boolean ELSE true END AS set_option
 			FROM pg_catalog.pg_auth_members m
 			JOIN pg_catalog.pg_roles tr ON tr.oid = m.roleid
-			JOIN public.condo_tenants t ON t.role_name = tr.rolname),
+			JOIN `+tenantRolesSQL+` t ON t.role_name = tr.rolname),
 		s AS (SELECT member, count(*) AS n FROM m WHERE set_option GROUP BY member ORDER BY n DESC LIMIT 1),
 		a AS (SELECT member, count(*) AS n FROM m WHERE admin_option GROUP BY member ORDER BY n DESC LIMIT 1)
 		SELECT current_setting('server_version_num')::int,
 			(SELECT count(*) FROM public.condo_tenants),
+			(SELECT count(*) FROM public.condo_role_reserve),
 			coalesce((SELECT n FROM s), 0), coalesce((SELECT pg_get_userbyid(member) FROM s), ''),
 			coalesce((SELECT n FROM a), 0), coalesce((SELECT pg_get_userbyid(member) FROM a), ''),
 			(SELECT count(*) FROM public.condo_provisioners),
 			(SELECT coalesce(max(shards), 0) FROM public.condo_runtime_roles)`).
-		Scan(&s.ServerVersionNum, &s.Tenants, &s.MaxSet, &s.SetRole, &s.MaxAdmin, &s.AdminRole, &s.Provisioners, &s.RuntimeShards)
+		Scan(&s.ServerVersionNum, &s.Tenants, &s.Reserved, &s.MaxSet, &s.SetRole, &s.MaxAdmin, &s.AdminRole, &s.Provisioners, &s.RuntimeShards)
 	if err != nil {
 		return nil, fmt.Errorf("role shares: %w", err)
 	}

@@ -26,13 +26,23 @@ func (r *Registry) tenantPool() *pgxpool.Pool {
 	return r.pool
 }
 
-// runtimeRolesSQL is a scalar subquery for Create's RETURNING: the runtime
-// roles recorded by [GrantRuntime] that serve the new tenant
-// (condo_tenants.id; all of them, or its shard), as a text array. A role
-// dropped since is skipped, not an error.
-const runtimeRolesSQL = `SELECT coalesce(array_agg(rr.role_name ORDER BY rr.role_name), '{}')
+// runtimeRolesSQL is a scalar subquery: the runtime roles recorded by
+// [GrantRuntime] that serve tenant id id (an SQL expression: Create's
+// condo_tenants.id, [Registry.ReserveRoles]'s reserve id; all of them, or
+// its shard), as a text array. A role dropped since is skipped, not an
+// error.
+func runtimeRolesSQL(id string) string {
+	return `SELECT coalesce(array_agg(rr.role_name ORDER BY rr.role_name), '{}')
 	FROM public.condo_runtime_roles rr JOIN pg_catalog.pg_roles r ON r.rolname = rr.role_name
-	WHERE rr.shards = 0 OR condo_tenants.id % rr.shards = rr.shard`
+	WHERE rr.shards = 0 OR ` + id + ` % rr.shards = rr.shard`
+}
+
+// tenantRolesSQL is every tenant role with its tenant id, as a FROM item:
+// the registry's tenants' and the reserved ones' ([Registry.ReserveRoles]),
+// which become tenants of that id and must be granted to, and revoked
+// from, a runtime role as theirs are.
+const tenantRolesSQL = `(SELECT id, role_name FROM public.condo_tenants
+	UNION ALL SELECT id, role_name FROM public.condo_role_reserve)`
 
 // grantRuntimeSQL returns the statements that let every runtime role in
 // roles (read with [runtimeRolesSQL]) SET ROLE to the tenant role ro
@@ -243,15 +253,11 @@ func GrantRuntime(ctx context.Context, db DBTX, role string, opts *GrantRuntimeO
 	// pg_has_role errors for a role that does not exist, which is the
 	// error to give.
 	// A tenant role made by a provisioning role ([Provision]) is granted
-	// as that role: on 16+ only it holds the ADMIN OPTION, and the
-	// owner's membership in it does not inherit.
-	// A tenant role made by a provisioning role ([Provision]) is granted
 	// through its function: on 16+ only it holds the ADMIN OPTION.
-	rows, err := db.Query(ctx, `SELECT t.role_name, (SELECT p.shard FROM public.condo_provisioners p
-			JOIN pg_catalog.pg_roles pr ON pr.rolname = p.role_name
-			JOIN pg_catalog.pg_auth_members m ON m.member = pr.oid AND m.roleid = r.oid AND m.admin_option
-			ORDER BY p.shard LIMIT 1)
-		FROM public.condo_tenants t
+	// Reserved roles ([Registry.ReserveRoles]) are tenant roles to come,
+	// granted as theirs are.
+	rows, err := db.Query(ctx, `SELECT t.role_name, (`+adminProvisionerSQL("r.oid")+`)
+		FROM `+tenantRolesSQL+` t
 		JOIN pg_catalog.pg_roles r ON r.rolname = t.role_name
 		WHERE ($2 = 0 OR t.id % $2 = $3) AND NOT pg_has_role($1, t.role_name, 'MEMBER') ORDER BY t.id`,
 		role, shards, shard)

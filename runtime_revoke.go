@@ -17,20 +17,19 @@ import (
 // (and bounded lock lists) instead of one that holds them all.
 const revokeBatch = 500
 
-// revokeOutsideShardSQL reads up to $4 tenant roles that runtime role $1
-// is a member of but that are not in its shard ($2, $3; id % shards =
-// shard), with the provisioning role that holds the ADMIN OPTION on each
-// (16+ lets only the grantor revoke; the grants were made through its
-// function), if any.
-const revokeOutsideShardSQL = `SELECT t.role_name, (SELECT p.shard FROM public.condo_provisioners p
-		JOIN pg_catalog.pg_roles pr ON pr.rolname = p.role_name
-		JOIN pg_catalog.pg_auth_members a ON a.member = pr.oid AND a.roleid = r.oid AND a.admin_option
-		ORDER BY p.shard LIMIT 1)
-	FROM public.condo_tenants t
+// revokeOutsideShardSQL reads up to $4 tenant roles (reserved ones
+// included) that runtime role $1 is a member of but that are not in its
+// shard ($2, $3; id % shards = shard), with the provisioning role that
+// holds the ADMIN OPTION on each (16+ lets only the grantor revoke; the
+// grants were made through its function), if any.
+func revokeOutsideShardSQL() string {
+	return `SELECT t.role_name, (` + adminProvisionerSQL("r.oid") + `)
+	FROM ` + tenantRolesSQL + ` t
 	JOIN pg_catalog.pg_roles r ON r.rolname = t.role_name
 	WHERE t.id % $2 <> $3 AND EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
 		WHERE m.roleid = r.oid AND m.member = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1))
 	ORDER BY t.id LIMIT $4`
+}
 
 // revokeOutsideShard revokes from runtime role rt the tenant roles outside
 // its shard, batchSize (revokeBatch) per transaction (one simple-protocol message
@@ -43,8 +42,9 @@ func revokeOutsideShard(ctx context.Context, db DBTX, rt string, shards, shard, 
 	}
 	n := 0
 	prev := ""
+	q := revokeOutsideShardSQL()
 	for {
-		rows, err := db.Query(ctx, revokeOutsideShardSQL, rt, shards, shard, batchSize)
+		rows, err := db.Query(ctx, q, rt, shards, shard, batchSize)
 		if err != nil {
 			return n, err
 		}

@@ -47,7 +47,7 @@
 // line creates, only their DDL:
 //
 //   - condo_tenants, condo_domains, condo_runtime_roles,
-//     condo_provisioners: package condo. Only condo.Registry (and condo's
+//     condo_provisioners, condo_role_reserve: package condo. Only condo.Registry (and condo's
 //     GrantRuntime and Provision) reads or writes them,
 //     and only it sends on their notification channel; condomigrate reaches
 //     them through [TenantStore], condocert through Registry methods. A test
