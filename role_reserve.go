@@ -3,6 +3,7 @@ package condo
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -89,7 +90,9 @@ func (v *RoleReserve) Fill(ctx context.Context) (ReserveResult, error) {
 // fills it, and again after each creation in this process that took a
 // reserved role and every Interval. A failed fill is logged and tried
 // again at the next wake-up (the database may be restarting); Run is a
-// loop at the edge, so it logs instead of returning.
+// loop at the edge, so it logs instead of returning. It returns
+// [ErrRoleReserveUnsupported] at once on Citus: no later try would do
+// better.
 func (v *RoleReserve) Run(ctx context.Context) error {
 	tick := time.NewTicker(v.interval)
 	defer tick.Stop()
@@ -97,6 +100,9 @@ func (v *RoleReserve) Run(ctx context.Context) error {
 		res, err := v.Fill(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, ErrRoleReserveUnsupported) {
+			return err
 		}
 		if err != nil {
 			v.logger.LogAttrs(ctx, slog.LevelWarn, "tenant role reserve refill", slog.String("error", err.Error()))

@@ -53,10 +53,14 @@ func tenantRolesResult(s *condo.RoleShares) checkResult {
 	if admin > 0 {
 		what += fmt.Sprintf(", at most %s administered by one role (%s, limit %s)", thousands(s.MaxAdmin), orNone(s.AdminRole), thousands(admin))
 	}
-	// Twice the tenants of today: room to grow before the next warning.
-	n := max(ceilDiv(s.Tenants*2, set), 2)
+	// Reserved roles (serve --role-reserve) are tenant roles to come,
+	// counted in the shares above.
+	what += fmt.Sprintf("; %s reserved", thousands(s.Reserved))
+	// Twice the roles of today: room to grow before the next warning.
+	roles := s.Tenants + s.Reserved
+	n := max(ceilDiv(roles*2, set), 2)
 	if admin > 0 {
-		n = max(n, ceilDiv(s.Tenants*2, admin))
+		n = max(n, ceilDiv(roles*2, admin))
 	}
 	fix := fmt.Sprintf("; shard them: `runtime-grant --provisioners N` (tenants created by N roles) and one runtime login role per shard (`runtime-grant ROLE_K --shards N --shard K`) served by its own pool, with N at least %d", n)
 	switch {

@@ -30,7 +30,9 @@ func TestTenantRolesVerdicts(t *testing.T) {
 		{"16, runtime over 15's limit", condo.RoleShares{ServerVersionNum: 160004, Tenants: 5000, MaxSet: 5000, SetRole: "rt", MaxAdmin: 100, AdminRole: "p"},
 			statusWarn, []string{"limit 3,000 on PostgreSQL 16"}},
 		{"no tenants", condo.RoleShares{ServerVersionNum: 180001},
-			statusOK, []string{"0 tenants; at most 0 per role that may take them (none"}},
+			statusOK, []string{"0 tenants; at most 0 per role that may take them (none", "; 0 reserved"}},
+		{"15, reserve", condo.RoleShares{ServerVersionNum: 150008, Tenants: 40000, Reserved: 2000, MaxSet: 42000, SetRole: "app_runtime"},
+			statusWarn, []string{"; 2,000 reserved", "with N at least 28"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

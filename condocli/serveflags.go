@@ -70,6 +70,7 @@ type ServeFlags struct {
 	runtimeURL                       string
 	runtimeShardURLs                 []string
 	provisioners, pendingTenants     int
+	roleReserve                      int
 	statementTimeout, acquireTimeout time.Duration
 	dbWait                           time.Duration
 	moveGrace                        time.Duration
@@ -117,6 +118,7 @@ func (c *CLI) ServeFlags(fs *pflag.FlagSet) *ServeFlags {
 	fs.DurationVar(&f.moveGrace, "move-grace", dur("CONDO_MOVE_GRACE", condo.DefaultMoveGrace), "keep the fenced old copy of a tenant moved between tiers this long, then drop it (one instance drops each); negative: never (tenants cleanup-moves) [CONDO_MOVE_GRACE]")
 	fs.DurationVar(&f.dbWait, "db-wait", dur("CONDO_DB_WAIT", 5*time.Minute), "at start, how long to keep retrying a database that cannot be reached (answering /readyz 503 meanwhile); 0: until stopped [CONDO_DB_WAIT]")
 	fs.IntVar(&f.pendingTenants, "pending-tenants", envInt(getenv("CONDO_PENDING_TENANTS")), "keep this many pending tenants (ready-made: schema, role, migrations) for signups to claim in one short transaction; instances sharing a database should agree; 0: no refill [CONDO_PENDING_TENANTS]")
+	fs.IntVar(&f.roleReserve, "role-reserve", envInt(getenv("CONDO_ROLE_RESERVE")), "keep this many tenant roles made ahead, refilled in batches once half are taken, so a signup changes no role catalog (each change makes every runtime connection recompute its role memberships): for many tenants and signups while serving (README, Tenant roles at scale); not on Citus; 0: off [CONDO_ROLE_RESERVE]")
 	f.cert.registerACME(fs)
 	return f
 }
@@ -159,6 +161,14 @@ func (f *ServeFlags) Apply(cfg *condostack.Config) error {
 			return fmt.Errorf("CONDO_PENDING_TENANTS: want a number of tenants, got %q", v)
 		}
 	}
+	if v := f.getenv("CONDO_ROLE_RESERVE"); v != "" && !f.fs.Changed("role-reserve") {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			return fmt.Errorf("CONDO_ROLE_RESERVE: want a number of roles, got %q", v)
+		}
+	}
+	if f.roleReserve < 0 {
+		return fmt.Errorf("--role-reserve: want 0 (off) or more, got %d", f.roleReserve)
+	}
 	if f.pendingTenants < 0 {
 		return fmt.Errorf("--pending-tenants: want 0 (off) or more, got %d", f.pendingTenants)
 	}
@@ -172,6 +182,7 @@ func (f *ServeFlags) Apply(cfg *condostack.Config) error {
 	cfg.RuntimeShardURLs = f.runtimeShardURLs
 	cfg.Provisioners = f.provisioners
 	cfg.PendingTenants = f.pendingTenants
+	cfg.RoleReserve = f.roleReserve
 	cfg.MoveGrace = f.moveGrace
 	if cfg.MoveGrace == 0 {
 		cfg.MoveGrace = time.Nanosecond // the flag's 0 is "at once"; the config's 0 is the default

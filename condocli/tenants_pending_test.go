@@ -43,4 +43,10 @@ func TestTenantsPending(t *testing.T) {
 	c.fails("--pending excludes --status and --all", "tenants", "list", "--pending", "--all")
 	c.env = map[string]string{"CONDO_PENDING_TENANTS": "many"}
 	c.fails("CONDO_PENDING_TENANTS: want a number of tenants", "serve")
+	// And the tenant role reserve's (condostack's TestServeRoleReserve
+	// runs it).
+	c.env = map[string]string{"CONDO_ROLE_RESERVE": "many"}
+	c.fails("CONDO_ROLE_RESERVE: want a number of roles", "serve")
+	c.env = nil
+	c.fails("--role-reserve: want 0 (off) or more, got -1", "serve", "--role-reserve", "-1")
 }

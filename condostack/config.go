@@ -122,6 +122,14 @@ type Config struct {
 	// Instances sharing a database should agree on it. Zero: no refill
 	// (pending tenants made before are still claimed). Defaults to 0.
 	PendingTenants int
+	// RoleReserve, when above zero, has [Stack.Serve] keep that many
+	// tenant roles reserved ([condo.RoleReserve]), refilled in batches
+	// once half are taken, so that a signup commits no change to the
+	// role catalogs (each one makes every runtime backend recompute its
+	// memberships). For many tenants and signups while serving; not on
+	// Citus. Instances sharing a database should agree on it. Zero: no
+	// refill (reserved roles are still taken). Defaults to 0.
+	RoleReserve int
 	// MoveGrace is how long [Stack.Serve] keeps the fenced old copy of a
 	// tenant moved between tiers before it drops it
 	// ([condo.Registry.CleanupMoves]; instances sharing a database each
@@ -216,6 +224,9 @@ func (c *Config) validate() error {
 	}
 	if c.PendingTenants < 0 {
 		errs = append(errs, fmt.Errorf("pending tenants: want 0 (off) or more, got %d", c.PendingTenants))
+	}
+	if c.RoleReserve < 0 {
+		errs = append(errs, fmt.Errorf("role reserve: want 0 (off) or more, got %d", c.RoleReserve))
 	}
 	if c.Provisioners < 0 || c.Provisioners > condo.MaxShards {
 		errs = append(errs, fmt.Errorf("provisioners: want 0 to %d, got %d", condo.MaxShards, c.Provisioners))

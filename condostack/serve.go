@@ -26,7 +26,8 @@ import (
 // URL), the jobs client when jobs are configured (stopped after the
 // server) and, with [ServeConfig].Certs, condocert's manager, which answers
 // domain-ownership proofs and HTTP-01 challenges on the plain-HTTP
-// listener, and with [Config].PendingTenants the pending tenants' refill.
+// listener, with [Config].PendingTenants the pending tenants' refill, and
+// with [Config].RoleReserve the tenant role reserve's.
 // /readyz pings Pool; /metrics is served on MetricsAddr.
 func (s *Stack) Serve(ctx context.Context, handlers condohttp.Handlers) error {
 	sc := s.cfg.Serve
@@ -105,6 +106,20 @@ func (s *Stack) Serve(ctx context.Context, handlers condohttp.Handlers) error {
 		go func() {
 			defer close(done)
 			_ = pending.Run(pctx) // it logs its own failures and returns nil
+		}()
+		defer func() { cancel(); <-done }()
+	}
+	if n := s.cfg.RoleReserve; n > 0 {
+		reserve := condo.NewRoleReserve(s.Registry, &condo.RoleReserveConfig{Size: n, Logger: s.Logger})
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			// It logs its own passing failures; what it returns (Citus)
+			// stays so while serving: logged once, serving goes on.
+			if err := reserve.Run(rctx); err != nil {
+				s.Logger.LogAttrs(rctx, slog.LevelWarn, "tenant role reserve off", slog.String("error", err.Error()))
+			}
 		}()
 		defer func() { cancel(); <-done }()
 	}

@@ -79,9 +79,9 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 	_, err = Open(t.Context(), &Config{DatabaseURL: "postgres://x@127.0.0.1:1/x", PoolSize: 2, TenantPools: 1,
-		RuntimeDatabaseURL: "postgres://y@127.0.0.1:1/x", RuntimeShardURLs: []string{"postgres://z@127.0.0.1:1/x"}, Provisioners: -1, PendingTenants: -2})
+		RuntimeDatabaseURL: "postgres://y@127.0.0.1:1/x", RuntimeShardURLs: []string{"postgres://z@127.0.0.1:1/x"}, Provisioners: -1, PendingTenants: -2, RoleReserve: -3})
 	for _, want := range []string{"give them or a runtime database url, not both", "leave tenant pools at 0", "provisioners: want 0 to 1024, got -1",
-		"pending tenants: want 0 (off) or more, got -2"} {
+		"pending tenants: want 0 (off) or more, got -2", "role reserve: want 0 (off) or more, got -3"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("runtime shards: got %v, want it to say %q", err, want)
 		}
