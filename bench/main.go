@@ -7,7 +7,8 @@
 //	go run ./bench w5         # W3 and W5, interleaved
 //	go run ./bench w9         # W3 single node, W3 and W5 (-w9-tenants) on a 3-node Citus cluster, interleaved
 //	go run ./bench w5scale    # W3 and W5 at -scale-tenants (50,000, 100,000) real tenants, runtime shards and
-//	                          # provisioning roles, without and with one creation a second (issue 15)
+//	                          # provisioning roles, without and with one creation a second (issue 15);
+//	                          # -scale-reserve N: those creations take roles from a reserve of N
 //	go run ./bench w8         # W3 direct and W3 through PgBouncer (transaction mode, pool 16), interleaved
 //	go run ./bench w1p        # W1 without and with a warm pool of pending tenants (W1p), alternated
 //	go run ./bench w3tier     # W3 and W3 with 10 of the 100 tenants in the database tier, interleaved
@@ -70,7 +71,10 @@ type options struct {
 	scaleStatements bool
 	// scaleVacuum: VACUUM (ANALYZE) and CHECKPOINT after growing.
 	scaleVacuum bool
-	extra       []string
+	// scaleReserve: a tenant role reserve of this size in the harness
+	// during the runs (0: none).
+	scaleReserve int
+	extra        []string
 
 	pgSettings map[string]string
 	// pgBins are PostgreSQL bin directories (-pg-bin): the first one runs
@@ -118,6 +122,7 @@ func main() {
 	fs.IntVar(&o.scaleProv, "scale-provisioners", 128, "w5scale: provisioning roles")
 	fs.BoolVar(&o.scaleStatements, "scale-statements", false, "w5scale: while growing, write the statements' mean times at 1,000 tenants and every 10,000 to w5s-statements.log (needs -pg shared_preload_libraries=pg_stat_statements -pg pg_stat_statements.track=all)")
 	fs.BoolVar(&o.scaleVacuum, "scale-vacuum", true, "w5scale: VACUUM (ANALYZE) and CHECKPOINT before measuring each size (false: the database was vacuumed at this size by an earlier run; at 100,000 tenants it takes minutes)")
+	fs.IntVar(&o.scaleReserve, "scale-reserve", 0, "w5scale: keep a tenant role reserve of this size (condo.RoleReserve, filled before the runs, refilled at half) in the harness during each size's runs, so the +1 creation/s rows create from it; 0: none")
 	fs.IntVar(&o.sample, "sample", 1000, "responses checked for wrong-tenant rows")
 	fs.BoolVar(&o.profile, "profile", false, "write a CPU profile of the server during each run to the state directory")
 	noLog := fs.Bool("no-access-log", false, "turn the server's access log off")

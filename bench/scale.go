@@ -102,18 +102,27 @@ func runW5Scale(ctx context.Context, e *env) ([]string, error) {
 		if err != nil {
 			return lines, err
 		}
-		srv, err := startServer(ctx, e.o, url, "tenant", fmt.Sprintf("w5s-%d", n), "-runtime-shard-urls", strings.Join(shardURLs, ","), "-metrics-addr", maddr)
+		// The reserve is filled before the server starts (one reset of
+		// the memberships per batch, none during the runs but its
+		// refills) and refilled until this size's runs end.
+		stopReserve, err := startReserve(ctx, reg, e.o.scaleReserve)
 		if err != nil {
 			return lines, err
 		}
+		srv, err := startServer(ctx, e.o, url, "tenant", fmt.Sprintf("w5s-%d", n), "-runtime-shard-urls", strings.Join(shardURLs, ","), "-metrics-addr", maddr)
+		if err != nil {
+			stopReserve()
+			return lines, err
+		}
+		stop := func() { srv.stop(); stopReserve() }
 		if err := checkSample(ctx, srv.addr, n, e.o.sample); err != nil {
-			srv.stop()
+			stop()
 			return lines, fmt.Errorf("W5 at %d check: %w", n, err)
 		}
 		if e.o.scalePrewarm {
 			took, slowest, err := prewarm(ctx, srv.addr, n)
 			if err != nil {
-				srv.stop()
+				stop()
 				return lines, fmt.Errorf("W5 at %d prewarm: %w", n, err)
 			}
 			line := fmt.Sprintf("W5s %d prewarm: every tenant requested once in %.0f s (%.0f req/s), slowest %.0f ms; load %s", n, took.Seconds(), float64(n)/took.Seconds(), ms(slowest.Microseconds()), loadAvg())
@@ -125,12 +134,15 @@ func runW5Scale(ctx context.Context, e *env) ([]string, error) {
 			var cr *creator
 			if creating {
 				label += " +1 creation/s"
+				if e.o.scaleReserve > 0 {
+					label += fmt.Sprintf(" (role reserve %d)", e.o.scaleReserve)
+				}
 				cr = startCreator(ctx, reg, n)
 			}
 			load0 := loadAvg()
 			before, err := statusCounts(ctx, maddr)
 			if err != nil {
-				srv.stop()
+				stop()
 				return lines, err
 			}
 			w3, w5, _, err := interleave(ctx, e, srv, n, " ("+label+" pair)", label)
@@ -139,7 +151,7 @@ func runW5Scale(ctx context.Context, e *env) ([]string, error) {
 				made, err = cr.stop(err)
 			}
 			if err != nil {
-				srv.stop()
+				stop()
 				return lines, err
 			}
 			m3, m5 := median(w3), median(w5)
@@ -148,7 +160,7 @@ func runW5Scale(ctx context.Context, e *env) ([]string, error) {
 				m3.rps(), ms(m3.P99), ms(maxLat(w3)), load0, loadAvg())
 			after, err := statusCounts(ctx, maddr)
 			if err != nil {
-				srv.stop()
+				stop()
 				return lines, err
 			}
 			line += "; W5 server non-2xx by status and route (warm-ups too; 499: wrk closed the connection at the end of a run): " + non2xx(before, after)
@@ -159,7 +171,7 @@ func runW5Scale(ctx context.Context, e *env) ([]string, error) {
 			logf("%s", line)
 			lines = append(lines, line)
 		}
-		srv.stop()
+		stop()
 		// Again once the runs have warmed the cluster: a new pooled
 		// connection in a server that has been up a while.
 		if first, err = firstRequests(ctx, reg, shardURLs, n, 7); err != nil {
@@ -366,4 +378,27 @@ func (c *creator) stop(err error) ([]time.Duration, error) {
 		err = fmt.Errorf("creating during the run: %w", c.err)
 	}
 	return c.took, err
+}
+
+// startReserve fills a tenant role reserve of size n (none when n is 0)
+// and keeps it filled until the returned stop is called.
+func startReserve(ctx context.Context, reg *condo.Registry, n int) (stop func(), err error) {
+	if n == 0 {
+		return func() {}, nil
+	}
+	rv := condo.NewRoleReserve(reg, &condo.RoleReserveConfig{Size: n})
+	res, err := reg.ReserveRoles(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	logf("%s: role reserve of %d filled (%d made, %d dropped)", scaleDB, n, res.Made, res.Dropped)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- rv.Run(rctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			logf("%s: role reserve: %v", scaleDB, err)
+		}
+	}, nil
 }
