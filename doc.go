@@ -27,6 +27,14 @@
 // DDL; they are hidden from lookups, listings and counts, and migrated
 // like any tenant.
 //
+// A [RoleReserve] keeps tenant roles made ahead in batches
+// ([Registry.ReserveRoles]), which [Registry.Create] takes with their id
+// instead of making a role: every commit that changes the role catalogs
+// makes every backend recompute its role memberships on its next SET
+// ROLE, and a batch pays that once rather than once per signup (README,
+// "Tenant roles at scale"). Reserved roles are granted and revoked with
+// the tenants' ([GrantRuntime]) and counted by [Registry.RoleShares].
+//
 // # Tenant transactions
 //
 // Tenant code runs only inside [Registry.InTenantTx] (or [Registry.InTx]):

@@ -36,6 +36,7 @@ func newTenantsCmd(c *CLI) *cobra.Command {
 		tenantsExportCmd(c), tenantsImportCmd(c), tenantsExecCmd(c),
 		tenantsMoveCmd(c), tenantsCleanupMovesCmd(c), tenantsNodesCmd(c), tenantsRebalanceCmd(c),
 		tenantsPendingCmd(c),
+		tenantsReserveCmd(c),
 	)
 	return cmd
 }

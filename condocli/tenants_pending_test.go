@@ -50,3 +50,27 @@ func TestTenantsPending(t *testing.T) {
 	c.env = nil
 	c.fails("--role-reserve: want 0 (off) or more, got -1", "serve", "--role-reserve", "-1")
 }
+
+// TestTenantsReserve: `tenants reserve --size` fills and shrinks the
+// tenant role reserve, a created tenant takes the first reserved role, and
+// doctor prints the reserve's size.
+func TestTenantsReserve(t *testing.T) {
+	t.Parallel()
+	db := condotest.NewDatabaseInfo(t, nil)
+	c := cli{t: t, url: db.URL}
+	c.ok("migrate")
+	if out := c.ok("tenants", "reserve", "--size", "3"); !strings.Contains(out, "3 made, 0 dropped") || !strings.Contains(out, "reserved tenant roles: 3\n") {
+		t.Fatalf("tenants reserve --size 3:\n%s", out)
+	}
+	c.ok("tenants", "create", "acme", "--name", "Acme")
+	if out := c.ok("tenants", "show", "acme"); !strings.Contains(out, "tenant_1") {
+		t.Fatalf("acme is not reserved tenant 1:\n%s", out)
+	}
+	_, out, _ := doctorLines(t, c)
+	if !strings.Contains(out, "; 2 reserved") {
+		t.Fatalf("doctor:\n%s", out)
+	}
+	if out := c.ok("tenants", "reserve", "--size", "0"); !strings.Contains(out, "0 made, 2 dropped") || !strings.Contains(out, "reserved tenant roles: 0\n") {
+		t.Fatalf("tenants reserve --size 0:\n%s", out)
+	}
+}
