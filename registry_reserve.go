@@ -194,11 +194,20 @@ func (r *Registry) reserveDrop(ctx context.Context, tx pgx.Tx, k int) (int, erro
 	var script strings.Builder
 	ids := make([]string, len(drop))
 	for i, s := range drop {
+		ids[i] = strconv.FormatInt(s.id, 10)
 		if err := pgident.Validate("role", s.role); err != nil {
 			return 0, err
 		}
+		// A reserved role owns nothing and holds no privilege (it was
+		// never a tenant's): DROP ROLE alone, as the owner, which made it
+		// (on 16+ that gives it the ADMIN OPTION; CREATEROLE on 15).
+		// DROP OWNED BY, as a purge runs it, cost ~11 ms a role on 15.
+		// One made by a provisioning role goes through its function.
+		if s.prov == nil {
+			script.WriteString("DROP ROLE " + pgident.Quote(s.role) + ";\n")
+			continue
+		}
 		script.WriteString(r.dropTenantRoleSQL(s.role, s.prov))
-		ids[i] = strconv.FormatInt(s.id, 10)
 	}
 	script.WriteString("DELETE FROM public.condo_role_reserve WHERE id IN (" + strings.Join(ids, ", ") + ");\n")
 	if err := execScript(ctx, tx, script.String()); err != nil {
