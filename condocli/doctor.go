@@ -174,6 +174,7 @@ func (c *CLI) doctor(ctx context.Context, out io.Writer, f doctorFlags) error {
 			report(r)
 		}
 		report(checkTenantRoles(ctx, st))
+		report(checkCatalog(ctx, st))
 		report(checkPending(ctx, st))
 		report(checkOrphanDatabases(ctx, st))
 		if r, ok := checkMoves(ctx, st); ok {

@@ -52,3 +52,31 @@ func TestTenantRolesVerdicts(t *testing.T) {
 		t.Errorf("thousands: got %q", got)
 	}
 }
+
+func TestCatalogResult(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name             string
+		catalog, buffers int64
+		status           checkStatus
+		says             []string
+	}{
+		{"small", 40 << 20, 128 << 20, statusOK, []string{"system catalogs 40.0 MiB, shared_buffers 128.0 MiB"}},
+		{"100,000 tenants, default buffers", 4608 << 20, 128 << 20, statusWarn, []string{"system catalogs 4.5 GiB, shared_buffers 128.0 MiB", "raise shared_buffers"}},
+		{"100,000 tenants, sized", 4608 << 20, 6 << 30, statusOK, []string{"shared_buffers 6.0 GiB"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := catalogResult(tt.catalog, tt.buffers)
+			if got.status != tt.status {
+				t.Errorf("status: got %v, want %v (%s)", got.status, tt.status, got.msg)
+			}
+			for _, s := range tt.says {
+				if !strings.Contains(got.msg, s) {
+					t.Errorf("got %q, want it to say %q", got.msg, s)
+				}
+			}
+		})
+	}
+}

@@ -75,9 +75,10 @@ func TestDoctorHealthy(t *testing.T) {
 		"tenant roles":      {"ok", "1 tenant; at most 1 per role that may take them (" + db.Role + ", limit "},
 		"pending tenants":   {"ok", "none (signup runs the tenant's DDL"},
 		"tenant databases":  {"ok", "no orphan"},
+		"catalog":           {"ok", "system catalogs "},
 	})
-	if len(lines) != 13 || !strings.Contains(out, "0 failed, 0 warning(s), 13 check(s)") {
-		t.Errorf("want 13 checks, 0 failed:\n%s", out)
+	if len(lines) != 14 || !strings.Contains(out, "0 failed, 0 warning(s), 14 check(s)") {
+		t.Errorf("want 14 checks, 0 failed:\n%s", out)
 	}
 }
 
