@@ -142,3 +142,34 @@ func TestTierBehindPgBouncer(t *testing.T) {
 		}
 	}
 }
+
+// TestTierPoolClosedUnderRequest: a move's switch closes the old
+// database's pool; a request that had taken that pool but not yet a
+// connection gets ErrDatabaseUnavailable (what InTx and QueryTenant retry
+// at the new place), not pgxpool's bare "closed pool" (a 500 the move
+// test under load once saw on PostgreSQL 18). The next request opens a
+// new pool.
+func TestTierPoolClosedUnderRequest(t *testing.T) {
+	t.Parallel()
+	e := newTierEnv(t, nil, nil)
+	ctx := t.Context()
+	a := e.createDB(t, "a")
+	ping := func() error {
+		return e.reg.InTx(ctx, a, func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, "SELECT 1")
+			return err
+		})
+	}
+	if err := ping(); err != nil {
+		t.Fatal(err)
+	}
+	e.reg.CloseTierPoolsAfterGet(true)
+	err := ping()
+	e.reg.CloseTierPoolsAfterGet(false)
+	if !errors.Is(err, condo.ErrDatabaseUnavailable) {
+		t.Fatalf("pool closed under the request: got %v, want ErrDatabaseUnavailable", err)
+	}
+	if err := ping(); err != nil {
+		t.Fatalf("after: %v", err)
+	}
+}

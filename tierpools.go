@@ -36,15 +36,17 @@ type tierPools struct {
 	reserved int           // sum of the pools' MaxConns
 	wake     chan struct{} // closed (and replaced) when a pool goes idle or is closed
 	closed   bool
-	stop     chan struct{} // closes the sweeper; nil until it runs
-	swept    chan struct{} // closed when the sweeper returned
+	afterGet func(id int64, p *tierPool) // tests only: runs between get and the acquire
+	stop     chan struct{}               // closes the sweeper; nil until it runs
+	swept    chan struct{}               // closed when the sweeper returned
 }
 
 type tierPool struct {
 	pool     *pgxpool.Pool
 	key      string // what the pool logs in as; a change makes a new pool
 	lastUsed time.Time
-	users    int // callers from finding the pool to releasing its connection
+	users    int  // callers from finding the pool to releasing its connection
+	evicted  bool // closed or closing (tenant moved, purged, pool stale): set under mu
 }
 
 func newTierPools(ts *tierState, cfg *RegistryConfig) *tierPools {
@@ -76,6 +78,12 @@ func (tp *tierPools) acquire(ctx context.Context, t *Tenant, d time.Duration) (c
 	if err != nil {
 		return nil, nil, false, err
 	}
+	tp.mu.Lock()
+	hook := tp.afterGet
+	tp.mu.Unlock()
+	if hook != nil {
+		hook(t.ID, p)
+	}
 	done := func() {
 		tp.mu.Lock()
 		p.users--
@@ -88,7 +96,17 @@ func (tp *tierPools) acquire(ctx context.Context, t *Tenant, d time.Duration) (c
 	}
 	conn, err = acquire(ctx, p.pool, d)
 	if err != nil {
+		tp.mu.Lock()
+		evicted := p.evicted
+		tp.mu.Unlock()
 		done()
+		if evicted && ctx.Err() == nil {
+			// A move's switch (or a purge) closed the pool between get
+			// and this acquire: pgxpool says "closed pool". Said as the
+			// database being unavailable, it is what Registry.InTx and
+			// QueryTenant retry at the tenant's new place.
+			return nil, nil, false, fmt.Errorf("%w: tenant %q's pool was closed (moved or purged): %v", ErrDatabaseUnavailable, t.Slug, err)
+		}
 		return nil, nil, false, err
 	}
 	release = func() {
@@ -208,6 +226,7 @@ func (tp *tierPools) lruIdleLocked() (*tierPool, int64) {
 // back then.
 func (tp *tierPools) evictLocked(id int64, p *tierPool) {
 	delete(tp.pools, id)
+	p.evicted = true
 	n := int(p.pool.Config().MaxConns)
 	if p.users == 0 {
 		p.pool.Close()

@@ -16,3 +16,21 @@ func (r *Registry) SweepTierPools(now time.Time) int { return r.tier.pools.sweep
 // TenantPassword opens database-tier tenant t's login password, as its
 // pool does.
 func (r *Registry) TenantPassword(t *Tenant) (string, error) { return r.tier.password(t) }
+
+// CloseTierPoolsAfterGet makes the next database-tier acquires find their
+// pool closed between taking it and acquiring a connection, as a move's
+// switch does to a request in flight; on false, no more.
+func (r *Registry) CloseTierPoolsAfterGet(on bool) {
+	tp := r.tier.pools
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	if !on {
+		tp.afterGet = nil
+		return
+	}
+	tp.afterGet = func(id int64, p *tierPool) {
+		tp.forget(id)
+		// Close waits (sync.Once) for the close forget started.
+		p.pool.Close()
+	}
+}
