@@ -17,7 +17,7 @@ WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relkind = 'r'`
 
 // checkCatalog is doctor's check of the system catalogs against
 // shared_buffers. Every tenant adds its tables, columns, constraints and
-// types to them (~45 KB a tenant of the reference app: 4.5 GB at 100,000),
+// types to them (~46 KB a tenant of the reference app: 4.6 GB at 100,000),
 // and a backend's first request for a tenant reads that tenant's rows to
 // build its caches. When the catalogs do not fit in shared_buffers those
 // reads go to the kernel: at 100,000 tenants with 128 MB, 23 % of the
