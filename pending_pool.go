@@ -122,23 +122,39 @@ func (p *PendingPool) Fill(ctx context.Context) (FillResult, error) {
 // may be restarting); Run is a loop at the edge, so it logs instead of
 // returning.
 func (p *PendingPool) Run(ctx context.Context) error {
-	tick := time.NewTicker(p.interval)
-	defer tick.Stop()
-	for {
+	return refillLoop(ctx, p.interval, p.reg.claimed, func(ctx context.Context) error {
 		res, err := p.Fill(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
 		if err != nil {
 			p.logger.LogAttrs(ctx, slog.LevelWarn, "pending tenants refill", slog.String("error", err.Error()))
 		} else if res.Made > 0 || res.Purged > 0 {
 			p.logger.LogAttrs(ctx, slog.LevelDebug, "pending tenants refilled",
 				slog.Int("made", res.Made), slog.Int("purged", res.Purged), slog.Int("size", p.size))
 		}
+		return nil
+	})
+}
+
+// refillLoop is the loop of [PendingPool.Run] and [RoleReserve.Run],
+// which keep a stock of ready-made things topped up from the edge: it
+// runs fill now, after each wake-up from wake and every interval, until
+// ctx is done (then it returns nil) or fill returns an error. fill logs
+// what it did and the errors worth another try (the database may be
+// restarting), and returns only those no later try would mend.
+func refillLoop(ctx context.Context, interval time.Duration, wake <-chan struct{}, fill func(context.Context) error) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		err := fill(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-p.reg.claimed:
+		case <-wake:
 		case <-tick.C:
 		}
 	}

@@ -94,13 +94,8 @@ func (v *RoleReserve) Fill(ctx context.Context) (ReserveResult, error) {
 // [ErrRoleReserveUnsupported] at once on Citus: no later try would do
 // better.
 func (v *RoleReserve) Run(ctx context.Context) error {
-	tick := time.NewTicker(v.interval)
-	defer tick.Stop()
-	for {
+	return refillLoop(ctx, v.interval, v.reg.reserveTaken, func(ctx context.Context) error {
 		res, err := v.Fill(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
 		if errors.Is(err, ErrRoleReserveUnsupported) {
 			return err
 		}
@@ -110,11 +105,6 @@ func (v *RoleReserve) Run(ctx context.Context) error {
 			v.logger.LogAttrs(ctx, slog.LevelInfo, "tenant role reserve refilled",
 				slog.Int("made", res.Made), slog.Int("dropped", res.Dropped), slog.Int("size", v.size))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-v.reg.reserveTaken:
-		case <-tick.C:
-		}
-	}
+		return nil
+	})
 }
