@@ -39,11 +39,28 @@ type PendingPoolConfig struct {
 // Several instances may run a pool over one database: each addition
 // counts the pool under a transaction-level advisory lock in the
 // transaction that adds, so they never overfill it.
-type PendingPool struct {
+type PendingPool struct{ stock }
+
+// stock is what [PendingPool] and [RoleReserve] share: a stock of
+// ready-made things of a registry kept at a size, looked at every
+// interval and refilled by refillLoop.
+type stock struct {
 	reg      *Registry
 	size     int
 	interval time.Duration
 	logger   *slog.Logger
+}
+
+// newStock checks a stock's registry and size (programmer errors: it
+// panics, naming the constructor what) and applies the defaults.
+func newStock(what string, reg *Registry, size int, interval, defaultInterval time.Duration, logger *slog.Logger) stock {
+	if reg == nil {
+		panic("condo: " + what + " needs a registry")
+	}
+	if size < 0 {
+		panic(fmt.Sprintf("condo: %s: size %d is negative", what, size))
+	}
+	return stock{reg: reg, size: size, interval: cmp.Or(interval, defaultInterval), logger: cmp.Or(logger, reg.logger)}
 }
 
 // FillResult is what one [PendingPool.Fill] did.
@@ -56,21 +73,10 @@ type FillResult struct {
 // NewPendingPool returns a pool of pending tenants of reg. It panics if
 // reg is nil or the size is negative (programmer errors).
 func NewPendingPool(reg *Registry, cfg *PendingPoolConfig) *PendingPool {
-	if reg == nil {
-		panic("condo: NewPendingPool needs a registry")
-	}
 	if cfg == nil {
 		cfg = &PendingPoolConfig{}
 	}
-	if cfg.Size < 0 {
-		panic(fmt.Sprintf("condo: pending pool size %d is negative", cfg.Size))
-	}
-	return &PendingPool{
-		reg:      reg,
-		size:     cfg.Size,
-		interval: cmp.Or(cfg.Interval, DefaultPendingInterval),
-		logger:   cmp.Or(cfg.Logger, reg.logger),
-	}
+	return &PendingPool{newStock("NewPendingPool", reg, cfg.Size, cfg.Interval, DefaultPendingInterval, cfg.Logger)}
 }
 
 // Size returns the number of pending tenants the pool keeps.

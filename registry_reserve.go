@@ -121,7 +121,10 @@ func (r *Registry) reserveStep(ctx context.Context, tx pgx.Tx, n, batch int) (Re
 		k := min(have-n, batch)
 		dropped, err := r.reserveDrop(ctx, tx, k)
 		res.Dropped = dropped
-		return res, err == nil && have-n <= batch, err
+		// Fewer than k: the rest are being taken by creations (locked,
+		// skipped), which shrink the reserve themselves; another round
+		// now would only find them locked again.
+		return res, err == nil && (have-n <= batch || dropped < k), err
 	default:
 		return res, true, nil
 	}

@@ -1,10 +1,8 @@
 package condo
 
 import (
-	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 )
@@ -37,31 +35,15 @@ type RoleReserveConfig struct {
 // It refills only once the reserve has fallen below half its size (the
 // low watermark), so those resets come once per Size/2 creations rather
 // than after each. Not on Citus ([ErrRoleReserveUnsupported]).
-type RoleReserve struct {
-	reg      *Registry
-	size     int
-	interval time.Duration
-	logger   *slog.Logger
-}
+type RoleReserve struct{ stock }
 
 // NewRoleReserve returns a role reserve of reg. It panics if reg is nil or
 // the size is negative (programmer errors).
 func NewRoleReserve(reg *Registry, cfg *RoleReserveConfig) *RoleReserve {
-	if reg == nil {
-		panic("condo: NewRoleReserve needs a registry")
-	}
 	if cfg == nil {
 		cfg = &RoleReserveConfig{}
 	}
-	if cfg.Size < 0 {
-		panic(fmt.Sprintf("condo: role reserve size %d is negative", cfg.Size))
-	}
-	return &RoleReserve{
-		reg:      reg,
-		size:     cfg.Size,
-		interval: cmp.Or(cfg.Interval, DefaultReserveInterval),
-		logger:   cmp.Or(cfg.Logger, reg.logger),
-	}
+	return &RoleReserve{newStock("NewRoleReserve", reg, cfg.Size, cfg.Interval, DefaultReserveInterval, cfg.Logger)}
 }
 
 // Size returns the number of tenant roles the reserve keeps.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -36,9 +37,9 @@ type tierPools struct {
 	reserved int           // sum of the pools' MaxConns
 	wake     chan struct{} // closed (and replaced) when a pool goes idle or is closed
 	closed   bool
-	afterGet func(id int64, p *tierPool) // tests only: runs between get and the acquire
-	stop     chan struct{}               // closes the sweeper; nil until it runs
-	swept    chan struct{}               // closed when the sweeper returned
+	afterGet atomic.Pointer[func(id int64, p *tierPool)] // tests only: runs between get and the acquire (no lock on the way)
+	stop     chan struct{}                               // closes the sweeper; nil until it runs
+	swept    chan struct{}                               // closed when the sweeper returned
 }
 
 type tierPool struct {
@@ -78,11 +79,8 @@ func (tp *tierPools) acquire(ctx context.Context, t *Tenant, d time.Duration) (c
 	if err != nil {
 		return nil, nil, false, err
 	}
-	tp.mu.Lock()
-	hook := tp.afterGet
-	tp.mu.Unlock()
-	if hook != nil {
-		hook(t.ID, p)
+	if hook := tp.afterGet.Load(); hook != nil {
+		(*hook)(t.ID, p)
 	}
 	done := func() {
 		tp.mu.Lock()

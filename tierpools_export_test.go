@@ -22,15 +22,14 @@ func (r *Registry) TenantPassword(t *Tenant) (string, error) { return r.tier.pas
 // switch does to a request in flight; on false, no more.
 func (r *Registry) CloseTierPoolsAfterGet(on bool) {
 	tp := r.tier.pools
-	tp.mu.Lock()
-	defer tp.mu.Unlock()
 	if !on {
-		tp.afterGet = nil
+		tp.afterGet.Store(nil)
 		return
 	}
-	tp.afterGet = func(id int64, p *tierPool) {
+	hook := func(id int64, p *tierPool) {
 		tp.forget(id)
 		// Close waits (sync.Once) for the close forget started.
 		p.pool.Close()
 	}
+	tp.afterGet.Store(&hook)
 }
